@@ -1,0 +1,69 @@
+"""llmorch: one async interface to OpenAI, Anthropic, Gemini, Vertex AI and Bedrock.
+
+Raw HTTP with httpx, model discovery, ordered within-provider fallback and a cost ledger.
+"""
+
+from __future__ import annotations
+
+from llmorch.config import ConfigManager, OrchestratorConfig
+from llmorch.conversation import Conversation
+from llmorch.costs import CostTracker
+from llmorch.exceptions import (
+    AllFallbacksFailedError,
+    AuthenticationError,
+    ConfigurationError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    OrchestratorError,
+    PermissionDeniedError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from llmorch.orchestrator import AsyncLLMOrchestrator
+from llmorch.providers.base import BaseLLMProvider
+from llmorch.registry import ModelRegistry
+from llmorch.streaming import ResponseStream
+from llmorch.sync import LLMOrchestrator, SyncConversation, SyncResponseStream
+from llmorch.types import LLMResponse, ModelInfo, StreamEvent, UsageRecord
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllFallbacksFailedError",
+    "AsyncLLMOrchestrator",
+    "AuthenticationError",
+    "BaseLLMProvider",
+    "ConfigManager",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "ContextLengthExceededError",
+    "Conversation",
+    "CostTracker",
+    "InvalidRequestError",
+    "LLMOrchestrator",
+    "LLMResponse",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "ModelRegistry",
+    "OrchestratorConfig",
+    "OrchestratorError",
+    "PermissionDeniedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "ResponseStream",
+    "StreamEvent",
+    "StreamInterruptedError",
+    "SyncConversation",
+    "SyncResponseStream",
+    "UsageRecord",
+    "__version__",
+]

@@ -1,0 +1,195 @@
+"""Every error llmorch raises, in one place.
+
+The hierarchy::
+
+    OrchestratorError
+    ├── ConfigurationError
+    ├── AllFallbacksFailedError                (.attempts)
+    └── ProviderError                          (provider, model, status_code, request_id,
+        │                                       retry_after, is_retryable, body)
+        ├── AuthenticationError                401 (Gemini: 400 API_KEY_INVALID)
+        ├── PermissionDeniedError              403
+        ├── ModelNotFoundError                 404 / "model not found"
+        ├── RateLimitError                     429, quota (not retryable for insufficient_quota)
+        ├── InvalidRequestError                other 4xx
+        │   └── ContextLengthExceededError     prompt too long
+        ├── ContentFilteredError               blocked with no text
+        ├── ProviderUnavailableError           5xx, 409, 424, 499, Anthropic 529
+        ├── ProviderTimeoutError               408, 504, transport timeouts
+        ├── ProviderConnectionError            transport failures
+        └── StreamInterruptedError             failure after the first chunk (.partial_text)
+
+No exception from httpx, botocore or google-auth escapes the public API: each provider maps
+what it receives onto this tree, and the original is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AllFallbacksFailedError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "ContextLengthExceededError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "OrchestratorError",
+    "PermissionDeniedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "StreamInterruptedError",
+]
+
+_BODY_LIMIT = 2000
+
+
+class OrchestratorError(Exception):
+    """Base class of every error llmorch raises."""
+
+
+class ConfigurationError(OrchestratorError):
+    """The configuration is invalid: the message names the file, the key path and the problem."""
+
+
+class ProviderError(OrchestratorError):
+    """A provider call failed.
+
+    Attributes:
+        provider: The configured provider name (e.g. ``"openai"``).
+        model: The model id the call was for, if known.
+        status_code: The HTTP status, or ``None`` for transport and in-stream errors.
+        request_id: The vendor's request id, when it sent one.
+        retry_after: Seconds the vendor asked us to wait, or ``None``.
+        is_retryable: Whether retrying the same model may succeed.
+        body: The vendor's error body, truncated; never contains credentials.
+    """
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        is_retryable: bool | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.is_retryable = self.default_retryable if is_retryable is None else is_retryable
+        if isinstance(body, str) and len(body) > _BODY_LIMIT:
+            body = body[:_BODY_LIMIT] + "…"
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [f"{k}={v}" for k, v in self._context().items() if v is not None]
+        return f"{self.message} ({', '.join(parts)})" if parts else self.message
+
+    def _context(self) -> dict[str, object]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status_code,
+            "request_id": self.request_id,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
+            f"model={self.model!r}, status_code={self.status_code!r}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class AuthenticationError(ProviderError):
+    """The credentials were rejected (HTTP 401; Gemini's 400 ``API_KEY_INVALID``)."""
+
+
+class PermissionDeniedError(ProviderError):
+    """The credentials are valid but not allowed to do this (HTTP 403)."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The model does not exist or this account cannot see it (HTTP 404)."""
+
+
+class RateLimitError(ProviderError):
+    """Too many requests or quota exhausted (HTTP 429).
+
+    Retryable, except for exhausted quota (OpenAI ``insufficient_quota``).
+    """
+
+    default_retryable = True
+
+
+class InvalidRequestError(ProviderError):
+    """The request was rejected as invalid (HTTP 400 and other 4xx), or failed local validation."""
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt is longer than the model's context window."""
+
+
+class ContentFilteredError(ProviderError):
+    """The provider blocked the request or answer and returned no text."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider is failing or overloaded (5xx, 409, 424, 499, Anthropic 529)."""
+
+    default_retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """The call timed out (HTTP 408, 504, or a transport timeout)."""
+
+    default_retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection failed or broke before an answer arrived."""
+
+    default_retryable = True
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream failed after its first chunk reached the caller.
+
+    The mapped cause is ``__cause__``; no fallback happens, since two models' outputs are never
+    spliced together.
+
+    Attributes:
+        partial_text: The text the caller had received before the failure.
+    """
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.partial_text = partial_text
+
+
+class AllFallbacksFailedError(OrchestratorError):
+    """Every model in the fallback chain failed.
+
+    Attributes:
+        attempts: One ``(model, error)`` per model tried, in chain order (its last error).
+    """
+
+    def __init__(self, attempts: Sequence[tuple[str, OrchestratorError]]) -> None:
+        self.attempts: list[tuple[str, OrchestratorError]] = list(attempts)
+        lines = "; ".join(f"{m}: {type(e).__name__}: {e}" for m, e in self.attempts)
+        super().__init__(f"all {len(self.attempts)} models failed — {lines}")

@@ -1,0 +1,503 @@
+"""The async orchestrator: fallback chain, retries, streams, discovery and cost recording."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from llmorch import _http
+from llmorch._retry import Backoff, decide
+from llmorch.config import ConfigManager, OrchestratorConfig
+from llmorch.costs import CostTracker
+from llmorch.exceptions import (
+    AllFallbacksFailedError,
+    ConfigurationError,
+    OrchestratorError,
+    ProviderError,
+)
+from llmorch.providers import load_provider_class
+from llmorch.registry import ModelRegistry
+from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator
+from llmorch.types import LLMResponse, Message, normalize_tokens, validate_messages
+
+if TYPE_CHECKING:
+    from llmorch.conversation import Conversation
+    from llmorch.providers.base import BaseLLMProvider
+
+__all__ = ["AsyncLLMOrchestrator"]
+
+logger = logging.getLogger("llmorch")
+T = TypeVar("T")
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (four characters a token) for calls the provider never reported.
+
+    Args:
+        text: The text.
+
+    Returns:
+        The estimate (at least 1 for non-empty text).
+    """
+    return math.ceil(len(text) / 4)
+
+
+class _Adapters(Mapping[str, "BaseLLMProvider"]):
+    """Adapters by provider name, created on first use (so unused providers import nothing)."""
+
+    def __init__(self, config: OrchestratorConfig, http: _http.AsyncClient) -> None:
+        self._config = config
+        self._http = http
+        self._made: dict[str, BaseLLMProvider] = {}
+
+    def __getitem__(self, name: str) -> BaseLLMProvider:
+        adapter = self._made.get(name)
+        if adapter is None:
+            provider_config = self._config.require_provider(name)
+            cls = load_provider_class(provider_config.type)
+            adapter = self._made[name] = cls(name, provider_config, self._http)
+        return adapter
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._config.providers)
+
+    def __len__(self) -> int:
+        return len(self._config.providers)
+
+    async def aclose(self) -> None:
+        for adapter in self._made.values():
+            await adapter.aclose()
+
+
+class AsyncLLMOrchestrator:
+    """One interface to every configured provider, with fallback, retries and cost tracking.
+
+    Use it as an async context manager (or call :meth:`aclose` yourself)::
+
+        async with AsyncLLMOrchestrator("config.yaml") as orch:
+            response = await orch.send_request([{"role": "user", "content": "Hi"}])
+
+    Args:
+        config: A path to a YAML config, or an :class:`~llmorch.OrchestratorConfig`.
+        session_id: Labels every ledger record of this orchestrator (random by default).
+        http_client: An ``httpx.AsyncClient`` to use instead of creating one; the caller owns it.
+
+    Attributes:
+        config: The validated configuration.
+        session_id: This orchestrator's session id.
+        cost_tracker: Records every successful call.
+        registry: The discovered models.
+    """
+
+    _sleep: Callable[[float], Awaitable[None]] = staticmethod(anyio.sleep)
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | OrchestratorConfig,
+        *,
+        session_id: str | None = None,
+        http_client: _http.AsyncClient | None = None,
+    ) -> None:
+        if not isinstance(config, OrchestratorConfig):
+            config = ConfigManager.load_config(config)
+        self.config = config
+        self.session_id = session_id or uuid.uuid4().hex
+        self._owns_http = http_client is None
+        self._http = http_client
+        self._adapters: _Adapters | None = None
+        self._registry: ModelRegistry | None = None
+        self._started = False
+        self._closed = False
+        self._cooldown: dict[tuple[str, str], float] = {}
+        self.cost_tracker = CostTracker(
+            enabled=config.cost_tracking.enabled,
+            log_path=config.cost_tracking.log_path,
+            pricing=config.pricing,
+            provider_types={name: p.type for name, p in config.providers.items()},
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncLLMOrchestrator(active={self.config.active_provider}/"
+            f"{self.config.active_model}, session_id={self.session_id!r})"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The model registry (created on first use)."""
+        if self._registry is None:
+            self._registry = ModelRegistry(
+                self._adapter_map(),
+                cache_path=self.config.model_discovery.cache_path,
+                on_usage=self._record_response,
+            )
+        return self._registry
+
+    def _adapter_map(self) -> _Adapters:
+        if self._closed:
+            raise OrchestratorError("the orchestrator is closed")
+        if self._adapters is None:
+            if self._http is None:
+                self._http = _http.create_client(self.config.http_transport)
+            self._adapters = _Adapters(self.config, self._http)
+        return self._adapters
+
+    async def __aenter__(self) -> AsyncLLMOrchestrator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Create the HTTP client and discover models (once). Called by ``async with``."""
+        if self._started:
+            return
+        self._adapter_map()
+        self._started = True
+        await self.registry.load()
+        if self.config.model_discovery.refresh_on_start:
+            await self._discover_all()
+
+    async def _discover_all(self) -> None:
+        async def one(name: str) -> None:
+            try:
+                await self.registry.refresh_models(name)
+            except OrchestratorError as exc:
+                logger.warning(
+                    "model discovery failed for provider %s: %s: %s",
+                    name,
+                    type(exc).__name__,
+                    exc,
+                )
+
+        async with anyio.create_task_group() as tg:
+            for name in self.config.providers:
+                tg.start_soon(one, name)
+
+    async def aclose(self) -> None:
+        """Release the HTTP client (unless injected) and every adapter. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            if self._adapters is not None:
+                await self._adapters.aclose()
+            if self._owns_http and self._http is not None:
+                await self._http.aclose()
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            await self.start()
+
+    # -- chain ---------------------------------------------------------------------------------
+
+    def _chain(self, provider: str | None, model: str | None) -> tuple[str, list[str]]:
+        name = provider or self.config.active_provider
+        provider_config = self.config.provider(name)
+        if model is not None:
+            first: list[str] = [model]
+        elif name == self.config.active_provider:
+            first = [self.config.active_model]
+        else:
+            first = []
+        chain = list(dict.fromkeys(first + list(provider_config.fallback_models)))
+        if not chain:
+            raise ConfigurationError(
+                f"provider {name!r} has no fallback_models: pass model= to choose one"
+            )
+        return name, chain
+
+    def _cooling(self, name: str, chain: list[str]) -> list[str]:
+        now = time.monotonic()
+        ready = [m for m in chain if self._cooldown.get((name, m), 0.0) <= now]
+        return ready or chain
+
+    async def _run_chain(
+        self,
+        name: str,
+        chain: list[str],
+        attempt: Callable[[BaseLLMProvider, str], Awaitable[T]],
+    ) -> tuple[T, str, list[tuple[str, OrchestratorError]]]:
+        adapter = self._adapter_map()[name]
+        provider_config = self.config.providers[name]
+        backoff = Backoff(max_s=provider_config.max_backoff_s)
+        attempts: list[tuple[str, OrchestratorError]] = []
+        for model in self._cooling(name, chain):
+            if self._registry is not None:
+                self._registry.warn_if_deprecated(name, model)
+            retry = 0
+            while True:
+                try:
+                    return await attempt(adapter, model), model, attempts
+                except ProviderError as exc:
+                    error = exc
+                decision = decide(error)
+                if decision == "stop":
+                    raise error
+                if decision == "retry" and retry < provider_config.max_retries:
+                    delay = backoff.delay(retry, error)
+                    if delay is not None:
+                        retry += 1
+                        logger.info(
+                            "retrying %s/%s in %.2fs after %s (request_id=%s)",
+                            name,
+                            model,
+                            delay,
+                            type(error).__name__,
+                            error.request_id,
+                        )
+                        await self._sleep(delay)
+                        continue
+                break
+            attempts.append((model, error))
+            if provider_config.cooldown_s > 0:
+                self._cooldown[(name, model)] = time.monotonic() + provider_config.cooldown_s
+            logger.warning(
+                "model %s/%s failed with %s (request_id=%s); falling back",
+                name,
+                model,
+                type(error).__name__,
+                error.request_id,
+            )
+        raise AllFallbacksFailedError(attempts)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def send_request(
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> LLMResponse:
+        """Send a chat request down the fallback chain and return the first success.
+
+        Args:
+            messages: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]``.
+            temperature: Sent only when given (reasoning models reject one).
+            max_tokens: Sent only when given (Anthropic gets 4096 by default: it requires one).
+            provider: Use this configured provider for this call (never switched automatically).
+            model: Try this model first, then the provider's ``fallback_models``.
+            **kwargs: ``stop`` (str or list), ``top_p``, or vendor fields for the body.
+
+        Returns:
+            The response, with ``cost`` recorded and ``attempts`` listing earlier failures.
+
+        Raises:
+            InvalidRequestError: The messages are malformed (before any network call).
+            AuthenticationError: The provider rejected the credentials (stops the chain).
+            PermissionDeniedError: The credentials may not do this (stops the chain).
+            AllFallbacksFailedError: Every model failed; ``.attempts`` has each error.
+            ConfigurationError: Unknown provider, or its config is incomplete.
+        """
+        checked = validate_messages(messages)
+        name, chain = self._chain(provider, model)
+        await self._ensure_started()
+
+        async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
+            started = time.perf_counter()
+            response = await adapter.send_request(
+                checked, model_id, temperature, max_tokens, **kwargs
+            )
+            response.latency_s = time.perf_counter() - started
+            return response
+
+        response, _, attempts = await self._run_chain(name, chain, attempt)
+        response.attempts = attempts
+        self._record_response(response)
+        return response
+
+    def _record_response(self, response: LLMResponse) -> None:
+        record = self.cost_tracker.log_usage(
+            response.provider,
+            response.model,
+            response.tokens_used,
+            self.session_id,
+            model_answered=response.model_answered,
+            request_id=response.request_id,
+        )
+        response.cost = record.cost
+
+    def send_streaming_request(
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> ResponseStream:
+        """Stream a chat request; fallback happens only before the first chunk.
+
+        Use ``async with orch.send_streaming_request(msgs) as stream: async for chunk in
+        stream`` (or iterate it bare). Usage is always requested from the provider.
+
+        Args:
+            messages: As for :meth:`send_request`.
+            temperature: Sent only when given.
+            max_tokens: Sent only when given.
+            provider: Use this configured provider for this call.
+            model: Try this model first.
+            **kwargs: As for :meth:`send_request`.
+
+        Returns:
+            The stream of text chunks; ``stream.response`` once it has ended.
+
+        Raises:
+            InvalidRequestError: The messages are malformed (raised here, before any I/O).
+        """
+        checked = validate_messages(messages)
+        name, chain = self._chain(provider, model)
+
+        async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
+            started = time.perf_counter()
+            events = adapter.send_streaming_request(
+                checked, model_id, temperature, max_tokens, **kwargs
+            )
+            acc = StreamAccumulator()
+            opened = OpenedStream(name, model_id, events, acc, [], started)
+            try:
+                async for event in events:
+                    text = acc.add(event)
+                    if text:
+                        opened.pending.append(text)
+                        return opened
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await events.aclose()  # type: ignore[attr-defined]
+                raise
+            opened.exhausted = True
+            return opened
+
+        async def opener() -> OpenedStream:
+            await self._ensure_started()
+            opened, _, attempts = await self._run_chain(name, chain, attempt)
+            opened.attempts = attempts
+            return opened
+
+        def finish(opened: OpenedStream, complete: bool) -> LLMResponse:
+            return self._finish_stream(opened, complete, checked)
+
+        return ResponseStream(opener, finish)
+
+    def _finish_stream(
+        self, opened: OpenedStream, complete: bool, messages: list[Message]
+    ) -> LLMResponse:
+        acc = opened.accumulator
+        text = acc.text
+        tokens = acc.tokens
+        estimated = False
+        if tokens is None:
+            estimated = True
+            tokens = normalize_tokens(
+                estimate_tokens("".join(m["content"] for m in messages)), estimate_tokens(text)
+            )
+        elif not complete and tokens["completion"] < estimate_tokens(text):
+            estimated = True
+            tokens = {**tokens, "completion": estimate_tokens(text)}
+            tokens["total"] = tokens["prompt"] + tokens["completion"]
+        record = self.cost_tracker.log_usage(
+            opened.provider,
+            opened.model,
+            tokens,
+            self.session_id,
+            model_answered=acc.model_answered,
+            request_id=acc.request_id,
+            complete=complete,
+            estimated=estimated,
+        )
+        return LLMResponse(
+            content=text,
+            model=opened.model,
+            provider=opened.provider,
+            tokens_used=tokens,
+            finish_reason=acc.finish_reason,
+            cost=record.cost,
+            request_id=acc.request_id,
+            latency_s=time.perf_counter() - opened.started,
+            attempts=opened.attempts,
+            raw_response=acc.raw,
+            model_answered=acc.model_answered,
+        )
+
+    # -- models and costs ---------------------------------------------------------------------
+
+    async def get_available_models(self, provider: str | None = None) -> list[str]:
+        """Model ids of a provider, from the registry cache (fetched once if never listed).
+
+        Args:
+            provider: A configured provider name (the active one by default).
+
+        Returns:
+            The non-deprecated model ids, sorted.
+        """
+        name = provider or self.config.active_provider
+        self.config.provider(name)
+        if not self.registry.has_fetched(name):
+            await self.registry.refresh_models(name)
+        return [m.name for m in self.registry.get_available_models(name)]
+
+    async def refresh_models(self, provider_name: str | None = None) -> None:
+        """Ask the vendors for their model lists again.
+
+        Args:
+            provider_name: One provider (its errors propagate), or all of them (failures are
+                logged at WARNING).
+        """
+        if provider_name is None:
+            await self._discover_all()
+        else:
+            await self.registry.refresh_models(provider_name)
+
+    def get_session_cost(self) -> float:
+        """USD spent by this orchestrator's session so far.
+
+        Returns:
+            The sum of the recorded costs.
+        """
+        return self.cost_tracker.get_session_cost(self.session_id)
+
+    def conversation(
+        self,
+        system: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        max_messages: int | None = None,
+    ) -> Conversation:
+        """Start a conversation pinned to one provider.
+
+        Args:
+            system: An optional system message kept at the start of the history.
+            provider: The provider to pin (the active one by default).
+            model: The model to try first each turn.
+            max_messages: Keep the system message plus only the last N messages.
+
+        Returns:
+            A new :class:`~llmorch.Conversation`.
+        """
+        from llmorch.conversation import Conversation
+
+        return Conversation(
+            self, system=system, provider=provider, model=model, max_messages=max_messages
+        )

@@ -1,0 +1,128 @@
+"""The adapter interface every provider implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from llmorch.exceptions import (
+    AuthenticationError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+)
+
+if TYPE_CHECKING:
+    from llmorch._http import AsyncClient
+    from llmorch.config import ProviderConfig
+    from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
+
+__all__ = ["BaseLLMProvider"]
+
+
+class BaseLLMProvider(abc.ABC):
+    """One provider type: turns one request into one vendor call, and its answer into llmorch types.
+
+    Adapters know nothing about fallback, retries, prices or the registry; the orchestrator owns
+    those. They raise only :class:`~llmorch.exceptions.ProviderError` subclasses.
+
+    Args:
+        name: The configured provider name (the key under ``providers:``).
+        config: That provider's validated configuration.
+        http: The shared, pooled HTTP client. The adapter does not own it.
+    """
+
+    def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
+        self.name = name
+        self.config = config
+        self.http = http
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    @abc.abstractmethod
+    async def send_request(
+        self,
+        messages: list[Message],
+        model: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> LLMResponse:
+        """Send one chat request and return the full answer.
+
+        Args:
+            messages: Validated messages.
+            model: The model id.
+            temperature: Sent only when not ``None``.
+            max_tokens: Sent only when not ``None`` (unless the vendor requires it).
+            **kwargs: ``stop``, ``top_p`` and vendor fields for the body's top level.
+
+        Returns:
+            The answer; ``cost`` and ``attempts`` are filled in by the orchestrator.
+        """
+
+    @abc.abstractmethod
+    def send_streaming_request(
+        self,
+        messages: list[Message],
+        model: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream one chat request as normalised events.
+
+        The iterator is an async generator: closing it releases the connection. Usage is always
+        requested from the vendor. Errors arriving inside the stream are raised mapped.
+
+        Args:
+            messages: Validated messages.
+            model: The model id.
+            temperature: Sent only when not ``None``.
+            max_tokens: Sent only when not ``None`` (unless the vendor requires it).
+            **kwargs: As for :meth:`send_request`.
+
+        Returns:
+            An async iterator of :class:`~llmorch.types.StreamEvent`.
+        """
+
+    @abc.abstractmethod
+    async def get_available_models(self) -> list[ModelInfo]:
+        """Ask the vendor for its chat-capable base models, following every page.
+
+        Returns:
+            One :class:`~llmorch.types.ModelInfo` per model (``raw`` holds the vendor's entry).
+        """
+
+    async def validate_model(self, model: str) -> bool:
+        """Check that ``model`` answers, with the smallest real request.
+
+        The call is billed; :meth:`llmorch.ModelRegistry.validate_model` records its cost.
+
+        Args:
+            model: The model id.
+
+        Returns:
+            True when the model answered, False when the vendor says it does not exist or
+            rejects it for this account.
+
+        Raises:
+            AuthenticationError: The credentials are invalid (a model check cannot tell).
+            ProviderError: A retryable failure (rate limit, outage): the answer is unknown.
+        """
+        try:
+            await self.send_request([{"role": "user", "content": "ping"}], model, max_tokens=1)
+        except (ModelNotFoundError, PermissionDeniedError):
+            return False
+        except AuthenticationError:
+            raise
+        except ProviderError as exc:
+            if exc.is_retryable:
+                raise
+            return False
+        return True
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Release what the adapter holds beyond the shared HTTP client (nothing by default)."""
