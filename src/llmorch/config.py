@@ -1,0 +1,639 @@
+"""Configuration: pydantic models for ``config.yaml``, ``${ENV}`` resolution, ``ConfigManager``.
+
+A configuration names the providers a program may use, the active provider and model, pricing
+overrides, cost tracking and model discovery settings::
+
+    active_provider: openai
+    active_model: gpt-4o-mini
+    providers:
+      openai:
+        api_key: ${OPENAI_API_KEY}
+        fallback_models: [gpt-4.1-mini]
+      ollama:
+        type: openai
+        base_url: http://localhost:11434/v1
+
+``${VAR}`` and ``${VAR:-default}`` are replaced in every string value before validation. A
+variable that is not set only matters when its provider is used: it is reported at load time for
+the active provider (and for anything outside ``providers:``), otherwise by
+:meth:`OrchestratorConfig.require_provider`. Every problem is reported as a
+:class:`~llmorch.exceptions.ConfigurationError` naming the file, the key path and what is wrong;
+secret values never appear in messages, ``repr()`` or :meth:`OrchestratorConfig.masked`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from llmorch.exceptions import ConfigurationError
+
+__all__ = [
+    "AnthropicConfig",
+    "BedrockConfig",
+    "ConfigManager",
+    "CostTrackingConfig",
+    "CustomProviderConfig",
+    "GeminiConfig",
+    "ModelDiscoveryConfig",
+    "ModelPrice",
+    "OpenAIConfig",
+    "OrchestratorConfig",
+    "ProviderConfig",
+    "VertexConfig",
+]
+
+_MASK = "**********"
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_CLASS_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_SECRET_NAME = re.compile(
+    r"auth|key|token|secret|passw|credential|cookie|signature|session", re.IGNORECASE
+)
+_BUILTIN_TYPES = ("anthropic", "bedrock", "gemini", "openai", "vertex")
+
+_NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _prefix(source: str | None) -> str:
+    return f"{source}: " if source else ""
+
+
+def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: (_MASK if _SECRET_NAME.search(k) else v) for k, v in headers.items()}
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        # The value itself is not echoed: a URL may carry credentials.
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class ProviderConfig(BaseModel):
+    """Settings common to every provider entry under ``providers:``.
+
+    Attributes:
+        type: The provider type; defaults to the entry's name (``openai``, ``anthropic``,
+            ``gemini``, ``vertex``, ``bedrock`` or ``"package.module:ClassName"``).
+        api_key: The API key, kept as a ``SecretStr``; an empty value means none.
+        base_url: The API root the way the vendor's SDK takes it; ``None`` = the vendor's.
+        fallback_models: Models tried in order after the requested one fails.
+        timeout: Seconds for connect, read, write and pool waits (> 0).
+        max_retries: Retries per model for retryable errors (>= 0).
+        max_backoff_s: Upper bound for one backoff wait, in seconds (> 0).
+        headers: Extra HTTP headers sent with every request.
+        cooldown_s: Seconds to skip a model after it failed; 0 turns this off.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    type: str
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    fallback_models: list[_NonEmptyStr] = Field(default_factory=list)
+    timeout: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    max_backoff_s: float = Field(default=30, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    cooldown_s: float = Field(default=0, ge=0)
+
+    _unresolved: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_means_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """Treat ``key:`` (null) as the default collection and ``""`` as an unset option."""
+        field = cls.model_fields[str(info.field_name)]
+        if value is None and field.default_factory is not None:
+            return field.get_default(call_default_factory=True)
+        if value == "" and field.default is None:
+            return None
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_base_url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            if key == "headers":
+                yield key, _mask_headers(value)
+            elif key in (self.model_extra or {}) and _SECRET_NAME.search(str(key)):
+                yield key, _MASK
+            else:
+                yield key, value
+
+
+class OpenAIConfig(ProviderConfig):
+    """OpenAI, or any OpenAI-compatible server (``type: openai`` with a ``base_url``).
+
+    Attributes:
+        organization: Sent as ``OpenAI-Organization``.
+        project: Sent as ``OpenAI-Project``.
+    """
+
+    type: Literal["openai"] = "openai"
+    organization: str | None = None
+    project: str | None = None
+
+
+class AnthropicConfig(ProviderConfig):
+    """Anthropic's Messages API."""
+
+    type: Literal["anthropic"] = "anthropic"
+
+
+class GeminiConfig(ProviderConfig):
+    """Google's Gemini API (``generativelanguage.googleapis.com``).
+
+    Attributes:
+        safety_settings: Passed through as the request's ``safetySettings``.
+    """
+
+    type: Literal["gemini"] = "gemini"
+    safety_settings: list[dict[str, str]] | None = None
+
+
+class VertexConfig(ProviderConfig):
+    """Gemini models on Google Cloud Vertex AI.
+
+    Attributes:
+        project_id: The Google Cloud project; ``None`` = the one Application Default
+            Credentials name.
+        location: The Vertex region.
+        credentials_path: A service-account JSON file; ``None`` = Application Default Credentials.
+        safety_settings: Passed through as the request's ``safetySettings``.
+    """
+
+    type: Literal["vertex"] = "vertex"
+    project_id: str | None = None
+    location: str = "us-central1"
+    credentials_path: str | None = None
+    safety_settings: list[dict[str, str]] | None = None
+
+
+class BedrockConfig(ProviderConfig):
+    """AWS Bedrock. Credentials default to botocore's chain; ``api_key`` is a Bedrock API key.
+
+    Attributes:
+        region_name: The AWS region; ``None`` = botocore's default.
+        profile_name: A profile from the AWS config files.
+        aws_access_key_id: Explicit access key id.
+        aws_secret_access_key: Explicit secret access key.
+        aws_session_token: Explicit session token.
+        endpoint_url: The runtime API root (``https://bedrock-runtime.{region}.amazonaws.com``).
+        control_endpoint_url: The control-plane root, where models are listed
+            (``https://bedrock.{region}.amazonaws.com``).
+    """
+
+    type: Literal["bedrock"] = "bedrock"
+    base_url: str | None = Field(default=None, exclude=True, repr=False)
+    region_name: str | None = None
+    profile_name: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    endpoint_url: str | None = None
+    control_endpoint_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("Bedrock takes endpoint_url and control_endpoint_url, not base_url")
+        return None
+
+    @field_validator("endpoint_url", "control_endpoint_url")
+    @classmethod
+    def _valid_endpoint(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+
+class CustomProviderConfig(ProviderConfig):
+    """A provider class of your own, ``type: "package.module:ClassName"``; extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @field_validator("type")
+    @classmethod
+    def _class_path(cls, value: str) -> str:
+        if not _CLASS_PATH.match(value):
+            hint = difflib.get_close_matches(value.lower(), _BUILTIN_TYPES, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ValueError(
+                f"unknown provider type {value!r}{did_you_mean}; expected one of "
+                f"{', '.join(_BUILTIN_TYPES)} or 'package.module:ClassName' "
+                "(type defaults to the entry's name)"
+            )
+        return value
+
+
+_PROVIDER_CLASSES: dict[str, type[ProviderConfig]] = {
+    "openai": OpenAIConfig,
+    "anthropic": AnthropicConfig,
+    "gemini": GeminiConfig,
+    "vertex": VertexConfig,
+    "bedrock": BedrockConfig,
+    "custom": CustomProviderConfig,
+}
+
+
+def _provider_tag(value: Any) -> str | None:
+    """Pick the provider model for one entry from its ``type``."""
+    if isinstance(value, ProviderConfig):
+        kind: object = value.type
+    elif isinstance(value, Mapping):
+        kind = value.get("type")
+    else:
+        return None
+    return kind if isinstance(kind, str) and kind in _BUILTIN_TYPES else "custom"
+
+
+_ProviderEntry = Annotated[
+    Annotated[OpenAIConfig, Tag("openai")]
+    | Annotated[AnthropicConfig, Tag("anthropic")]
+    | Annotated[GeminiConfig, Tag("gemini")]
+    | Annotated[VertexConfig, Tag("vertex")]
+    | Annotated[BedrockConfig, Tag("bedrock")]
+    | Annotated[CustomProviderConfig, Tag("custom")],
+    Discriminator(
+        _provider_tag,
+        custom_error_type="provider_entry",
+        custom_error_message="a provider entry must be a mapping of settings",
+    ),
+]
+
+
+# --------------------------------------------------------------------------- other sections
+
+
+class CostTrackingConfig(BaseModel):
+    """The ``cost_tracking:`` section.
+
+    Attributes:
+        enabled: Whether usage records are appended to the ledger.
+        log_path: The JSON-lines ledger, relative to the working directory.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    log_path: str = "./llm_costs.log"
+
+
+class ModelPrice(BaseModel):
+    """One model's price in USD per million tokens.
+
+    Attributes:
+        input: Price of prompt tokens.
+        output: Price of completion (and reasoning) tokens.
+        cache_read: Price of prompt tokens read from a cache, if the vendor bills them apart.
+        cache_write: Price of prompt tokens written to a cache, if the vendor bills them apart.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
+def _default_cache_path() -> str:
+    """``$XDG_CACHE_HOME/llmorch/models.json``, else ``~/.cache/llmorch/models.json``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return str(base / "llmorch" / "models.json")
+
+
+class ModelDiscoveryConfig(BaseModel):
+    """The ``model_discovery:`` section.
+
+    Attributes:
+        refresh_on_start: Whether model lists are fetched when an orchestrator starts.
+        cache_path: The JSON file the model cache persists to; ``None`` (YAML ``null``) keeps it
+            in memory only. Not given: ``$XDG_CACHE_HOME/llmorch/models.json``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_on_start: bool = True
+    cache_path: str | None = Field(default_factory=_default_cache_path)
+
+
+# --------------------------------------------------------------------------- the whole file
+
+
+class OrchestratorConfig(BaseModel):
+    """A whole, validated configuration.
+
+    Build one with :meth:`from_dict` or :meth:`ConfigManager.load_config` so that ``${VAR}``
+    references are resolved and errors come out as ``ConfigurationError``.
+
+    Attributes:
+        active_provider: The provider used when a call names none; a key of ``providers``.
+        active_model: The model used when a call names none.
+        providers: Provider entries by name.
+        cost_tracking: Ledger settings.
+        pricing: Price overrides, ``{provider: {model: ModelPrice}}``.
+        model_discovery: Model cache settings.
+        http_transport: What carries httpx's requests: ``auto``, ``aiohttp`` or ``httpx``.
+        source: The file this configuration came from, if any (never dumped).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    active_provider: _NonEmptyStr
+    active_model: _NonEmptyStr
+    providers: dict[str, _ProviderEntry]
+    cost_tracking: CostTrackingConfig = Field(default_factory=CostTrackingConfig)
+    pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
+    model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)
+    http_transport: Literal["auto", "aiohttp", "httpx"] = "auto"
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("cost_tracking", "pricing", "model_discovery", mode="before")
+    @classmethod
+    def _null_section(cls, value: Any, info: ValidationInfo) -> Any:
+        """An empty section (``pricing:`` with everything commented out) means the defaults."""
+        if value is None:
+            return cls.model_fields[str(info.field_name)].get_default(call_default_factory=True)
+        return value
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _default_types(cls, value: Any) -> Any:
+        """Give every entry a ``type``, defaulting to its name; ``name:`` alone means defaults."""
+        if not isinstance(value, Mapping):
+            return value
+        if not value:
+            raise ValueError("at least one provider must be configured")
+        entries: dict[Any, Any] = {}
+        for name, entry in value.items():
+            if entry is None:
+                entry = {}
+            if isinstance(entry, Mapping) and entry.get("type") is None:
+                entry = {**entry, "type": name}
+            entries[name] = entry
+        return entries
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> OrchestratorConfig:
+        configured = ", ".join(self.providers)
+        problems = []
+        if self.active_provider not in self.providers:
+            problems.append(
+                f"active_provider: {self.active_provider!r} is not a configured provider "
+                f"(configured: {configured})"
+            )
+        problems.extend(
+            f"pricing.{name}: not a configured provider (configured: {configured})"
+            for name in self.pricing
+            if name not in self.providers
+        )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> OrchestratorConfig:
+        """Resolve ``${VAR}`` references, validate, and check the active provider is usable.
+
+        Args:
+            data: The parsed configuration (e.g. from ``yaml.safe_load``).
+            source: The file it came from, named in every error message.
+
+        Returns:
+            The validated configuration.
+
+        Raises:
+            ConfigurationError: One line per problem, each naming the file and the key path.
+        """
+        prefix = _prefix(source)
+        if not isinstance(data, Mapping):
+            kind = type(data).__name__
+            raise ConfigurationError(f"{prefix}the top level must be a mapping, not {kind}")
+        if "source" in data:
+            raise ConfigurationError(f"{prefix}source: unknown key")
+        resolver = _EnvResolver()
+        resolved = resolver.resolve(data, ())
+        if resolver.errors:
+            raise ConfigurationError("\n".join(prefix + line for line in resolver.errors))
+        try:
+            config = cls.model_validate({**resolved, "source": source})
+        except ValidationError as exc:
+            # ``from None``: the ValidationError's own text echoes input values (secrets).
+            raise ConfigurationError(_describe(exc, prefix)) from None
+        for name, unresolved in resolver.unresolved.items():
+            config.providers[name]._unresolved = unresolved
+        config.require_provider(config.active_provider)
+        return config
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The configuration of one provider.
+
+        Args:
+            name: A key of ``providers``.
+
+        Returns:
+            That provider's configuration.
+
+        Raises:
+            ConfigurationError: ``name`` is not configured; the message lists those that are.
+        """
+        try:
+            return self.providers[name]
+        except KeyError:
+            hint = difflib.get_close_matches(name, self.providers, n=1)
+            did_you_mean = f"did you mean {hint[0]!r}? " if hint else ""
+            raise ConfigurationError(
+                f"{_prefix(self.source)}unknown provider {name!r}; {did_you_mean}"
+                f"configured providers: {', '.join(self.providers)}"
+            ) from None
+
+    def require_provider(self, name: str) -> ProviderConfig:
+        """Like :meth:`provider`, and also check every ``${VAR}`` it references is set.
+
+        Args:
+            name: A key of ``providers``.
+
+        Returns:
+            That provider's configuration.
+
+        Raises:
+            ConfigurationError: ``name`` is not configured, or names an unset variable.
+        """
+        config = self.provider(name)
+        if config._unresolved:
+            prefix = _prefix(self.source)
+            raise ConfigurationError(
+                "\n".join(
+                    f"{prefix}{path}: environment variable {var} is not set"
+                    for path, var in config._unresolved.items()
+                )
+            )
+        return config
+
+    def masked(self) -> dict[str, Any]:
+        """The resolved configuration as plain data, every secret shown as ``**********``.
+
+        Returns:
+            JSON-compatible data (what ``llmorch config check`` prints).
+        """
+        data = self.model_dump(mode="json")
+        for name, entry in data["providers"].items():
+            entry["headers"] = _mask_headers(entry["headers"])
+            for key in self.providers[name].model_extra or {}:
+                if _SECRET_NAME.search(key):
+                    entry[key] = _MASK
+        return data
+
+
+class _EnvResolver:
+    """Replaces ``${VAR}`` / ``${VAR:-default}`` through nested data, recording unset ones.
+
+    An unset variable inside ``providers.<name>`` (other than its ``type``) removes that value and
+    is recorded in ``unresolved[name]``; anywhere else it is an error.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.unresolved: dict[str, dict[str, str]] = {}
+
+    def resolve(self, node: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(node, Mapping):
+            items = ((k, self.resolve(v, (*path, str(k)))) for k, v in node.items())
+            return {k: v for k, v in items if v is not _UNSET}
+        if isinstance(node, list):
+            resolved = (self.resolve(v, (*path, str(i))) for i, v in enumerate(node))
+            return [v for v in resolved if v is not _UNSET]
+        if not isinstance(node, str):
+            return node
+        missing: list[str] = []
+
+        def substitute(match: re.Match[str]) -> str:
+            value = os.environ.get(match[1])
+            if match[2] is not None and not value:
+                return match[2]
+            if value is None:
+                missing.append(match[1])
+                return ""
+            return value
+
+        text = _ENV_PATTERN.sub(substitute, node)
+        if not missing:
+            return text
+        dotted, names = ".".join(path), ", ".join(missing)
+        if len(path) >= 3 and path[0] == "providers" and path[2] != "type":
+            self.unresolved.setdefault(path[1], {})[dotted] = names
+            return _UNSET
+        plural = "s" if len(missing) > 1 else ""
+        verb = "are" if plural else "is"
+        self.errors.append(f"{dotted}: environment variable{plural} {names} {verb} not set")
+        return _UNSET
+
+
+_UNSET = object()
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    """One line per error: ``file: dotted.key.path: problem``, never the offending value."""
+    lines: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = list(error["loc"])
+        tagged = len(loc) >= 3 and loc[0] == "providers" and loc[2] in _PROVIDER_CLASSES
+        model = _PROVIDER_CLASSES[str(loc.pop(2))] if tagged else None
+        msg = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            msg = "required key is missing"
+        elif error["type"] == "extra_forbidden":
+            msg = "unknown key" + _suggest(str(loc[-1]), _allowed_keys(loc, model))
+        path = ".".join(str(part) for part in loc)
+        lines.extend(
+            f"{prefix}{path}: {line}" if path else prefix + line for line in msg.split("\n")
+        )
+    return "\n".join(lines)
+
+
+def _allowed_keys(loc: list[int | str], provider_model: type[ProviderConfig] | None) -> list[str]:
+    sections: dict[str, type[BaseModel]] = {
+        "cost_tracking": CostTrackingConfig,
+        "model_discovery": ModelDiscoveryConfig,
+        "pricing": ModelPrice,
+    }
+    model = provider_model or (sections[str(loc[0])] if len(loc) > 1 else OrchestratorConfig)
+    return sorted(name for name, field in model.model_fields.items() if not field.exclude)
+
+
+def _suggest(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; allowed keys: {', '.join(allowed)}"
+
+
+class ConfigManager:
+    """Reads configuration files."""
+
+    @staticmethod
+    def load_config(path: str | os.PathLike[str]) -> OrchestratorConfig:
+        """Read, resolve and validate a YAML configuration file.
+
+        Args:
+            path: The YAML file.
+
+        Returns:
+            The validated configuration.
+
+        Raises:
+            ConfigurationError: The file is missing, unreadable, not YAML, not a mapping, or
+                invalid; the message names the file and, where there is one, the key path.
+        """
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigurationError(f"{source}: file not found") from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"{source}: not a UTF-8 text file") from None
+        except OSError as exc:
+            raise ConfigurationError(f"{source}: cannot read: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            # Only the position and the problem: the snippet could show a secret.
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or "cannot parse"
+            raise ConfigurationError(f"{source}: {where}invalid YAML: {problem}") from None
+        if data is None:
+            raise ConfigurationError(f"{source}: the file is empty")
+        return OrchestratorConfig.from_dict(data, source=source)
