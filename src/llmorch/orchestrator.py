@@ -178,7 +178,7 @@ class AsyncLLMOrchestrator:
         async def one(name: str) -> None:
             try:
                 await self.registry.refresh_models(name)
-            except OrchestratorError as exc:
+            except Exception as exc:  # a custom adapter's bug must not stop start-up either
                 logger.warning(
                     "model discovery failed for provider %s: %s: %s",
                     name,

@@ -1,0 +1,687 @@
+"""Cost tracking: prices, the JSON-lines ledger, reports and CSV export.
+
+Every call the orchestrator makes ends in one :class:`~llmorch.types.UsageRecord`. The tracker
+prices it (configured overrides first, then the dated table in :mod:`llmorch.pricing`) and
+appends it as one JSON line to the ledger. The ledger is append-only and shared: each line is
+written with a single ``os.write`` on a file opened with ``O_APPEND``, so several processes can
+log to one file without interleaving. Reports and CSV exports read the ledger back, so a weekly
+report covers every process that wrote to it; a corrupt line is skipped with a WARNING.
+
+Token semantics (SPEC §2.2): ``prompt`` counts every input token, ``cache_read`` and
+``cache_write`` are parts of it; ``completion`` counts every output token, ``reasoning`` is part
+of it. So a request costs::
+
+    (prompt - cache_read - cache_write) * input
+    + cache_read * cache_read_price + cache_write * cache_write_price
+    + completion * output                                  (all per million tokens)
+
+This module knows nothing of vendors or transport.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import fields
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from llmorch.exceptions import ConfigurationError
+from llmorch.pricing import DEFAULT_PRICES, PRICING_AS_OF, ModelPrice, resolve_price
+from llmorch.types import UsageRecord
+
+__all__ = [
+    "LEDGER_COLUMNS",
+    "CostTracker",
+    "compute_cost",
+    "record_from_dict",
+    "record_to_dict",
+]
+
+logger = logging.getLogger("llmorch.costs")
+
+LEDGER_COLUMNS: tuple[str, ...] = (
+    "v",
+    "ts",
+    "session_id",
+    "provider",
+    "model",
+    "model_answered",
+    "request_id",
+    "prompt",
+    "completion",
+    "total",
+    "cache_read",
+    "cache_write",
+    "reasoning",
+    "cost",
+    "pricing_as_of",
+    "priced",
+    "complete",
+    "estimated",
+    "tags",
+)
+"""The keys of one ledger line, in order; also the CSV header."""
+
+OVERRIDE = "override"
+_PER_MILLION = 1_000_000
+_PRICE_FIELDS = tuple(f.name for f in fields(ModelPrice))
+
+
+# --- Arithmetic --------------------------------------------------------------------------------
+
+
+def _count(tokens: Mapping[str, int], key: str) -> int:
+    value = tokens.get(key) or 0
+    return max(int(value), 0)
+
+
+def compute_cost(price: ModelPrice, tokens: Mapping[str, int]) -> float:
+    """Price one request.
+
+    ``cache_read`` and ``cache_write`` are parts of ``prompt`` and ``reasoning`` is part of
+    ``completion`` (SPEC §2.2), so no token is counted twice. ``cache_write_1h``, when present,
+    is the part of ``cache_write`` that went to Anthropic's 1-hour cache and is priced at
+    ``price.cache_write_1h`` (falling back to the 5-minute write price). Parts larger than their
+    whole are clamped. When the price has a long-context tier and ``prompt`` exceeds its
+    threshold, the ``*_long`` prices apply to the whole request.
+
+    Args:
+        price: The model's price.
+        tokens: A ``tokens_used`` dict (``prompt``, ``completion``, optional ``cache_read``,
+            ``cache_write``, ``cache_write_1h``; other keys are ignored).
+
+    Returns:
+        The cost in USD.
+    """
+    prompt = _count(tokens, "prompt")
+    completion = _count(tokens, "completion")
+    cache_read = min(_count(tokens, "cache_read"), prompt)
+    cache_write = min(_count(tokens, "cache_write"), prompt - cache_read)
+    write_1h = min(_count(tokens, "cache_write_1h"), cache_write)
+
+    long = price.long_context_threshold is not None and prompt > price.long_context_threshold
+    input_rate = price.input_long if long and price.input_long is not None else price.input
+    output_rate = price.output_long if long and price.output_long is not None else price.output
+    if long and price.cache_read_long is not None:
+        read_rate = price.cache_read_long
+    else:
+        read_rate = price.cache_read if price.cache_read is not None else input_rate
+    write_rate = price.cache_write if price.cache_write is not None else input_rate
+    write_1h_rate = price.cache_write_1h if price.cache_write_1h is not None else write_rate
+
+    total = (
+        (prompt - cache_read - cache_write) * input_rate
+        + cache_read * read_rate
+        + (cache_write - write_1h) * write_rate
+        + write_1h * write_1h_rate
+        + completion * output_rate
+    )
+    return round(total / _PER_MILLION, 12)
+
+
+# --- Record (de)serialisation ------------------------------------------------------------------
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc).isoformat()
+
+
+def record_to_dict(record: UsageRecord) -> dict[str, Any]:
+    """Turn a record into its ledger form.
+
+    Args:
+        record: The record.
+
+    Returns:
+        A JSON-ready dict with exactly :data:`LEDGER_COLUMNS` as keys, in that order;
+        ``ts`` is a UTC ISO-8601 string ending in ``+00:00``.
+    """
+    return {
+        "v": record.v,
+        "ts": _iso(record.ts),
+        "session_id": record.session_id,
+        "provider": record.provider,
+        "model": record.model,
+        "model_answered": record.model_answered,
+        "request_id": record.request_id,
+        "prompt": record.prompt,
+        "completion": record.completion,
+        "total": record.total,
+        "cache_read": record.cache_read,
+        "cache_write": record.cache_write,
+        "reasoning": record.reasoning,
+        "cost": record.cost,
+        "pricing_as_of": record.pricing_as_of,
+        "priced": record.priced,
+        "complete": record.complete,
+        "estimated": record.estimated,
+        "tags": dict(record.tags),
+    }
+
+
+_MISSING: Any = object()
+
+
+def _get(
+    d: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    *,
+    default: Any = _MISSING,
+    nullable: bool = False,
+) -> Any:
+    if key not in d:
+        if default is _MISSING:
+            raise ValueError(f"missing {key!r}")
+        return default
+    value = d[key]
+    if value is None:
+        if nullable:
+            return None
+        raise ValueError(f"{key!r} is null")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise ValueError(f"{key!r} must not be a bool")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _parse_ts(value: str) -> datetime:
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc)
+
+
+def record_from_dict(d: Mapping[str, Any]) -> UsageRecord:
+    """Rebuild a record from its ledger form.
+
+    Unknown keys are ignored (a later schema may add columns); missing optional keys take the
+    record's defaults. A naive ``ts`` is taken as UTC.
+
+    Args:
+        d: One parsed ledger line.
+
+    Returns:
+        The record.
+
+    Raises:
+        ValueError: A required key is missing or a value has the wrong type.
+    """
+    if not isinstance(d, Mapping):
+        raise ValueError(f"expected a JSON object, got {type(d).__name__}")
+    v = _get(d, "v", int, default=1)
+    if v < 1:
+        raise ValueError(f"unknown schema version {v!r}")
+    prompt = _get(d, "prompt", int)
+    completion = _get(d, "completion", int)
+    cost = _get(d, "cost", (int, float))
+    if not math.isfinite(cost):
+        raise ValueError("'cost' must be a finite number")
+    tags = _get(d, "tags", dict, default={}, nullable=True) or {}
+    return UsageRecord(
+        ts=_parse_ts(_get(d, "ts", str)),
+        session_id=_get(d, "session_id", str),
+        provider=_get(d, "provider", str),
+        model=_get(d, "model", str),
+        prompt=prompt,
+        completion=completion,
+        total=_get(d, "total", int, default=prompt + completion),
+        cost=float(cost),
+        model_answered=_get(d, "model_answered", str, default=None, nullable=True),
+        request_id=_get(d, "request_id", str, default=None, nullable=True),
+        cache_read=_get(d, "cache_read", int, default=0),
+        cache_write=_get(d, "cache_write", int, default=0),
+        reasoning=_get(d, "reasoning", int, default=0),
+        pricing_as_of=_get(d, "pricing_as_of", str, default=None, nullable=True),
+        priced=_get(d, "priced", bool, default=True),
+        complete=_get(d, "complete", bool, default=True),
+        estimated=_get(d, "estimated", bool, default=False),
+        tags={str(k): str(val) for k, val in tags.items()},
+        v=v,
+    )
+
+
+# --- Dates -------------------------------------------------------------------------------------
+
+
+def _as_utc(value: datetime | date | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        if isinstance(value, date):
+            return datetime.combine(value, time(), tzinfo=timezone.utc)
+        raise TypeError(f"{name} must be a datetime or date, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _bucket() -> dict[str, Any]:
+    return {"cost": 0.0, "requests": 0, "tokens": 0}
+
+
+def _add(bucket: dict[str, Any], record: UsageRecord) -> None:
+    bucket["cost"] = round(bucket["cost"] + record.cost, 12)
+    bucket["requests"] += 1
+    bucket["tokens"] += record.total
+
+
+def _csv_value(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if key == "tags":
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, float):
+        text = f"{value:.12f}".rstrip("0").rstrip(".")
+        return text if text not in ("", "-0") else "0"
+    return str(value)
+
+
+# --- The tracker -------------------------------------------------------------------------------
+
+
+class CostTracker:
+    """Prices calls, keeps the ledger and reports on it.
+
+    Thread-safe. Several processes may share one ledger file.
+
+    Args:
+        enabled: When False nothing is written; costs are still computed and returned, and
+            reports come from this tracker's in-memory records.
+        log_path: The JSON-lines ledger (relative paths resolve against the working directory
+            at construction); ``None`` keeps records in memory only.
+        pricing: Configured overrides, keyed by configured provider name, then model id; each
+            value a mapping or object with ``input``, ``output`` and optionally ``cache_read``,
+            ``cache_write`` (and any other :class:`~llmorch.pricing.ModelPrice` field).
+        provider_types: Configured provider name → provider type (``{"ollama": "openai"}``),
+            used to find the default prices; a name not listed is its own type.
+        fsync: Also ``fsync`` after each line (survives power loss, at a cost per call). Each
+            line always reaches the operating system before :meth:`log_usage` returns.
+
+    Raises:
+        ConfigurationError: An override lacks ``input`` or ``output`` or has a non-numeric price.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        log_path: str | os.PathLike[str] | None = "./llm_costs.log",
+        pricing: Mapping[str, Mapping[str, Mapping[str, float] | Any]] | None = None,
+        *,
+        provider_types: Mapping[str, str] | None = None,
+        fsync: bool = False,
+    ) -> None:
+        self.enabled = enabled
+        self.log_path: str | None = (
+            os.path.abspath(os.fspath(log_path)) if log_path is not None else None
+        )
+        self._fsync = fsync
+        self._provider_types = dict(provider_types or {})
+        self._overrides: dict[str, dict[str, ModelPrice]] = {
+            str(name): {str(model): _to_price(name, model, p) for model, p in models.items()}
+            for name, models in (pricing or {}).items()
+        }
+        self._lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
+        self._session_costs: dict[str, float] = {}
+        self._records: list[UsageRecord] = []
+        self._dir_ready = False
+
+    @property
+    def writes_ledger(self) -> bool:
+        """Whether records go to the ledger file (``enabled`` and a ``log_path``)."""
+        return self.enabled and self.log_path is not None
+
+    # -- pricing --
+
+    def lookup_price(self, provider: str, model: str) -> tuple[ModelPrice, str] | None:
+        """Find the price a call would be charged at.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id.
+
+        Returns:
+            ``(price, pricing_as_of)`` — ``"override"`` for a configured price, else the default
+            table's date — or ``None`` when the model is unpriced.
+        """
+        overrides = self._overrides.get(provider)
+        if overrides:
+            hit = resolve_price(overrides, model)
+            if hit is not None:
+                return hit[1], OVERRIDE
+        table = DEFAULT_PRICES.get(self._provider_types.get(provider, provider))
+        if table:
+            hit = resolve_price(table, model)
+            if hit is not None:
+                return hit[1], PRICING_AS_OF
+        return None
+
+    def price(
+        self, provider: str, model: str, tokens: Mapping[str, int]
+    ) -> tuple[float, str | None, bool]:
+        """Price one call, with where the price came from.
+
+        An unpriced model costs 0 and logs one WARNING per ``(provider, model)`` per tracker.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id.
+            tokens: The call's ``tokens_used``.
+
+        Returns:
+            ``(cost, pricing_as_of, priced)``: ``pricing_as_of`` is ``"override"``, the default
+            table's date, or ``None`` when unpriced (then ``priced`` is False and cost 0.0).
+        """
+        found = self.lookup_price(provider, model)
+        if found is None:
+            self._warn_unpriced(provider, model)
+            return 0.0, None, False
+        return compute_cost(found[0], tokens), found[1], True
+
+    def calculate_cost(self, provider: str, model: str, tokens: Mapping[str, int]) -> float:
+        """Price one call.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id.
+            tokens: The call's ``tokens_used``.
+
+        Returns:
+            The cost in USD (0.0 for an unpriced model, which is warned about once).
+        """
+        return self.price(provider, model, tokens)[0]
+
+    def _warn_unpriced(self, provider: str, model: str) -> None:
+        key = (provider, model)
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(
+            "no price known for model %r on provider %r: its calls are recorded with cost 0 "
+            "and priced=false; add it under 'pricing:' in the config",
+            model,
+            provider,
+        )
+
+    # -- logging --
+
+    def log_usage(
+        self,
+        provider: str,
+        model: str,
+        tokens: Mapping[str, int],
+        session_id: str,
+        *,
+        model_answered: str | None = None,
+        request_id: str | None = None,
+        complete: bool = True,
+        estimated: bool = False,
+        tags: Mapping[str, str] | None = None,
+        cost: float | None = None,
+    ) -> UsageRecord:
+        """Record one call.
+
+        The record is priced (unless ``cost`` is given), counted for :meth:`get_session_cost`
+        and, when the ledger is on, appended as one JSON line. A failure to write the ledger is
+        logged as a WARNING and never raised: the call itself succeeded.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id requested.
+            tokens: The call's ``tokens_used``.
+            session_id: The orchestrator session.
+            model_answered: The model id the vendor echoed, if any.
+            request_id: The vendor's request id, if any.
+            complete: False when the call was cut short.
+            estimated: True when the token counts were estimated.
+            tags: Free-form labels.
+            cost: A cost already computed for this call; then ``priced`` is True when the model
+                has a price or the cost is non-zero, and no unpriced warning is logged.
+
+        Returns:
+            The record.
+        """
+        if cost is None:
+            cost, as_of, priced = self.price(provider, model, tokens)
+        else:
+            found = self.lookup_price(provider, model)
+            as_of = found[1] if found is not None else None
+            priced = found is not None or cost != 0
+        prompt = _count(tokens, "prompt")
+        completion = _count(tokens, "completion")
+        total = tokens.get("total")
+        record = UsageRecord(
+            ts=datetime.now(timezone.utc),
+            session_id=session_id,
+            provider=provider,
+            model=model,
+            prompt=prompt,
+            completion=completion,
+            total=int(total) if total is not None else prompt + completion,
+            cost=float(cost),
+            model_answered=model_answered,
+            request_id=request_id,
+            cache_read=_count(tokens, "cache_read"),
+            cache_write=_count(tokens, "cache_write"),
+            reasoning=_count(tokens, "reasoning"),
+            pricing_as_of=as_of,
+            priced=priced,
+            complete=complete,
+            estimated=estimated,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+        )
+        with self._lock:
+            self._session_costs[session_id] = round(
+                self._session_costs.get(session_id, 0.0) + record.cost, 12
+            )
+            if not self.writes_ledger:
+                self._records.append(record)
+        if self.writes_ledger:
+            self._append(record)
+        return record
+
+    def _append(self, record: UsageRecord) -> None:
+        assert self.log_path is not None
+        line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+        data = (line + "\n").encode("utf-8")
+        try:
+            if not self._dir_ready:
+                os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+                self._dir_ready = True
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                # One write per line: O_APPEND makes it land whole at the end of the file even
+                # when other processes append at the same time.
+                written = os.write(fd, data)
+                if written < len(data):  # pragma: no cover - regular files write fully
+                    os.write(fd, data[written:])
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._dir_ready = False
+            logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+
+    # -- reading --
+
+    def get_session_cost(self, session_id: str) -> float:
+        """The cost of the calls this tracker logged for one session.
+
+        Args:
+            session_id: The orchestrator session.
+
+        Returns:
+            USD; 0.0 for an unknown session.
+        """
+        with self._lock:
+            return self._session_costs.get(session_id, 0.0)
+
+    def iter_records(
+        self,
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+    ) -> Iterator[UsageRecord]:
+        """Read the records in a time window.
+
+        With the ledger on, the ledger file is read, so records of earlier processes are
+        included; a missing file yields nothing; a corrupt or partial line, or one that does not
+        fit the schema, is skipped with a WARNING naming its line number. Otherwise this
+        tracker's in-memory records are used.
+
+        Args:
+            start_date: Inclusive lower bound. Naive datetimes are taken as UTC; a ``date``
+                means its midnight UTC.
+            end_date: Exclusive upper bound, same rules.
+
+        Yields:
+            The records in ledger order.
+        """
+        start = _as_utc(start_date, "start_date")
+        end = _as_utc(end_date, "end_date")
+        for record in self._all_records():
+            if start is not None and record.ts < start:
+                continue
+            if end is not None and record.ts >= end:
+                continue
+            yield record
+
+    def _all_records(self) -> Iterable[UsageRecord]:
+        if not self.writes_ledger:
+            with self._lock:
+                return list(self._records)
+        return self._read_ledger()
+
+    def _read_ledger(self) -> Iterator[UsageRecord]:
+        assert self.log_path is not None
+        try:
+            fh = open(self.log_path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield record_from_dict(json.loads(raw.decode("utf-8")))
+                except (ValueError, TypeError) as exc:
+                    logger.warning(
+                        "skipping line %d of the cost ledger %s: %s", lineno, self.log_path, exc
+                    )
+
+    def get_usage_report(
+        self,
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+    ) -> dict[str, Any]:
+        """Summarise the records in a time window.
+
+        Args:
+            start_date: Inclusive lower bound (see :meth:`iter_records`).
+            end_date: Exclusive upper bound.
+
+        Returns:
+            ``total_requests``, ``total_tokens``, ``total_cost``, ``unpriced_requests``,
+            ``start_date`` and ``end_date`` (UTC ISO strings or ``None``), and the groupings
+            ``by_provider`` (provider name), ``by_model`` (``"provider/model"``), ``by_session``
+            and ``by_day`` (``"YYYY-MM-DD"``, UTC), each mapping a key to
+            ``{"cost", "requests", "tokens"}``.
+        """
+        start = _as_utc(start_date, "start_date")
+        end = _as_utc(end_date, "end_date")
+        report: dict[str, Any] = {
+            "total_requests": 0,
+            "total_tokens": 0,
+            "total_cost": 0.0,
+            "by_provider": {},
+            "by_model": {},
+            "by_session": {},
+            "by_day": {},
+            "unpriced_requests": 0,
+            "start_date": start.isoformat() if start else None,
+            "end_date": end.isoformat() if end else None,
+        }
+        for record in self.iter_records(start, end):
+            report["total_requests"] += 1
+            report["total_tokens"] += record.total
+            report["total_cost"] = round(report["total_cost"] + record.cost, 12)
+            if not record.priced:
+                report["unpriced_requests"] += 1
+            keys = (
+                ("by_provider", record.provider),
+                ("by_model", f"{record.provider}/{record.model}"),
+                ("by_session", record.session_id),
+                ("by_day", record.ts.astimezone(timezone.utc).date().isoformat()),
+            )
+            for group, key in keys:
+                _add(report[group].setdefault(key, _bucket()), record)
+        return report
+
+    def export_to_csv(
+        self,
+        path: str | os.PathLike[str],
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+    ) -> int:
+        """Write the records in a time window as CSV.
+
+        The header is :data:`LEDGER_COLUMNS`; ``cost`` is a plain decimal number, booleans are
+        ``true``/``false``, ``tags`` is JSON and missing values are empty.
+
+        Args:
+            path: The CSV file to (over)write; parent directories are created.
+            start_date: Inclusive lower bound (see :meth:`iter_records`).
+            end_date: Exclusive upper bound.
+
+        Returns:
+            The number of rows written, header excluded.
+        """
+        target = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(target))
+        os.makedirs(parent, exist_ok=True)
+        rows = 0
+        with open(target, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(LEDGER_COLUMNS)
+            for record in self.iter_records(start_date, end_date):
+                d = record_to_dict(record)
+                writer.writerow([_csv_value(k, d[k]) for k in LEDGER_COLUMNS])
+                rows += 1
+        return rows
+
+
+def _to_price(provider: object, model: object, value: Any) -> ModelPrice:
+    """Build a :class:`ModelPrice` from a configured override (mapping or object)."""
+    where = f"pricing.{provider}.{model}"
+    if isinstance(value, ModelPrice):
+        return value
+    kwargs: dict[str, Any] = {}
+    for name in _PRICE_FIELDS:
+        if isinstance(value, Mapping):
+            raw = value.get(name)
+        else:
+            raw = getattr(value, name, None)
+        if raw is None:
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ConfigurationError(f"{where}.{name} must be a number, got {raw!r}")
+        kwargs[name] = int(raw) if name == "long_context_threshold" else float(raw)
+    for required in ("input", "output"):
+        if required not in kwargs:
+            raise ConfigurationError(f"{where} needs '{required}' (USD per million tokens)")
+    return ModelPrice(**kwargs)
