@@ -77,7 +77,11 @@ async def test_success_records_one_ledger_line_with_cost(sleeps: list[float]) ->
         with respx.mock() as mock:
             mock.post(OPENAI).respond(200, json=completion(), headers={"x-request-id": "r1"})
             response = await orch.send_request(MESSAGES)
-        assert ("hello", "gpt-4o", "openai") == (response.content, response.model, response.provider)
+        assert ("hello", "gpt-4o", "openai") == (
+            response.content,
+            response.model,
+            response.provider,
+        )
         assert response.cost > 0
         assert response.cost == orch.get_session_cost()
     (record,) = ledger()
@@ -136,7 +140,10 @@ async def test_retry_after_above_cap_moves_to_next_model_without_waiting(
     async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
         with respx.mock() as mock:
             route = mock.post(OPENAI).mock(
-                side_effect=[err(429, **{"retry-after": "60"}), httpx.Response(200, json=completion())]
+                side_effect=[
+                    err(429, **{"retry-after": "60"}),
+                    httpx.Response(200, json=completion()),
+                ]
             )
             await orch.send_request(MESSAGES)
     assert ["gpt-4o", "gpt-4o-mini"] == sent_models(route)
@@ -203,7 +210,9 @@ async def test_per_call_provider_and_model_overrides() -> None:
                 + [httpx.Response(200, json=body)] * 2
             )
             first = await orch.send_request(MESSAGES, provider="anthropic")
-            second = await orch.send_request(MESSAGES, provider="anthropic", model="claude-opus-4-1")
+            second = await orch.send_request(
+                MESSAGES, provider="anthropic", model="claude-opus-4-1"
+            )
     assert ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"] == sent_models(route)
     assert ("anthropic", "claude-haiku-4-5") == (first.provider, first.model)
     assert "claude-opus-4-1" == second.model
@@ -286,7 +295,7 @@ async def test_stream_failure_after_first_chunk_is_interrupted_not_spliced(
             got: list[str] = []
             with pytest.raises(StreamInterruptedError) as info:
                 async for chunk in orch.send_streaming_request(MESSAGES):
-                    got.append(chunk)
+                    got.append(chunk)  # noqa: PERF401 - the list must survive the raise
     assert ["partial "] == got
     assert "partial " == info.value.partial_text
     assert isinstance(info.value.__cause__, ProviderUnavailableError)
@@ -297,8 +306,10 @@ async def test_stream_failure_after_first_chunk_is_interrupted_not_spliced(
 
 
 async def test_anthropic_in_stream_overload_after_text_keeps_partial_usage() -> None:
-    """An Anthropic overloaded_error mid-stream records the usage sent so far, flagged incomplete."""
-    data = fixture_bytes("anthropic_messages_stream_basic.sse").split(b"event: content_block_stop")[0]
+    """An Anthropic overload mid-stream records the usage sent so far, flagged incomplete."""
+    data = fixture_bytes("anthropic_messages_stream_basic.sse").split(b"event: content_block_stop")[
+        0
+    ]
     data += fixture_bytes("anthropic_stream_error_event.sse")
     async with orchestrator() as orch:
         with respx.mock() as mock:
@@ -315,7 +326,7 @@ async def test_anthropic_in_stream_overload_after_text_keeps_partial_usage() -> 
 
 
 async def test_closing_a_stream_early_records_an_estimate() -> None:
-    """Breaking out after one chunk releases the stream and records an estimated, incomplete call."""
+    """Breaking out after one chunk releases the stream and records an estimated call."""
     async with orchestrator() as orch:
         with respx.mock() as mock:
             mock.post(OPENAI).mock(

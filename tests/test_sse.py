@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmorch._sse import SSEDecoder, ServerSentEvent
+from llmorch._sse import ServerSentEvent, SSEDecoder
 from tests.conftest import fixture_bytes
 
 SSE_FIXTURES = [
@@ -83,8 +83,10 @@ def test_invalid_utf8_is_replaced_not_raised() -> None:
 
 
 def test_field_without_colon_and_unknown_fields_are_ignored() -> None:
-    """A bare `data` adds an empty line; an unknown field, a bad retry and an id with NUL change nothing."""
-    assert [ServerSentEvent(data="\nx")] == decode(b"data\nfoo: bar\nretry: x\nid: a\0b\ndata: x\n\n")
+    """A bare `data` adds an empty line; unknown fields, bad retry, NUL ids change nothing."""
+    assert [ServerSentEvent(data="\nx")] == decode(
+        b"data\nfoo: bar\nretry: x\nid: a\0b\ndata: x\n\n"
+    )
 
 
 def test_blank_lines_alone_dispatch_nothing() -> None:

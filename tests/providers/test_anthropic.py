@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from llmorch._sse import SSEDecoder, ServerSentEvent
+from llmorch._sse import ServerSentEvent, SSEDecoder
 from llmorch.config import AnthropicConfig
 from llmorch.exceptions import (
     AuthenticationError,
@@ -74,7 +74,11 @@ async def test_message_fixture_parses_exactly(adapter: AnthropicProvider) -> Non
     assert "sk-ant-secret" == request.headers["x-api-key"]
     assert "2023-06-01" == request.headers["anthropic-version"]
     sent = json.loads(request.content)
-    assert {"model": "claude-sonnet-4-5", "max_tokens": DEFAULT_MAX_TOKENS, "messages": MESSAGES} == sent
+    assert {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "messages": MESSAGES,
+    } == sent
 
 
 async def test_system_lifted_and_same_role_turns_merged(adapter: AnthropicProvider) -> None:
@@ -162,7 +166,7 @@ async def test_stream_fixture_resplit_at_every_offset(adapter: AnthropicProvider
 
 
 async def test_in_stream_error_event_fixture_is_mapped(adapter: AnthropicProvider) -> None:
-    """The recorded `event: error` (overloaded_error) raises a retryable ProviderUnavailableError."""
+    """The recorded `event: error` (overloaded_error) is a retryable ProviderUnavailableError."""
     data = fixture_bytes("anthropic_stream_error_event.sse")
     for cut in range(len(data) + 1):
         with pytest.raises(ProviderUnavailableError) as info:
@@ -216,7 +220,11 @@ def _err(kind: str, message: str = "x") -> dict[str, Any]:
     ("status", "body", "cls"),
     [
         (400, _err("invalid_request_error"), InvalidRequestError),
-        (400, _err("invalid_request_error", "prompt is too long: 250000 tokens"), ContextLengthExceededError),
+        (
+            400,
+            _err("invalid_request_error", "prompt is too long: 250000 tokens"),
+            ContextLengthExceededError,
+        ),
         (401, _err("authentication_error"), AuthenticationError),
         (403, _err("permission_error"), PermissionDeniedError),
         (402, _err("billing_error"), PermissionDeniedError),

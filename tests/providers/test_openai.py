@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from llmorch._sse import SSEDecoder, ServerSentEvent
+from llmorch._sse import ServerSentEvent, SSEDecoder
 from llmorch.config import OpenAIConfig
 from llmorch.exceptions import (
     AuthenticationError,
@@ -185,11 +185,18 @@ def _err(message: str, code: str | None = None, kind: str = "invalid_request_err
         (400, _err("bad"), InvalidRequestError, False),
         (
             400,
-            _err("This model's maximum context length is 128000 tokens.", "context_length_exceeded"),
+            _err(
+                "This model's maximum context length is 128000 tokens.", "context_length_exceeded"
+            ),
             ContextLengthExceededError,
             False,
         ),
-        (400, _err("This model's maximum context length is 8192"), ContextLengthExceededError, False),
+        (
+            400,
+            _err("This model's maximum context length is 8192"),
+            ContextLengthExceededError,
+            False,
+        ),
         (401, _err("Incorrect API key", "invalid_api_key"), AuthenticationError, False),
         (403, _err("Country not supported"), PermissionDeniedError, False),
         (404, _err("The model does not exist", "model_not_found"), ModelNotFoundError, False),

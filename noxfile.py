@@ -1,0 +1,42 @@
+"""Project automation: `python -m nox` runs lint, typecheck and the tests on every Python found."""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+
+
+@nox.session(python=PYTHONS[-1])
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package and the noxfile."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", "--strict", "src")
+    session.run("mypy", "--strict", "noxfile.py")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite with branch coverage of src/llmorch, gated at 90 %."""
+    session.install("-e", ".[test]")
+    session.env.update({"AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"})
+    session.run(
+        "pytest",
+        "--cov=llmorch",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
