@@ -210,6 +210,7 @@ class LLMOrchestrator:
         self.config = config
         self._lock = threading.Lock()
         self._stack: ExitStack | None = None
+        self._forked_from: list[tuple[ExitStack | None, AsyncLLMOrchestrator]] = []
         self._pid = 0
         self._closed = False
         self._async = self._start(session_id)
@@ -234,6 +235,9 @@ class LLMOrchestrator:
         if os.getpid() != self._pid:
             with self._lock:
                 if os.getpid() != self._pid:  # forked: the parent's thread does not exist here
+                    # Never finalise the parent's portal in the child: closing it would wait
+                    # forever for a thread that was not copied. Keep it referenced instead.
+                    self._forked_from.append((self._stack, self._async))
                     self._async = self._start(self._async.session_id)
         return self._portal_obj
 
