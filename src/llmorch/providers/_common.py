@@ -12,6 +12,7 @@ from llmorch._http import Response, map_transport_errors, parse_retry_after, tim
 from llmorch._sse import ServerSentEvent, SSEDecoder
 from llmorch.exceptions import (
     AuthenticationError,
+    ContentFilteredError,
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
@@ -172,6 +173,53 @@ class HTTPProvider(BaseLLMProvider):
             retry_after=parse_retry_after(headers),
             is_retryable=retryable,
             body=payload,
+        )
+
+    def decode_event(self, data: str, model: str, request_id: str | None) -> Any:
+        """Decode one stream event's JSON payload.
+
+        Args:
+            data: The event's ``data`` text.
+            model: The model the request was for.
+            request_id: The stream's request id.
+
+        Returns:
+            The decoded JSON value.
+
+        Raises:
+            ProviderUnavailableError: The payload is not JSON (a malformed stream).
+        """
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ProviderUnavailableError(
+                f"malformed stream event: {data[:200]!r}",
+                provider=self.name,
+                model=model,
+                request_id=request_id,
+            ) from exc
+
+    def content_filtered(
+        self, message: str, model: str, request_id: str | None, body: Any
+    ) -> ContentFilteredError:
+        """The error for an answer the vendor blocked without returning any text.
+
+        Args:
+            message: What happened, in words.
+            model: The model the request was for.
+            request_id: The vendor's request id.
+            body: The vendor's response.
+
+        Returns:
+            The error to raise.
+        """
+        return ContentFilteredError(
+            message,
+            provider=self.name,
+            model=model,
+            status_code=200,
+            request_id=request_id,
+            body=body,
         )
 
     def _error_from_response(

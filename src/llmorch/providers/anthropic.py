@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from llmorch._sse import ServerSentEvent
 from llmorch.exceptions import (
     AuthenticationError,
-    ContentFilteredError,
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -232,14 +230,7 @@ class AnthropicProvider(HTTPProvider):
         request_id = headers.get(self.request_id_header)
         text, finish, tokens = parse_message(data)
         if finish == "content_filter" and not text:
-            raise ContentFilteredError(
-                "the model refused to answer",
-                provider=self.name,
-                model=model,
-                status_code=200,
-                request_id=request_id,
-                body=data,
-            )
+            raise self.content_filtered("the model refused to answer", model, request_id, data)
         return LLMResponse(
             content=text,
             model=model,
@@ -314,15 +305,7 @@ async def decode_stream(
         kind = sse.event
         if kind == "ping":
             continue
-        try:
-            data = json.loads(sse.data) if sse.data else {}
-        except ValueError as exc:
-            raise ProviderUnavailableError(
-                f"malformed stream event: {sse.data[:200]!r}",
-                provider=adapter.name,
-                model=model,
-                request_id=request_id,
-            ) from exc
+        data = adapter.decode_event(sse.data, model, request_id) if sse.data else {}
         if not isinstance(data, dict):
             continue
         kind = kind or data.get("type")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 from llmorch._sse import ServerSentEvent
 from llmorch.exceptions import (
     AuthenticationError,
-    ContentFilteredError,
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -193,13 +191,8 @@ class OpenAIProvider(HTTPProvider):
         content = message.get("content") or message.get("refusal") or ""
         finish = _FINISH.get(choice.get("finish_reason") or "", "other")
         if finish == "content_filter" and not content:
-            raise ContentFilteredError(
-                "the answer was blocked by the content filter",
-                provider=self.name,
-                model=model,
-                status_code=200,
-                request_id=request_id,
-                body=data,
+            raise self.content_filtered(
+                "the answer was blocked by the content filter", model, request_id, data
             )
         return LLMResponse(
             content=content,
@@ -280,15 +273,7 @@ async def decode_stream(
     async for sse in events:
         if sse.data.startswith("[DONE]"):
             return
-        try:
-            chunk = json.loads(sse.data)
-        except ValueError as exc:
-            raise ProviderUnavailableError(
-                f"malformed stream event: {sse.data[:200]!r}",
-                provider=adapter.name,
-                model=model,
-                request_id=request_id,
-            ) from exc
+        chunk = adapter.decode_event(sse.data, model, request_id)
         if not isinstance(chunk, dict):
             continue
         if chunk.get("error"):
