@@ -203,6 +203,8 @@ def _err(message: str, code: str | None = None, kind: str = "invalid_request_err
         (408, _err("timeout"), ProviderTimeoutError, True),
         (409, _err("conflict"), ProviderUnavailableError, True),
         (422, _err("unprocessable"), InvalidRequestError, False),
+        (424, _err("failed dependency"), ProviderUnavailableError, True),
+        (499, _err("client closed"), ProviderUnavailableError, True),
         (429, _err("Rate limit reached", "rate_limit_exceeded"), RateLimitError, True),
         (429, _err("You exceeded your current quota", "insufficient_quota"), RateLimitError, False),
         (500, _err("server", kind="server_error"), ProviderUnavailableError, True),
