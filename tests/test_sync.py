@@ -193,3 +193,19 @@ def test_sync_facade_survives_fork_in_the_child() -> None:
             assert orch.send_request(MESSAGES).content == "child"
     assert 0 == os.waitstatus_to_exitcode(status)
     assert b"child" == got
+
+
+def test_close_with_a_stream_left_open_does_not_hang() -> None:
+    """close() cancels a half-read sync stream, records it, and stops the thread."""
+    before = set(portal_threads())
+    with respx.mock() as mock:
+        mock.post(OPENAI).mock(
+            return_value=httpx.Response(200, content=sse(delta("a"), delta("b"), FINISH, USAGE))
+        )
+        orch = make()
+        stream = orch.conversation().stream("hi")
+        assert "a" == next(stream)
+        orch.close()
+    assert set(portal_threads()) == before
+    (record,) = [json.loads(line) for line in Path("ledger.jsonl").read_text().splitlines()]
+    assert record["complete"] is False

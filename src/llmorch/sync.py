@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
@@ -143,8 +144,14 @@ class SyncResponseStream:
 class SyncConversation:
     """The sync form of :class:`~llmorch.Conversation` (same history rules)."""
 
-    def __init__(self, portal: Callable[[], BlockingPortal], conversation: Conversation) -> None:
+    def __init__(
+        self,
+        portal: Callable[[], BlockingPortal],
+        wrap: Callable[[ResponseStream], SyncResponseStream],
+        conversation: Conversation,
+    ) -> None:
         self._portal = portal
+        self._wrap = wrap
         self._conversation = conversation
 
     @property
@@ -184,7 +191,7 @@ class SyncConversation:
         Returns:
             The sync stream.
         """
-        return SyncResponseStream(self._portal(), self._conversation.stream(text, **kwargs))
+        return self._wrap(self._conversation.stream(text, **kwargs))
 
 
 class LLMOrchestrator:
@@ -210,6 +217,7 @@ class LLMOrchestrator:
         self.config = config
         self._lock = threading.Lock()
         self._stack: ExitStack | None = None
+        self._streams: weakref.WeakSet[SyncResponseStream] = weakref.WeakSet()
         self._forked_from: list[tuple[ExitStack | None, AsyncLLMOrchestrator]] = []
         self._pid = 0
         self._closed = False
@@ -322,11 +330,15 @@ class LLMOrchestrator:
         Returns:
             An iterator of ``str`` chunks; ``.response`` once it has ended.
         """
-        portal = self._portal()
         stream = self._async.send_streaming_request(
             messages, temperature, max_tokens, provider=provider, model=model, **kwargs
         )
-        return SyncResponseStream(portal, stream)
+        return self._wrap(stream)
+
+    def _wrap(self, stream: ResponseStream) -> SyncResponseStream:
+        sync_stream = SyncResponseStream(self._portal(), stream)
+        self._streams.add(sync_stream)
+        return sync_stream
 
     def get_available_models(self, provider: str | None = None) -> list[str]:
         """Model ids of a provider; see :meth:`AsyncLLMOrchestrator.get_available_models`.
@@ -377,6 +389,7 @@ class LLMOrchestrator:
         """
         return SyncConversation(
             self._portal,
+            self._wrap,
             self._async.conversation(
                 system, provider=provider, model=model, max_messages=max_messages
             ),
@@ -388,6 +401,8 @@ class LLMOrchestrator:
             return
         self._closed = True
         if self._stack is not None and os.getpid() == self._pid:
+            for stream in list(self._streams):  # a stream left open must not block the stop
+                stream.close()
             self._stack.close()
 
     def __enter__(self) -> LLMOrchestrator:
