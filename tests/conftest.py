@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+import llmorch
+
 # Never let a credential chain reach cloud metadata addresses from tests (SPEC §2.8).
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("NO_GCE_CHECK", "True")
@@ -56,3 +58,15 @@ def base_config(**overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A fake clock: record every backoff sleep instead of waiting."""
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(llmorch.AsyncLLMOrchestrator, "_sleep", staticmethod(fake_sleep))
+    return slept

@@ -55,18 +55,6 @@ def ledger() -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """A fake clock: record every backoff sleep instead of waiting."""
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    monkeypatch.setattr(AsyncLLMOrchestrator, "_sleep", staticmethod(fake_sleep))
-    return slept
-
-
 def orchestrator(**overrides: Any) -> AsyncLLMOrchestrator:
     return AsyncLLMOrchestrator(OrchestratorConfig.from_dict(base_config(**overrides)))
 

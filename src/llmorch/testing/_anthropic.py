@@ -1,0 +1,271 @@
+"""The Anthropic Messages dialect, event for event as the recorded streams frame it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._server import JSONResponse, Request, Response
+
+__all__ = ["AnthropicDialect"]
+
+_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+_STOP["content_filter"] = "refusal"
+
+# kind -> (status, error.type, default message)
+_ERRORS: dict[str, tuple[int, str, str]] = {
+    "invalid_request": (400, "invalid_request_error", "Invalid request."),
+    "context_length": (
+        400,
+        "invalid_request_error",
+        "prompt is too long: 210000 tokens > 200000 maximum",
+    ),
+    "auth": (401, "authentication_error", "invalid x-api-key"),
+    "permission": (
+        403,
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
+    "not_found": (404, "not_found_error", "Not found."),
+    "rate_limit": (429, "rate_limit_error", "Number of requests has exceeded your rate limit."),
+    "quota": (
+        400,
+        "invalid_request_error",
+        "Your credit balance is too low to access the Anthropic API.",
+    ),
+    "server_error": (500, "api_error", "Internal server error"),
+    "overloaded": (529, "overloaded_error", "Overloaded"),
+    "timeout": (504, "timeout_error", "Request timed out"),
+}
+_RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+class AnthropicDialect(Dialect):
+    """``{base}/anthropic``: ``POST /v1/messages`` (JSON or SSE), paginated ``GET /v1/models``."""
+
+    name = "anthropic"
+    prefix = "/anthropic"
+    chat_models = ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1")
+    default_models = (*chat_models, "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022")
+
+    def error(
+        self,
+        status: int,
+        kind: ErrorKind,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        """An Anthropic error body: ``{"type": "error", "error": {type, message}, request_id}``.
+
+        Args:
+            status: The HTTP status.
+            kind: The error kind.
+            message: The message ("emulated …" defaults use the vendor's wording).
+            headers: Extra headers.
+
+        Returns:
+            The response.
+        """
+        _, kind_type, default = _ERRORS.get(kind, _ERRORS["server_error"])
+        if message.startswith("emulated"):
+            message = default
+        request_id = self.request_id()
+        extra = {"request-id": request_id}
+        if status in _RETRYABLE:
+            extra["x-should-retry"] = "true"
+        return JSONResponse(
+            status,
+            {
+                "type": "error",
+                "error": {"type": kind_type, "message": message},
+                "request_id": request_id,
+            },
+            {**extra, **(headers or {})},
+        )
+
+    async def handle(self, request: Request, path: str) -> Response:
+        """Route one request.
+
+        Args:
+            request: The request.
+            path: The path after ``/anthropic``.
+
+        Returns:
+            The response.
+        """
+        status = self.key_status(request.headers.get("x-api-key"))
+        if status != "ok":
+            message = "x-api-key header is required" if status == "missing" else "invalid x-api-key"
+            return self.error(401, "auth", message)
+        if not request.headers.get("anthropic-version"):
+            return self.error(400, "invalid_request", "anthropic-version: header is required")
+        if request.method == "GET" and path == "/v1/models":
+            return self._models(request)
+        if request.method == "POST" and path == "/v1/messages":
+            return self._messages(request)
+        return self.error(404, "not_found", f"Not found: {request.method} {request.path}")
+
+    def _models(self, request: Request) -> JSONResponse:
+        models = self.models()
+        try:
+            limit = max(1, min(int(request.query.get("limit", "20")), 1000))
+        except ValueError:
+            return self.error(400, "invalid_request", "limit: Input should be a valid integer")
+        limit = min(limit, self.page_size)
+        after = request.query.get("after_id")
+        start = models.index(after) + 1 if after in models else 0
+        page = models[start : start + limit]
+        data = [
+            {
+                "type": "model",
+                "id": m,
+                "display_name": m.replace("-", " ").title(),
+                "created_at": "2025-09-29T00:00:00Z",
+            }
+            for m in page
+        ]
+        return JSONResponse(
+            200,
+            {
+                "data": data,
+                "has_more": start + limit < len(models),
+                "first_id": page[0] if page else None,
+                "last_id": page[-1] if page else None,
+            },
+            {"request-id": self.request_id()},
+        )
+
+    def _messages(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            return self.error(400, "invalid_request", "There was an error parsing the body.")
+        model = body.get("model")
+        messages = body.get("messages")
+        if not isinstance(model, str) or not model:
+            return self.error(400, "invalid_request", "model: Field required")
+        if not isinstance(body.get("max_tokens"), int):
+            return self.error(400, "invalid_request", "max_tokens: Field required")
+        if not isinstance(messages, list) or not messages:
+            return self.error(400, "invalid_request", "messages: at least one message is required")
+        if model not in self.models():
+            return self.error(404, "not_found", f"model: {model}")
+        system = body.get("system")
+        last_user = next(
+            (
+                m.get("content", "")
+                for m in reversed(messages)
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            "",
+        )
+        extra = (system,) if isinstance(system, str) else ()
+        plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user))
+        if isinstance(plan, Fault):
+            return self.fault_response(plan, model)
+        request_id = self.request_id()
+        if body.get("stream"):
+            return self.stream(
+                plan, self._frames, "text/event-stream; charset=utf-8", {"request-id": request_id}
+            )
+        if plan.ending == "error":
+            status = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])[0]
+            return self.error(status, plan.error or "server_error", plan.message)
+        if plan.ending == "malformed":
+            return JSONResponse(200, "not json {", {"request-id": request_id})
+        return JSONResponse(
+            200,
+            {
+                "model": model,
+                "id": "msg_" + request_id[4:],
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": plan.text}],
+                "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
+                "stop_sequence": None,
+                "usage": self._usage(plan, plan.completion_tokens),
+            },
+            {"request-id": request_id},
+            cut=plan.ending == "cut",
+        )
+
+    @staticmethod
+    def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
+        return {
+            "input_tokens": plan.prompt_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": output_tokens,
+            "service_tier": "standard",
+        }
+
+    def _frames(self, plan: Plan) -> list[bytes]:
+        message: dict[str, Any] = {
+            "id": "msg_" + self.request_id()[4:],
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": plan.model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": self._usage(plan, 1),
+        }
+        frames = [
+            _event("message_start", {"type": "message_start", "message": message}),
+            _event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            _event("ping", {"type": "ping"}),
+        ]
+        frames += [
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": text},
+                },
+            )
+            for text in plan.chunks
+        ]
+        if plan.ending == "error":
+            _, kind_type, default = _ERRORS.get(
+                plan.error or "server_error", _ERRORS["server_error"]
+            )
+            error = {
+                "type": "error",
+                "error": {"type": kind_type, "message": plan.message or default},
+            }
+            return [*frames, _event("error", error)]
+        if plan.ending == "malformed":
+            return [*frames, b"event: content_block_delta\ndata: {this is not json\n\n"]
+        if plan.ending == "cut":
+            return frames
+        usage = self._usage(plan, plan.completion_tokens)
+        return [
+            *frames,
+            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
+                        "stop_sequence": None,
+                    },
+                    "usage": usage,
+                },
+            ),
+            _event("message_stop", {"type": "message_stop"}),
+        ]
+
+
+def _event(name: str, payload: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()

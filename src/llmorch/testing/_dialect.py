@@ -1,0 +1,257 @@
+"""What every emulated vendor shares: auth checks, the reply plan, request ids."""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import anyio
+
+from llmorch.testing._script import (
+    ErrorKind,
+    Fault,
+    Reply,
+    Scripts,
+    count_tokens,
+    request_words,
+    split_chunks,
+    truncate,
+)
+from llmorch.testing._server import Drop, Hang, JSONResponse, Request, Response, StreamResponse
+
+__all__ = ["Dialect", "Plan"]
+
+
+@dataclass
+class Plan:
+    """How one answer goes: the chunks to send and how the exchange ends.
+
+    Attributes:
+        model: The model id requested.
+        chunks: Text chunks (all of them for a complete answer).
+        finish_reason: The normalised finish reason of a complete answer.
+        ending: ``complete``, ``cut`` (connection closed), ``error`` (an in-stream error event)
+            or ``malformed`` (an event whose data is not JSON).
+        error: The error kind for ``error``.
+        message: The error message.
+        prompt_tokens: Reported input tokens.
+        completion_tokens: Reported output tokens.
+        delay: Seconds before each chunk.
+    """
+
+    model: str
+    chunks: list[str]
+    finish_reason: str
+    ending: Literal["complete", "cut", "error", "malformed"]
+    error: ErrorKind | None
+    message: str
+    prompt_tokens: int
+    completion_tokens: int
+    delay: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The text of the chunks that are sent."""
+        return "".join(self.chunks)
+
+
+class Dialect(abc.ABC):
+    """One emulated vendor API mounted under its own URL prefix.
+
+    Args:
+        scripts: The shared script queues.
+        keys: Accepted API keys, or ``None`` to accept any non-empty key.
+        page_size: Page size of paginated model lists.
+    """
+
+    name: ClassVar[str]
+    prefix: ClassVar[str]
+    default_models: ClassVar[tuple[str, ...]]
+    chat_models: ClassVar[tuple[str, ...]]
+
+    def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
+        self.scripts = scripts
+        self.keys = frozenset(keys) if keys is not None else None
+        self.page_size = page_size
+
+    @staticmethod
+    def request_id(prefix: str = "req_") -> str:
+        """A fresh vendor-style request id.
+
+        Args:
+            prefix: The id's prefix.
+
+        Returns:
+            The id.
+        """
+        return prefix + secrets.token_hex(12)
+
+    def key_status(self, key: str | None) -> Literal["ok", "missing", "invalid"]:
+        """Check an API key the way the vendor does.
+
+        Args:
+            key: The key the request carried.
+
+        Returns:
+            ``ok``, ``missing`` or ``invalid``.
+        """
+        if not key:
+            return "missing"
+        if self.keys is not None and key not in self.keys:
+            return "invalid"
+        return "ok"
+
+    def models(self) -> list[str]:
+        """Every model this dialect lists: its defaults plus any scripted one."""
+        scripted = self.scripts.models(self.name) - set(self.default_models)
+        return list(self.default_models) + sorted(scripted)
+
+    def config(self, base_url: str) -> dict[str, Any]:
+        """A provider config dict pointing llmorch at this dialect.
+
+        Args:
+            base_url: The emulator's root URL.
+
+        Returns:
+            ``{"type", "base_url", "api_key", "fallback_models"}``.
+        """
+        key = sorted(self.keys)[0] if self.keys else f"emulator-{self.name}-key"
+        return {
+            "type": self.name,
+            "base_url": base_url + self.prefix,
+            "api_key": key,
+            "fallback_models": list(self.chat_models[1:]),
+        }
+
+    def plan(
+        self, model: str, request_text: tuple[Any, ...], max_tokens: Any, last_user: str
+    ) -> Plan | Fault:
+        """Decide the answer to one chat request.
+
+        Args:
+            model: The model requested.
+            request_text: ``(messages, *extra strings)`` to count prompt tokens from.
+            max_tokens: The request's output limit.
+            last_user: The last user message (echoed by the default reply).
+
+        Returns:
+            A plan, or a fault that happens before any response (status, reset, hang).
+        """
+        item = self.scripts.pop(self.name, model)
+        if item is None:
+            item = Reply(f"This is {model} on the llmorch emulator. You said: {last_user[:80]}")
+        prompt = request_words(*request_text)
+        if isinstance(item, Fault):
+            if item.kind in ("status", "reset", "hang"):
+                return item
+            chunks = split_chunks(item.text)[: item.after]
+            ending: Literal["cut", "error", "malformed"] = (
+                "cut"
+                if item.kind == "cut"
+                else "error"
+                if item.kind == "stream_error"
+                else "malformed"
+            )
+            return Plan(
+                model,
+                chunks,
+                "stop",
+                ending,
+                item.error,
+                item.message,
+                prompt,
+                count_tokens("".join(chunks)),
+            )
+        text, cut = truncate(item.text, max_tokens)
+        return Plan(
+            model,
+            split_chunks(text),
+            "length" if cut else item.finish_reason,
+            "complete",
+            None,
+            "",
+            item.prompt_tokens if item.prompt_tokens is not None else prompt,
+            item.completion_tokens if item.completion_tokens is not None else count_tokens(text),
+            item.chunk_delay,
+        )
+
+    def fault_response(self, fault: Fault, model: str | None) -> Response:
+        """The response for a fault that happens before the answer.
+
+        Args:
+            fault: A ``status``, ``reset`` or ``hang`` fault.
+            model: The model requested.
+
+        Returns:
+            The response.
+        """
+        if fault.kind == "reset":
+            return Drop()
+        if fault.kind == "hang":
+            return Hang()
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers["retry-after"] = f"{fault.retry_after:g}"
+        return self.error(fault.status, fault.error or "server_error", fault.message, headers)
+
+    @abc.abstractmethod
+    def error(
+        self,
+        status: int,
+        kind: ErrorKind,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        """The vendor's error response.
+
+        Args:
+            status: The HTTP status.
+            kind: The error kind.
+            message: The message.
+            headers: Extra headers.
+
+        Returns:
+            The response.
+        """
+
+    @abc.abstractmethod
+    async def handle(self, request: Request, path: str) -> Response:
+        """Answer one request under this dialect's prefix.
+
+        Args:
+            request: The request.
+            path: The path after the prefix.
+
+        Returns:
+            The response.
+        """
+
+    @staticmethod
+    def stream(
+        plan: Plan,
+        encode: Callable[[Plan], list[bytes]],
+        content_type: str,
+        headers: dict[str, str],
+    ) -> StreamResponse:
+        """A streamed answer: ``encode(plan)`` gives the frames, sent with the plan's delay.
+
+        Args:
+            plan: The answer.
+            encode: Turns the plan into wire frames.
+            content_type: The media type.
+            headers: Extra headers.
+
+        Returns:
+            The streaming response (cut short when the plan says so).
+        """
+
+        async def frames() -> AsyncIterator[bytes]:
+            for frame in encode(plan):
+                if plan.delay:
+                    await anyio.sleep(plan.delay)
+                yield frame
+
+        return StreamResponse(frames(), content_type, headers, cut=plan.ending == "cut")

@@ -1,0 +1,251 @@
+"""The OpenAI Chat Completions dialect, as the recorded fixtures frame it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._server import JSONResponse, Request, Response
+
+__all__ = ["OpenAIDialect"]
+
+_FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+_FINISH["tool_calls"] = "tool_calls"
+
+# kind -> (status, type, code, default message)
+_ERRORS: dict[str, tuple[int, str, str | None, str]] = {
+    "invalid_request": (400, "invalid_request_error", None, "Invalid request."),
+    "context_length": (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        (
+            "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 130000 tokens. Please reduce the length of the messages."
+        ),
+    ),
+    "auth": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    "permission": (
+        403,
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+    ),
+    "not_found": (404, "invalid_request_error", "model_not_found", "The model does not exist."),
+    "rate_limit": (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests"),
+    "quota": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    "server_error": (500, "server_error", None, "The server had an error processing your request."),
+    "overloaded": (503, "server_error", None, "The engine is currently overloaded."),
+    "timeout": (408, "timeout", None, "Request timed out."),
+}
+
+
+class OpenAIDialect(Dialect):
+    """``{base}/openai/v1``: ``POST /chat/completions`` (JSON or SSE), ``GET /models``."""
+
+    name = "openai"
+    prefix = "/openai/v1"
+    chat_models = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
+    default_models = (
+        *chat_models,
+        "o3-mini",
+        "text-embedding-3-small",
+        "tts-1",
+        "whisper-1",
+        "dall-e-3",
+        "omni-moderation-latest",
+        "ft:gpt-4o-mini:acme:emulated:abc123",
+    )
+
+    def error(
+        self,
+        status: int,
+        kind: ErrorKind,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        """An OpenAI error body: ``{"error": {message, type, param, code}}``.
+
+        Args:
+            status: The HTTP status (529 becomes 503: OpenAI has no 529).
+            kind: The error kind.
+            message: The message ("emulated …" defaults use the vendor's wording).
+            headers: Extra headers.
+
+        Returns:
+            The response.
+        """
+        _, kind_type, code, default = _ERRORS.get(kind, _ERRORS["server_error"])
+        if message.startswith("emulated"):
+            message = default
+        return JSONResponse(
+            503 if status == 529 else status,
+            {"error": {"message": message, "type": kind_type, "param": None, "code": code}},
+            {"x-request-id": self.request_id(), **(headers or {})},
+        )
+
+    async def handle(self, request: Request, path: str) -> Response:
+        """Route one request.
+
+        Args:
+            request: The request.
+            path: The path after ``/openai/v1``.
+
+        Returns:
+            The response.
+        """
+        auth = request.headers.get("authorization", "")
+        status = self.key_status(auth[7:] if auth.lower().startswith("bearer ") else "")
+        if status != "ok":
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                if status == "missing"
+                else "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
+            return self.error(401, "auth", message)
+        if request.method == "GET" and path == "/models":
+            return self._models()
+        if request.method == "POST" and path == "/chat/completions":
+            return self._chat(request)
+        return self.error(404, "invalid_request", f"Invalid URL ({request.method} {request.path})")
+
+    def _models(self) -> JSONResponse:
+        data = [
+            {"id": m, "object": "model", "created": 1721172741, "owned_by": "system"}
+            for m in self.models()
+        ]
+        return JSONResponse(
+            200, {"object": "list", "data": data}, {"x-request-id": self.request_id()}
+        )
+
+    def _chat(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            return self.error(
+                400, "invalid_request", "We could not parse the JSON body of your request."
+            )
+        model = body.get("model")
+        messages = body.get("messages")
+        if not isinstance(model, str) or not model:
+            return self.error(400, "invalid_request", "you must provide a model parameter")
+        if not isinstance(messages, list) or not messages:
+            return self.error(
+                400, "invalid_request", "'messages' must contain at least one message"
+            )
+        if model not in self.models():
+            return self.error(
+                404,
+                "not_found",
+                f"The model `{model}` does not exist or you do not have access to it.",
+            )
+        last_user = next(
+            (
+                m.get("content", "")
+                for m in reversed(messages)
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            "",
+        )
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        plan = self.plan(model, (messages,), limit, str(last_user))
+        if isinstance(plan, Fault):
+            return self.fault_response(plan, model)
+        request_id = self.request_id()
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            include_usage = (
+                bool(options.get("include_usage")) if isinstance(options, dict) else False
+            )
+            return self.stream(
+                plan,
+                lambda p: self._frames(p, include_usage),
+                "text/event-stream; charset=utf-8",
+                {"x-request-id": request_id},
+            )
+        if plan.ending == "error":
+            error = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])
+            return self.error(error[0], plan.error or "server_error", plan.message)
+        if plan.ending == "malformed":
+            return JSONResponse(200, "not json {", {"x-request-id": request_id})
+        return JSONResponse(
+            200,
+            {
+                "id": "chatcmpl-" + request_id[4:],
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": plan.text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": _FINISH.get(plan.finish_reason, "stop"),
+                    }
+                ],
+                "usage": self._usage(plan),
+                "system_fingerprint": "fp_llmorch_emu",
+            },
+            {"x-request-id": request_id},
+            cut=plan.ending == "cut",
+        )
+
+    @staticmethod
+    def _usage(plan: Plan) -> dict[str, Any]:
+        return {
+            "prompt_tokens": plan.prompt_tokens,
+            "completion_tokens": plan.completion_tokens,
+            "total_tokens": plan.prompt_tokens + plan.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+
+    def _frames(self, plan: Plan, include_usage: bool) -> list[bytes]:
+        base = {
+            "id": "chatcmpl-" + self.request_id()[4:],
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": plan.model,
+            "system_fingerprint": "fp_llmorch_emu",
+        }
+        extra = {"usage": None} if include_usage else {}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _data({**base, "choices": [choice], **extra})
+
+        frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        frames += [chunk({"content": text}) for text in plan.chunks]
+        if plan.ending == "error":
+            _, kind_type, code, default = _ERRORS.get(
+                plan.error or "server_error", _ERRORS["server_error"]
+            )
+            error = {
+                "message": plan.message or default,
+                "type": kind_type,
+                "param": None,
+                "code": code,
+            }
+            return [*frames, _data({"error": error})]
+        if plan.ending == "malformed":
+            return [*frames, b"data: {this is not json\n\n"]
+        if plan.ending == "cut":
+            return frames
+        frames.append(chunk({}, _FINISH.get(plan.finish_reason, "stop")))
+        if include_usage:
+            frames.append(_data({**base, "choices": [], "usage": self._usage(plan)}))
+        frames.append(b"data: [DONE]\n\n")
+        return frames
+
+
+def _data(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"

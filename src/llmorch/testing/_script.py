@@ -1,0 +1,337 @@
+"""What the emulator answers: scripted replies and faults, and deterministic token counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+__all__ = ["Fault", "Reply", "Scripts", "count_tokens", "split_chunks"]
+
+FaultKind = Literal["status", "reset", "hang", "cut", "stream_error", "malformed"]
+ErrorKind = Literal[
+    "invalid_request",
+    "context_length",
+    "auth",
+    "permission",
+    "not_found",
+    "rate_limit",
+    "quota",
+    "server_error",
+    "overloaded",
+    "timeout",
+]
+
+
+def count_tokens(text: str) -> int:
+    """The emulator's token count: whitespace-separated words (deterministic, checkable).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The number of words.
+    """
+    return len(text.split())
+
+
+def split_chunks(text: str) -> list[str]:
+    """Split a reply into stream chunks: one word each, spaces kept on the following word.
+
+    Args:
+        text: The reply.
+
+    Returns:
+        Chunks that join back to ``text``.
+    """
+    chunks: list[str] = []
+    for i, word in enumerate(text.split(" ")):
+        piece = word if i == 0 else " " + word
+        if chunks and not chunks[-1].strip():
+            chunks[-1] += piece
+        else:
+            chunks.append(piece)
+    return [c for c in chunks if c]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer.
+
+    Attributes:
+        text: The answer's text.
+        finish_reason: ``stop``, ``length``, ``content_filter`` or ``tool_calls`` (each dialect
+            writes its own spelling).
+        prompt_tokens: Reported input tokens; ``None`` counts the request's words.
+        completion_tokens: Reported output tokens; ``None`` counts the reply's words.
+        chunk_delay: Seconds to wait before each stream chunk (slow streams).
+    """
+
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    chunk_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure to serve instead of a reply. Build one with the class methods.
+
+    Attributes:
+        kind: What goes wrong.
+        status: The HTTP status, for ``status`` faults.
+        error: The vendor error kind (each dialect writes its own body for it).
+        message: The error message.
+        retry_after: Sent as ``retry-after`` (seconds) when set.
+        headers: Extra response headers.
+        after: For stream faults, how many text chunks are sent first.
+        text: For stream faults, the text those chunks come from.
+    """
+
+    kind: FaultKind
+    status: int = 0
+    error: ErrorKind | None = None
+    message: str = ""
+    retry_after: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    after: int = 0
+    text: str = "This answer will not finish because the emulator cuts it"
+
+    @classmethod
+    def http(
+        cls,
+        status: int,
+        *,
+        error: ErrorKind | None = None,
+        message: str | None = None,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """Any HTTP error status with the vendor's own error body.
+
+        Args:
+            status: The status code (e.g. 400, 401, 404, 429, 500, 503, 529).
+            error: The vendor error kind; by default derived from the status.
+            message: The error message (a vendor-like default otherwise).
+            retry_after: Seconds for the ``retry-after`` header.
+            headers: Extra headers (e.g. ``{"x-should-retry": "false"}``).
+
+        Returns:
+            The fault.
+        """
+        return cls(
+            "status",
+            status=status,
+            error=error or _error_for_status(status),
+            message=message or f"emulated HTTP {status}",
+            retry_after=retry_after,
+            headers=dict(headers or {}),
+        )
+
+    @classmethod
+    def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
+        """HTTP 429 with ``retry-after``.
+
+        Args:
+            retry_after: Seconds to ask the client to wait.
+
+        Returns:
+            The fault.
+        """
+        return cls.http(
+            429, error="rate_limit", message="Rate limit reached", retry_after=retry_after
+        )
+
+    @classmethod
+    def overloaded(cls) -> Fault:
+        """The provider is overloaded (Anthropic: 529 ``overloaded_error``; others 503).
+
+        Returns:
+            The fault.
+        """
+        return cls.http(529, error="overloaded", message="Overloaded")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Close the connection before sending any response.
+
+        Returns:
+            The fault.
+        """
+        return cls("reset")
+
+    @classmethod
+    def hang(cls) -> Fault:
+        """Never answer (the client's timeout must end the call).
+
+        Returns:
+            The fault.
+        """
+        return cls("hang")
+
+    @classmethod
+    def cut(cls, after: int = 2, text: str | None = None) -> Fault:
+        """Close the connection after ``after`` stream chunks (mid-body for non-streams).
+
+        Args:
+            after: Text chunks sent before the cut.
+            text: The text to stream.
+
+        Returns:
+            The fault.
+        """
+        fault = cls("cut", after=after)
+        return dataclasses.replace(fault, text=text) if text else fault
+
+    @classmethod
+    def stream_error(
+        cls, after: int = 1, error: ErrorKind = "overloaded", text: str | None = None
+    ) -> Fault:
+        """An error event inside a 200 stream after ``after`` chunks.
+
+        Non-streaming requests get the same error as an HTTP status instead.
+
+        Args:
+            after: Text chunks sent before the error.
+            error: The vendor error kind.
+            text: The text to stream.
+
+        Returns:
+            The fault.
+        """
+        fault = cls(
+            "stream_error",
+            error=error,
+            message="Overloaded" if error == "overloaded" else f"emulated {error}",
+            after=after,
+        )
+        return dataclasses.replace(fault, text=text) if text else fault
+
+    @classmethod
+    def malformed(cls, after: int = 1) -> Fault:
+        """A stream event whose data is not JSON, after ``after`` chunks.
+
+        Args:
+            after: Text chunks sent before it.
+
+        Returns:
+            The fault.
+        """
+        return cls("malformed", after=after)
+
+
+Scripted = Union[Reply, Fault, str]  # noqa: UP007 - a runtime alias on Python 3.10
+
+
+def _error_for_status(status: int) -> ErrorKind:
+    return {
+        400: "invalid_request",
+        401: "auth",
+        403: "permission",
+        404: "not_found",
+        408: "timeout",
+        429: "rate_limit",
+        504: "timeout",
+        529: "overloaded",
+        503: "overloaded",
+    }.get(status, "server_error" if status >= 500 else "invalid_request")  # type: ignore[return-value]
+
+
+class Scripts:
+    """Per dialect and model queues of scripted items; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, str], deque[Reply | Fault]] = {}
+
+    def add(self, dialect: str, model: str, items: Iterable[Scripted]) -> None:
+        """Queue replies and faults for one model.
+
+        Args:
+            dialect: The dialect name.
+            model: The model id.
+            items: Replies (a ``str`` is a :class:`Reply`) and faults, served in order.
+        """
+        with self._lock:
+            queue = self._queues.setdefault((dialect, model), deque())
+            queue.extend(Reply(i) if isinstance(i, str) else i for i in items)
+
+    def pop(self, dialect: str, model: str) -> Reply | Fault | None:
+        """Take the next scripted item for a model, if any.
+
+        Args:
+            dialect: The dialect name.
+            model: The model id.
+
+        Returns:
+            The item, or ``None`` when nothing is queued.
+        """
+        with self._lock:
+            queue = self._queues.get((dialect, model))
+            return queue.popleft() if queue else None
+
+    def models(self, dialect: str) -> set[str]:
+        """Models that were ever scripted for a dialect (they exist on it).
+
+        Args:
+            dialect: The dialect name.
+
+        Returns:
+            The model ids.
+        """
+        with self._lock:
+            return {m for d, m in self._queues if d == dialect}
+
+    def clear(self) -> None:
+        """Drop every queued item."""
+        with self._lock:
+            self._queues.clear()
+
+
+def request_words(messages: Any, *extra: Any) -> int:
+    """Count the words of every text in a request's messages (and extra strings).
+
+    Args:
+        messages: The request's message list (string or block contents).
+        *extra: Other strings (e.g. a top-level system prompt).
+
+    Returns:
+        The prompt token count the emulator reports.
+    """
+    total = 0
+    texts: list[Any] = list(extra)
+    if isinstance(messages, list):
+        texts += [m.get("content") for m in messages if isinstance(m, dict)]
+    for text in texts:
+        if isinstance(text, str):
+            total += count_tokens(text)
+        elif isinstance(text, list):
+            total += sum(count_tokens(b.get("text", "")) for b in text if isinstance(b, dict))
+    return total
+
+
+def truncate(text: str, max_tokens: Any) -> tuple[str, bool]:
+    """Cut a reply to ``max_tokens`` words.
+
+    Args:
+        text: The reply.
+        max_tokens: The request's limit (ignored unless a positive int).
+
+    Returns:
+        ``(text, was_cut)``.
+    """
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
+        return text, False
+    words = text.split(" ")
+    kept: list[str] = []
+    count = 0
+    for word in words:
+        count += 1 if word else 0
+        if count > max_tokens:
+            return " ".join(kept), True
+        kept.append(word)
+    return text, False

@@ -1,0 +1,252 @@
+"""The provider emulator: a real loopback HTTP server that speaks the vendors' wire protocols."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+from anyio.from_thread import start_blocking_portal
+
+from llmorch.testing._anthropic import AnthropicDialect
+from llmorch.testing._dialect import Dialect
+from llmorch.testing._openai import OpenAIDialect
+from llmorch.testing._script import Fault, Reply, Scripts
+from llmorch.testing._server import JSONResponse, Request, Response, serve_connection
+
+__all__ = ["ProviderEmulator", "RecordedRequest"]
+
+DIALECTS: tuple[type[Dialect], ...] = (OpenAIDialect, AnthropicDialect)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the emulator received.
+
+    Attributes:
+        dialect: The dialect that served it.
+        method: The HTTP method.
+        path: The path (with the dialect prefix).
+        headers: Lower-cased headers, as sent.
+        body: The decoded JSON body, or ``None``.
+        model: The model the request named, if any.
+    """
+
+    dialect: str
+    method: str
+    path: str
+    headers: dict[str, str] = field(repr=False)
+    body: Any = field(repr=False)
+    model: str | None = None
+
+
+class ProviderEmulator:
+    """A loopback server that speaks the vendors' protocols, for tests and demos without keys.
+
+    Use it as an async context manager (or a sync one, which runs it on a background thread)::
+
+        async with ProviderEmulator() as emu:
+            config = {"providers": {"openai": emu.config_for("openai")}, ...}
+            emu.script("openai", "gpt-4o-mini", Fault.rate_limit(0), "Hello!")
+
+    Each dialect lives under its own prefix: ``{base_url}/openai/v1``, ``{base_url}/anthropic``.
+    Usage is deterministic: prompt and completion tokens are whitespace-separated words.
+
+    Args:
+        host: The loopback address to bind.
+        port: The port (0 picks a free one).
+        api_keys: Per dialect, the only keys accepted; by default any non-empty key passes.
+        page_size: Page size of paginated model lists.
+
+    Attributes:
+        requests: Every request received, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: Mapping[str, Collection[str]] | None = None,
+        page_size: int = 2,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self._scripts = Scripts()
+        keys = api_keys or {}
+        self._dialects = {
+            cls.name: cls(self._scripts, keys.get(cls.name), page_size) for cls in DIALECTS
+        }
+        self._lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._sync: AbstractContextManager[Any] | None = None
+        self._portal_cm: AbstractContextManager[Any] | None = None
+
+    @property
+    def dialects(self) -> tuple[str, ...]:
+        """The dialect names this emulator speaks."""
+        return tuple(self._dialects)
+
+    @property
+    def base_url(self) -> str:
+        """The server's root URL (``http://127.0.0.1:PORT``).
+
+        Raises:
+            RuntimeError: The emulator is not running.
+        """
+        if self._task_group is None and self._sync is None:
+            raise RuntimeError("the emulator is not running: use `async with ProviderEmulator()`")
+        return f"http://{self.host}:{self._port}"
+
+    def url(self, dialect: str) -> str:
+        """The base URL of one dialect (what a provider's ``base_url`` should be).
+
+        Args:
+            dialect: ``openai`` or ``anthropic``.
+
+        Returns:
+            The URL.
+        """
+        return self.base_url + self._dialect(dialect).prefix
+
+    def config_for(self, dialect: str) -> dict[str, Any]:
+        """A plain dict ready to put under ``providers:`` (secrets as plain strings).
+
+        Args:
+            dialect: ``openai`` or ``anthropic``.
+
+        Returns:
+            ``{"type", "base_url", "api_key", "fallback_models"}``.
+        """
+        return self._dialect(dialect).config(self.base_url)
+
+    def models(self, dialect: str) -> list[str]:
+        """The models a dialect lists (its defaults plus every scripted one).
+
+        Args:
+            dialect: The dialect name.
+
+        Returns:
+            Model ids.
+        """
+        return self._dialect(dialect).models()
+
+    def script(self, dialect: str, model: str, *replies: Reply | Fault | str) -> None:
+        """Queue replies and faults for one model, served in order before the default reply.
+
+        Scripting a model also makes it exist on that dialect.
+
+        Args:
+            dialect: ``openai`` or ``anthropic``.
+            model: The model id.
+            *replies: :class:`Reply` (or a plain ``str``) and :class:`Fault` items.
+        """
+        self._dialect(dialect)
+        self._scripts.add(dialect, model, replies)
+
+    def clear(self) -> None:
+        """Forget every scripted item and recorded request."""
+        self._scripts.clear()
+        with self._lock:
+            self.requests.clear()
+
+    def describe(self) -> str:
+        """What ``llmorch emulator`` prints: each dialect's URL and the credentials it takes.
+
+        Returns:
+            Several lines of text.
+        """
+        lines = [f"llmorch provider emulator on {self.base_url}"]
+        for name, dialect in self._dialects.items():
+            keys = ", ".join(sorted(dialect.keys)) if dialect.keys else "any non-empty API key"
+            lines.append(f"  {name:<10} base_url={self.url(name)}  credentials: {keys}")
+        return "\n".join(lines)
+
+    def _dialect(self, name: str) -> Dialect:
+        try:
+            return self._dialects[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown dialect {name!r}: the emulator speaks {', '.join(self._dialects)}"
+            ) from None
+
+    async def _handle(self, request: Request) -> Response:
+        for name, dialect in self._dialects.items():
+            prefix = dialect.prefix
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                body = request.json()
+                model = body.get("model") if isinstance(body, dict) else None
+                with self._lock:
+                    self.requests.append(
+                        RecordedRequest(
+                            name,
+                            request.method,
+                            request.path,
+                            request.headers,
+                            body,
+                            model if isinstance(model, str) else None,
+                        )
+                    )
+                return await dialect.handle(request, request.path[len(prefix) :])
+        return JSONResponse(404, {"error": f"no dialect serves {request.path}"})
+
+    async def __aenter__(self) -> ProviderEmulator:
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self._port)
+        self._port = listener.extra(SocketAttribute.local_port)
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+
+        async def serve_one(stream: anyio.abc.SocketStream) -> None:
+            await serve_connection(stream, self._handle)
+
+        async def serve() -> None:
+            async with listener:
+                await listener.serve(serve_one)
+
+        task_group.start_soon(serve)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task_group, self._task_group = self._task_group, None
+        if task_group is not None:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+
+    def __enter__(self) -> ProviderEmulator:
+        portal_cm = start_blocking_portal()
+        portal = portal_cm.__enter__()
+        try:
+            sync = portal.wrap_async_context_manager(self)
+            sync.__enter__()
+        except BaseException:
+            portal_cm.__exit__(None, None, None)
+            raise
+        self._portal_cm, self._sync = portal_cm, sync
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        sync, portal_cm = self._sync, self._portal_cm
+        self._sync = self._portal_cm = None
+        if sync is not None and portal_cm is not None:
+            try:
+                sync.__exit__(None, None, None)
+            finally:
+                portal_cm.__exit__(None, None, None)
