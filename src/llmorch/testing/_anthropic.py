@@ -62,15 +62,14 @@ class AnthropicDialect(Dialect):
         Args:
             status: The HTTP status.
             kind: The error kind.
-            message: The message ("emulated …" defaults use the vendor's wording).
+            message: The message (empty: the vendor's usual wording).
             headers: Extra headers.
 
         Returns:
             The response.
         """
         _, kind_type, default = _ERRORS.get(kind, _ERRORS["server_error"])
-        if message.startswith("emulated"):
-            message = default
+        message = message or default
         request_id = self.request_id()
         extra = {"request-id": request_id}
         if status in _RETRYABLE:
@@ -95,7 +94,11 @@ class AnthropicDialect(Dialect):
         Returns:
             The response.
         """
-        status = self.key_status(request.headers.get("x-api-key"))
+        bearer = request.headers.get("authorization", "")
+        key = request.headers.get("x-api-key") or (
+            bearer[7:] if bearer.lower().startswith("bearer ") else None
+        )
+        status = self.key_status(key)
         if status != "ok":
             message = "x-api-key header is required" if status == "missing" else "invalid x-api-key"
             return self.error(401, "auth", message)

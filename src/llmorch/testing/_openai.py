@@ -77,15 +77,14 @@ class OpenAIDialect(Dialect):
         Args:
             status: The HTTP status (529 becomes 503: OpenAI has no 529).
             kind: The error kind.
-            message: The message ("emulated …" defaults use the vendor's wording).
+            message: The message (empty: the vendor's usual wording).
             headers: Extra headers.
 
         Returns:
             The response.
         """
         _, kind_type, code, default = _ERRORS.get(kind, _ERRORS["server_error"])
-        if message.startswith("emulated"):
-            message = default
+        message = message or default
         return JSONResponse(
             503 if status == 529 else status,
             {"error": {"message": message, "type": kind_type, "param": None, "code": code}},

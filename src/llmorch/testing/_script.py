@@ -85,7 +85,7 @@ class Fault:
         kind: What goes wrong.
         status: The HTTP status, for ``status`` faults.
         error: The vendor error kind (each dialect writes its own body for it).
-        message: The error message.
+        message: The error message (empty: the vendor's usual wording for the error).
         retry_after: Sent as ``retry-after`` (seconds) when set.
         headers: Extra response headers.
         after: For stream faults, how many text chunks are sent first.
@@ -116,7 +116,7 @@ class Fault:
         Args:
             status: The status code (e.g. 400, 401, 404, 429, 500, 503, 529).
             error: The vendor error kind; by default derived from the status.
-            message: The error message (a vendor-like default otherwise).
+            message: The error message (the vendor's usual wording otherwise).
             retry_after: Seconds for the ``retry-after`` header.
             headers: Extra headers (e.g. ``{"x-should-retry": "false"}``).
 
@@ -127,7 +127,7 @@ class Fault:
             "status",
             status=status,
             error=error or _error_for_status(status),
-            message=message or f"emulated HTTP {status}",
+            message=message or "",
             retry_after=retry_after,
             headers=dict(headers or {}),
         )
@@ -206,7 +206,7 @@ class Fault:
         fault = cls(
             "stream_error",
             error=error,
-            message="Overloaded" if error == "overloaded" else f"emulated {error}",
+            message="Overloaded" if error == "overloaded" else "",
             after=after,
         )
         return dataclasses.replace(fault, text=text) if text else fault
