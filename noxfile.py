@@ -1,4 +1,8 @@
-"""Project automation: `python -m nox` runs lint, typecheck and the tests on every Python found."""
+"""Project automation.
+
+`python -m nox` runs lint, typecheck, the tests on every Python 3.10-3.13 found, and the SDK
+conformance run against the emulator.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -34,9 +38,17 @@ def tests(session: nox.Session) -> None:
     session.env.update({"AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"})
     session.run(
         "pytest",
+        "--ignore=tests/conformance",
         "--cov=llmorch",
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=90",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHONS[-1])
+def conformance(session: nox.Session) -> None:
+    """The official vendor SDKs (test-only dependencies) against the emulator."""
+    session.install("-e", ".[test]", "openai>=1.40", "anthropic>=0.40")
+    session.run("pytest", "tests/conformance", "-p", "no:cacheprovider", *session.posargs)
