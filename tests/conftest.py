@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,49 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if not isinstance(host, str):
+        return True  # AF_UNIX paths and the like
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host is not None and not _is_loopback(host):
+        raise OSError(f"test network guard: refusing to resolve non-loopback host {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple) and not _is_loopback(address[0]):
+        raise OSError(f"test network guard: refusing to connect to {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple) and not _is_loopback(address[0]):
+        raise OSError(f"test network guard: refusing to connect to {address!r}")
+    return _real_connect_ex(self, address)
+
+
+# No test may send a packet anywhere but loopback (SPEC §2.8): not even a DNS query.
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -54,6 +99,8 @@ def base_config(**overrides: Any) -> dict[str, Any]:
             },
         },
         "model_discovery": {"refresh_on_start": False, "cache_path": None},
+        # respx mocks httpx's own transport; the emulator tests cover aiohttp over real sockets.
+        "http_transport": "httpx",
         "cost_tracking": {"enabled": True, "log_path": "ledger.jsonl"},
     }
     config.update(overrides)

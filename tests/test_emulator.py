@@ -31,6 +31,17 @@ SECOND = {"openai": "gpt-4.1-mini", "anthropic": "claude-sonnet-4-5"}
 MESSAGES = [{"role": "user", "content": "one two three"}]
 
 
+TRANSPORT = {"name": "aiohttp"}
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs on both transports behind httpx."""
+    TRANSPORT["name"] = request.param
+    yield request.param
+    TRANSPORT["name"] = "aiohttp"
+
+
 @pytest.fixture
 def emu() -> Iterator[ProviderEmulator]:
     # pytest-asyncio sets up and tears down async fixtures in different tasks, so a fixture
@@ -49,6 +60,7 @@ def orch_for(emu: ProviderEmulator, dialect: str, **provider: Any) -> AsyncLLMOr
                 "providers": {dialect: config},
                 "model_discovery": {"refresh_on_start": False, "cache_path": None},
                 "cost_tracking": {"log_path": "ledger.jsonl"},
+                "http_transport": TRANSPORT["name"],
             }
         )
     )

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import builtins
 import email.utils
-from typing import Any
+import importlib.util
 
+import anyio
 import httpx
 import pytest
 
@@ -49,21 +49,47 @@ def test_parse_retry_after_uses_the_clock_by_default() -> None:
     assert delay is not None and delay <= 1.0
 
 
-async def test_create_client_defaults_and_missing_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default client is httpx's; asking for aiohttp without the package is a clear error."""
+async def test_auto_transport_is_aiohttp_on_asyncio_and_httpx_elsewhere() -> None:
+    """auto picks aiohttp inside asyncio, httpx's own pool outside it (e.g. under trio)."""
     client = _http.create_client("auto")
+    assert "aiohttp" == _http.transport_name(client)
     assert client.headers["user-agent"].startswith("llmorch/")
     await client.aclose()
-    real_import = builtins.__import__
+    plain = _http.create_client("httpx")
+    assert "httpx" == _http.transport_name(plain)
+    await plain.aclose()
 
-    def no_aiohttp(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "httpx_aiohttp":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_aiohttp)
+def test_auto_outside_asyncio_and_explicit_aiohttp_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside asyncio auto is httpx; aiohttp there, or without httpx-aiohttp, is a clear error."""
+    assert "httpx" == _http.resolve_transport("auto")
+    assert "httpx" == anyio.run(_resolve_auto, backend="trio")
+    with pytest.raises(ConfigurationError, match="only on asyncio"):
+        _http.resolve_transport("aiohttp")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "httpx_aiohttp" else real_find_spec(name, *a),
+    )
     with pytest.raises(ConfigurationError, match="pip install httpx-aiohttp"):
-        _http.create_client("aiohttp")
+        _http.resolve_transport("aiohttp")
+    assert "httpx" == anyio.run(_resolve_auto)
+
+
+async def _resolve_auto() -> str:
+    return _http.resolve_transport("auto")
+
+
+def test_aiohttp_connection_errors_are_not_reported_as_timeouts() -> None:
+    """httpx-aiohttp's ConnectTimeout over a disconnect is a connection error, not a timeout."""
+    aiohttp = pytest.importorskip("aiohttp")
+    for cause, expected in (
+        (aiohttp.ServerDisconnectedError(), ProviderConnectionError),
+        (aiohttp.ServerTimeoutError(), ProviderTimeoutError),
+    ):
+        with pytest.raises(expected), _http.map_transport_errors("p", "m"):
+            raise httpx.ConnectTimeout("x") from cause
 
 
 @pytest.mark.parametrize(

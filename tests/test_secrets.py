@@ -33,6 +33,7 @@ providers:
     api_key: {ANTHROPIC_KEY}
 cost_tracking: {{log_path: {tmp_path / "ledger.jsonl"}}}
 model_discovery: {{cache_path: {tmp_path / "models.json"}}}
+http_transport: httpx
 """
     )
     seen: list[str] = []

@@ -96,7 +96,8 @@ def test_sync_streaming_and_close_leave_no_thread_or_connection() -> None:
         assert ["a", "b"] == list(stream)
         assert "ab" == stream.response.content
         assert 3 == stream.response.tokens_used["completion"]
-        http = orch._async._http
+        assert orch._async._adapters is not None
+        http = orch._async._adapters._http
         orch.close()
         orch.close()
     assert http is not None and http.is_closed

@@ -6,10 +6,13 @@ failures onto llmorch's error tree.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
+import importlib.util
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -26,7 +29,9 @@ __all__ = [
     "create_client",
     "map_transport_errors",
     "parse_retry_after",
+    "resolve_transport",
     "timeout",
+    "transport_name",
 ]
 
 AsyncClient = httpx.AsyncClient
@@ -35,38 +40,84 @@ Response = httpx.Response
 _USER_AGENT = "llmorch/0.1"
 
 
-def create_client(transport: str = "auto") -> httpx.AsyncClient:
-    """Create the pooled client an orchestrator shares between its providers.
+def _asyncio_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def resolve_transport(setting: str) -> str:
+    """Decide what carries the bytes under httpx.
+
+    ``auto`` is ``aiohttp`` (httpx-aiohttp's transport, whose pool holds up under concurrency)
+    when running on asyncio with ``httpx-aiohttp`` installed, else httpx's own pool (always under
+    trio: aiohttp is asyncio-only).
 
     Args:
-        transport: ``"httpx"`` for httpx's own pool, ``"aiohttp"`` for the ``httpx-aiohttp``
-            transport (must be installed), ``"auto"`` for the best one available.
+        setting: The config's ``http_transport``: ``auto``, ``aiohttp`` or ``httpx``.
 
     Returns:
-        A new client; the caller closes it.
+        ``"aiohttp"`` or ``"httpx"``.
 
     Raises:
-        ConfigurationError: ``aiohttp`` was asked for but ``httpx-aiohttp`` is not installed.
+        ConfigurationError: ``aiohttp`` was asked for outside asyncio or without httpx-aiohttp.
     """
-    kwargs: dict[str, object] = {}
-    if transport == "aiohttp":
-        try:
-            from httpx_aiohttp import (  # type: ignore[import-not-found,unused-ignore]
-                AiohttpTransport,
-            )
-        except ImportError as exc:
+    if setting == "httpx":
+        return "httpx"
+    available = importlib.util.find_spec("httpx_aiohttp") is not None
+    on_asyncio = _asyncio_running()
+    if setting == "aiohttp":
+        if not available:
             raise ConfigurationError(
                 "http_transport: 'aiohttp' needs the httpx-aiohttp package: "
                 "pip install httpx-aiohttp"
-            ) from exc
-        kwargs["transport"] = AiohttpTransport()
+            )
+        if not on_asyncio:
+            raise ConfigurationError(
+                "http_transport: 'aiohttp' runs only on asyncio; use 'httpx' (or 'auto')"
+            )
+        return "aiohttp"
+    return "aiohttp" if available and on_asyncio else "httpx"
+
+
+def create_client(transport: str = "auto") -> httpx.AsyncClient:
+    """Create the pooled client an orchestrator shares between its providers.
+
+    Call it inside the event loop that will drive the client.
+
+    Args:
+        transport: The config's ``http_transport`` (see :func:`resolve_transport`).
+
+    Returns:
+        A new client; the caller closes it.
+    """
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    kwargs: dict[str, Any] = {}
+    if resolve_transport(transport) == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=True)
     return httpx.AsyncClient(
         headers={"user-agent": _USER_AGENT},
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        limits=limits,
         follow_redirects=False,
         trust_env=True,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
+
+
+def transport_name(client: httpx.AsyncClient) -> str:
+    """Which transport a client uses (for logs and benchmarks).
+
+    Args:
+        client: A client from :func:`create_client`.
+
+    Returns:
+        ``"aiohttp"`` or ``"httpx"``.
+    """
+    return "aiohttp" if "aiohttp" in type(client._transport).__module__ else "httpx"
 
 
 def timeout(seconds: float) -> httpx.Timeout:
@@ -135,6 +186,12 @@ def map_transport_errors(provider: str, model: str | None) -> Iterator[None]:
     except ProviderError:
         raise
     except httpx.TimeoutException as exc:
+        if _is_disguised_connection_error(exc):
+            raise ProviderConnectionError(
+                f"connection failed: {type(exc.__cause__).__name__}: {exc}",
+                provider=provider,
+                model=model,
+            ) from exc
         kind = type(exc).__name__
         raise ProviderTimeoutError(
             f"request timed out ({kind})", provider=provider, model=model
@@ -147,3 +204,18 @@ def map_transport_errors(provider: str, model: str | None) -> Iterator[None]:
         raise ProviderConnectionError(
             f"stream failed: {type(exc).__name__}: {exc}", provider=provider, model=model
         ) from exc
+
+
+def _is_disguised_connection_error(exc: httpx.TimeoutException) -> bool:
+    """Whether a ``ConnectTimeout`` is really a connection failure.
+
+    httpx-aiohttp reports every aiohttp connection error (even "server disconnected") as
+    ``ConnectTimeout``; only a real timeout underneath makes it one.
+    """
+    cause = exc.__cause__
+    return (
+        isinstance(exc, httpx.ConnectTimeout)
+        and cause is not None
+        and type(cause).__module__.startswith("aiohttp")
+        and not isinstance(cause, (TimeoutError, asyncio.TimeoutError))
+    )

@@ -53,17 +53,25 @@ def estimate_tokens(text: str) -> int:
 class _Adapters(Mapping[str, "BaseLLMProvider"]):
     """Adapters by provider name, created on first use (so unused providers import nothing)."""
 
-    def __init__(self, config: OrchestratorConfig, http: _http.AsyncClient) -> None:
+    def __init__(self, config: OrchestratorConfig, http: _http.AsyncClient | None) -> None:
         self._config = config
         self._http = http
+        self._owns_http = http is None
         self._made: dict[str, BaseLLMProvider] = {}
+
+    @property
+    def http(self) -> _http.AsyncClient:
+        """The shared client, created on first use (inside the event loop that will drive it)."""
+        if self._http is None:
+            self._http = _http.create_client(self._config.http_transport)
+        return self._http
 
     def __getitem__(self, name: str) -> BaseLLMProvider:
         adapter = self._made.get(name)
         if adapter is None:
             provider_config = self._config.require_provider(name)
             cls = load_provider_class(provider_config.type)
-            adapter = self._made[name] = cls(name, provider_config, self._http)
+            adapter = self._made[name] = cls(name, provider_config, self.http)
         return adapter
 
     def __iter__(self) -> Iterator[str]:
@@ -75,6 +83,8 @@ class _Adapters(Mapping[str, "BaseLLMProvider"]):
     async def aclose(self) -> None:
         for adapter in self._made.values():
             await adapter.aclose()
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
 
 
 class AsyncLLMOrchestrator:
@@ -110,7 +120,6 @@ class AsyncLLMOrchestrator:
             config = ConfigManager.load_config(config)
         self.config = config
         self.session_id = session_id or uuid.uuid4().hex
-        self._owns_http = http_client is None
         self._http = http_client
         self._adapters: _Adapters | None = None
         self._registry: ModelRegistry | None = None
@@ -147,8 +156,6 @@ class AsyncLLMOrchestrator:
         if self._closed:
             raise OrchestratorError("the orchestrator is closed")
         if self._adapters is None:
-            if self._http is None:
-                self._http = _http.create_client(self.config.http_transport)
             self._adapters = _Adapters(self.config, self._http)
         return self._adapters
 
@@ -198,8 +205,6 @@ class AsyncLLMOrchestrator:
         with anyio.CancelScope(shield=True):
             if self._adapters is not None:
                 await self._adapters.aclose()
-            if self._owns_http and self._http is not None:
-                await self._http.aclose()
 
     async def _ensure_started(self) -> None:
         if not self._started:
