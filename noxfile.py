@@ -19,8 +19,8 @@ nox.options.error_on_missing_interpreters = False
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
     session.install("ruff>=0.8")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session(python=PYTHONS[-1])
@@ -52,3 +52,13 @@ def conformance(session: nox.Session) -> None:
     """The official vendor SDKs (test-only dependencies) against the emulator."""
     session.install("-e", ".[test]", "openai>=1.40", "anthropic>=0.40")
     session.run("pytest", "tests/conformance", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (loopback only): medians and ratios to bare httpx, as a table + JSON.
+
+    LiteLLM is measured too when it is importable in the session's environment.
+    """
+    session.install("-e", ".", "openai>=1.40", "anthropic>=0.40")
+    session.run("python", "-m", "benchmarks", *session.posargs)

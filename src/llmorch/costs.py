@@ -20,6 +20,7 @@ This module knows nothing of vendors or transport.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -339,6 +340,9 @@ class CostTracker:
         self._session_costs: dict[str, float] = {}
         self._records: list[UsageRecord] = []
         self._dir_ready = False
+        self._fd: int | None = None
+        self._fd_pid = 0
+        self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
 
     @property
     def writes_ledger(self) -> bool:
@@ -358,6 +362,14 @@ class CostTracker:
             ``(price, pricing_as_of)`` — ``"override"`` for a configured price, else the default
             table's date — or ``None`` when the model is unpriced.
         """
+        key = (provider, model)
+        if key in self._price_cache:
+            return self._price_cache[key]
+        found = self._lookup_price(provider, model)
+        self._price_cache[key] = found
+        return found
+
+    def _lookup_price(self, provider: str, model: str) -> tuple[ModelPrice, str] | None:
         overrides = self._overrides.get(provider)
         if overrides:
             hit = resolve_price(overrides, model)
@@ -495,16 +507,23 @@ class CostTracker:
             self._append(record)
         return record
 
-    def _append(self, record: UsageRecord) -> None:
+    def _ledger_fd(self) -> int:
+        """The ledger's descriptor, opened once per process (O_APPEND, so shared safely)."""
         assert self.log_path is not None
-        line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8")
-        try:
+        if self._fd is None or self._fd_pid != os.getpid():
             if not self._dir_ready:
                 os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
                 self._dir_ready = True
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def _append(self, record: UsageRecord) -> None:
+        line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+        data = (line + "\n").encode("utf-8")
+        with self._lock:
             try:
+                fd = self._ledger_fd()
                 # One write per line: O_APPEND makes it land whole at the end of the file even
                 # when other processes append at the same time.
                 written = os.write(fd, data)
@@ -512,11 +531,25 @@ class CostTracker:
                     os.write(fd, data[written:])
                 if self._fsync:
                     os.fsync(fd)
-            finally:
+            except OSError as exc:
+                self._dir_ready = False
+                self._close_fd()
+                logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and self._fd_pid == os.getpid():
+            with contextlib.suppress(OSError):
                 os.close(fd)
-        except OSError as exc:
-            self._dir_ready = False
-            logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+
+    def close(self) -> None:
+        """Close the ledger file (it reopens on the next record). Safe to call twice."""
+        with self._lock:
+            self._close_fd()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:  # not when __init__ failed half-way
+            self._close_fd()
 
     # -- reading --
 

@@ -205,6 +205,7 @@ class AsyncLLMOrchestrator:
         with anyio.CancelScope(shield=True):
             if self._adapters is not None:
                 await self._adapters.aclose()
+        self.cost_tracker.close()
 
     async def _ensure_started(self) -> None:
         if not self._started:

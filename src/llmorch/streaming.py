@@ -48,15 +48,15 @@ class StreamAccumulator:
         Returns:
             The text it carries ("" when none).
         """
+        if event.kind == "text":  # the hot path: text events carry nothing else
+            self._parts.append(event.text)
+            return event.text
         if event.request_id:
             self.request_id = event.request_id
         if event.model_answered:
             self.model_answered = event.model_answered
         if event.raw is not None:
             self.raw = event.raw
-        if event.kind == "text":
-            self._parts.append(event.text)
-            return event.text
         if event.kind == "usage":
             self.tokens = event.tokens
         elif event.kind == "finish":

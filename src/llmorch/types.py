@@ -136,7 +136,7 @@ class LLMResponse:
     model_answered: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StreamEvent:
     """A normalised event from an adapter's stream.
 

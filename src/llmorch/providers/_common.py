@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.providers.base import BaseLLMProvider
+from llmorch.types import StreamEvent
 
 __all__ = ["HTTPProvider", "class_for_status", "split_kwargs"]
 
@@ -315,8 +316,64 @@ class HTTPProvider(BaseLLMProvider):
                 request_id = response.headers.get(self.request_id_header)
                 yield self._events(response, model), request_id
 
+    def sse_decoder(self) -> SSEDecoder:
+        """A fresh decoder for one stream (Google's adapters accept bare JSON values too).
+
+        Returns:
+            The decoder.
+        """
+        return SSEDecoder()
+
+    async def stream_sse(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        model: str,
+        parser: Callable[[str | None], Callable[[ServerSentEvent], list[StreamEvent]]],
+    ) -> AsyncIterator[StreamEvent]:
+        """POST a streaming request and turn its SSE body into normalised events.
+
+        Bytes go through the one SSE decoder and then through ``parser(request_id)``, a sans-I/O
+        function from one server-sent event to the events it means. The body is read to its end
+        (even after a terminal event), so the connection goes back to the pool.
+
+        Args:
+            path: Path under :attr:`base_url`.
+            body: The JSON body.
+            model: The model, for errors.
+            parser: Builds the per-stream event parser, given the request id.
+
+        Yields:
+            ``start`` (with the request id), then what the parser produces.
+
+        Raises:
+            ProviderError: Mapped from the status, the transport, or an in-stream error.
+        """
+        with map_transport_errors(self.name, model):
+            async with self.http.stream(
+                "POST",
+                self.base_url + path,
+                headers=self.headers(),
+                json=body,
+                timeout=timeout(self.config.timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    raise self._error_from_response(response, raw, model)
+                request_id = response.headers.get(self.request_id_header)
+                yield StreamEvent("start", request_id=request_id)
+                parse = parser(request_id)
+                decoder = self.sse_decoder()
+                async for chunk in response.aiter_bytes():
+                    for sse in decoder.feed(chunk):
+                        for event in parse(sse):
+                            yield event
+                for sse in decoder.flush():
+                    for event in parse(sse):
+                        yield event
+
     async def _events(self, response: Response, model: str) -> AsyncIterator[ServerSentEvent]:
-        decoder = SSEDecoder()
+        decoder = self.sse_decoder()
         with map_transport_errors(self.name, model):
             async for chunk in response.aiter_bytes():
                 for event in decoder.feed(chunk):

@@ -23,6 +23,7 @@ from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normaliz
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "AnthropicProvider",
+    "MessageStreamParser",
     "anthropic_body",
     "classify_error",
     "decode_stream",
@@ -242,7 +243,7 @@ class AnthropicProvider(HTTPProvider):
             model_answered=data.get("model"),
         )
 
-    async def send_streaming_request(
+    def send_streaming_request(
         self,
         messages: list[Message],
         model: str,
@@ -259,15 +260,14 @@ class AnthropicProvider(HTTPProvider):
             max_tokens: Defaults to :data:`DEFAULT_MAX_TOKENS`.
             **kwargs: ``stop``, ``top_p`` and top-level body fields.
 
-        Yields:
+        Returns:
             ``start``, ``text``, ``usage`` and ``finish`` events.
         """
         body = {"model": model, **anthropic_body(messages, temperature, max_tokens, kwargs)}
         body["stream"] = True
-        async with self.open_sse("/v1/messages", body, model) as (events, request_id):
-            yield StreamEvent("start", request_id=request_id)
-            async for event in decode_stream(events, self, model, request_id):
-                yield event
+        return self.stream_sse(
+            "/v1/messages", body, model, lambda rid: MessageStreamParser(self, model, rid)
+        )
 
     async def get_available_models(self) -> list[ModelInfo]:
         """List every model from the paginated ``GET /v1/models``.
@@ -278,15 +278,75 @@ class AnthropicProvider(HTTPProvider):
         return await list_models(self)
 
 
+class MessageStreamParser:
+    """Sans-I/O: one Messages SSE event in, the normalised events it means out.
+
+    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s. Shared
+    with Claude on Vertex.
+
+    Args:
+        adapter: The adapter, for building mapped errors.
+        model: The model the request was for.
+        request_id: The request id from the response headers.
+    """
+
+    __slots__ = ("adapter", "model", "request_id", "usage")
+
+    def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
+        self.adapter = adapter
+        self.model = model
+        self.request_id = request_id
+        self.usage: dict[str, Any] = {}
+
+    def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        """Parse one event.
+
+        Args:
+            sse: The server-sent event.
+
+        Returns:
+            ``text``, ``usage`` and ``finish`` events.
+
+        Raises:
+            ProviderError: An ``event: error`` arrived, or an event was not valid JSON.
+        """
+        kind = sse.event
+        if kind == "ping" or not sse.data:
+            return []
+        data = self.adapter.decode_event(sse.data, self.model, self.request_id)
+        if not isinstance(data, dict):
+            return []
+        kind = kind or data.get("type")
+        if kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            text = delta.get("text") if delta.get("type") == "text_delta" else None
+            return [StreamEvent("text", text=text)] if text else []
+        if kind == "error":
+            raise self.adapter.make_error(None, data, self.model, request_id=self.request_id)
+        if kind == "message_start":
+            message = data.get("message") or {}
+            self.usage.update(message.get("usage") or {})
+            usage = StreamEvent(
+                "usage", tokens=_usage(self.usage), model_answered=message.get("model"), raw=message
+            )
+            return [usage]
+        if kind == "message_delta":
+            self.usage.update(data.get("usage") or {})
+            out = [StreamEvent("usage", tokens=_usage(self.usage))]
+            reason = (data.get("delta") or {}).get("stop_reason")
+            if reason:
+                out.append(StreamEvent("finish", finish_reason=_FINISH.get(reason, "other")))
+            return out
+        return []
+
+
 async def decode_stream(
     events: AsyncIterator[ServerSentEvent],
     adapter: HTTPProvider,
     model: str,
     request_id: str | None,
 ) -> AsyncIterator[StreamEvent]:
-    """Turn Messages SSE events into normalised events (shared with Claude on Vertex).
-
-    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s.
+    """Run :class:`MessageStreamParser` over an async iterator of server-sent events.
 
     Args:
         events: The decoded server-sent events.
@@ -295,38 +355,12 @@ async def decode_stream(
         request_id: The request id from the response headers.
 
     Yields:
-        Normalised events.
-
-    Raises:
-        ProviderError: An ``event: error`` arrived, or an event was not valid JSON.
+        The normalised events.
     """
-    usage: dict[str, Any] = {}
+    parse = MessageStreamParser(adapter, model, request_id)
     async for sse in events:
-        kind = sse.event
-        if kind == "ping":
-            continue
-        data = adapter.decode_event(sse.data, model, request_id) if sse.data else {}
-        if not isinstance(data, dict):
-            continue
-        kind = kind or data.get("type")
-        if kind == "error":
-            raise adapter.make_error(None, data, model, request_id=request_id)
-        if kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                yield StreamEvent("text", text=delta["text"])
-        elif kind == "message_start":
-            message = data.get("message") or {}
-            usage.update(message.get("usage") or {})
-            yield StreamEvent(
-                "usage", tokens=_usage(usage), model_answered=message.get("model"), raw=message
-            )
-        elif kind == "message_delta":
-            usage.update(data.get("usage") or {})
-            yield StreamEvent("usage", tokens=_usage(usage))
-            reason = (data.get("delta") or {}).get("stop_reason")
-            if reason:
-                yield StreamEvent("finish", finish_reason=_FINISH.get(reason, "other"))
+        for event in parse(sse):
+            yield event
 
 
 async def list_models(adapter: HTTPProvider) -> list[ModelInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from llmorch.exceptions import (
 from llmorch.providers._common import HTTPProvider, class_for_status, split_kwargs
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
-__all__ = ["OpenAIProvider", "decode_stream", "is_chat_model"]
+__all__ = ["ChunkParser", "OpenAIProvider", "decode_stream", "is_chat_model"]
 
 _FINISH = {
     "stop": "stop",
@@ -205,7 +206,7 @@ class OpenAIProvider(HTTPProvider):
             model_answered=data.get("model"),
         )
 
-    async def send_streaming_request(
+    def send_streaming_request(
         self,
         messages: list[Message],
         model: str,
@@ -222,7 +223,7 @@ class OpenAIProvider(HTTPProvider):
             max_tokens: Sent as ``max_completion_tokens`` when given.
             **kwargs: ``stop``, ``top_p`` and top-level body fields.
 
-        Yields:
+        Returns:
             ``start``, ``text``, ``finish`` and ``usage`` events.
         """
         body = self._body(messages, model, temperature, max_tokens, kwargs)
@@ -230,10 +231,9 @@ class OpenAIProvider(HTTPProvider):
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
-        async with self.open_sse("/chat/completions", body, model) as (events, request_id):
-            yield StreamEvent("start", request_id=request_id)
-            async for event in decode_stream(events, self, model, request_id):
-                yield event
+        return self.stream_sse(
+            "/chat/completions", body, model, lambda rid: ChunkParser(self, model, rid)
+        )
 
     async def get_available_models(self) -> list[ModelInfo]:
         """List chat-capable base models from ``GET /models`` (one page; the API does not page).
@@ -250,13 +250,83 @@ class OpenAIProvider(HTTPProvider):
         return models
 
 
+class ChunkParser:
+    """Sans-I/O: one Chat Completions SSE event in, the normalised events it means out.
+
+    Args:
+        adapter: The adapter, for building mapped errors.
+        model: The model the request was for.
+        request_id: The request id from the response headers.
+    """
+
+    __slots__ = ("adapter", "done", "model", "request_id")
+
+    def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
+        self.adapter = adapter
+        self.model = model
+        self.request_id = request_id
+        self.done = False
+
+    def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        """Parse one event.
+
+        Args:
+            sse: The server-sent event.
+
+        Returns:
+            ``text``, ``finish`` and ``usage`` events (none after ``[DONE]``).
+
+        Raises:
+            ProviderError: A ``{"error": …}`` object arrived, or a chunk was not valid JSON.
+        """
+        data = sse.data
+        if self.done or not data:
+            return []
+        if data.startswith("[DONE]"):
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = self.adapter.decode_event(data, self.model, self.request_id)  # raises
+        if not isinstance(chunk, dict):
+            return []
+        if chunk.get("error"):
+            raise self.adapter.make_error(None, chunk, self.model, request_id=self.request_id)
+        out: list[StreamEvent] = []
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or delta.get("refusal")
+            if text:
+                out.append(StreamEvent("text", text=text))
+            reason = choice.get("finish_reason")
+            if reason:
+                out.append(
+                    StreamEvent(
+                        "finish",
+                        finish_reason=_FINISH.get(reason, "other"),
+                        model_answered=chunk.get("model"),
+                    )
+                )
+        usage = chunk.get("usage")
+        if usage:
+            out.append(
+                StreamEvent(
+                    "usage", tokens=_usage(usage), model_answered=chunk.get("model"), raw=chunk
+                )
+            )
+        return out
+
+
 async def decode_stream(
     events: AsyncIterator[ServerSentEvent],
     adapter: HTTPProvider,
     model: str,
     request_id: str | None,
 ) -> AsyncIterator[StreamEvent]:
-    """Turn Chat Completions SSE chunks into normalised events.
+    """Run :class:`ChunkParser` over an async iterator of server-sent events.
 
     Args:
         events: The decoded server-sent events.
@@ -265,35 +335,9 @@ async def decode_stream(
         request_id: The request id from the response headers.
 
     Yields:
-        ``text``, ``finish`` and ``usage`` events; stops at ``[DONE]``.
-
-    Raises:
-        ProviderError: A ``{"error": …}`` object arrived, or a chunk was not valid JSON.
+        The normalised events.
     """
+    parse = ChunkParser(adapter, model, request_id)
     async for sse in events:
-        if sse.data.startswith("[DONE]"):
-            return
-        chunk = adapter.decode_event(sse.data, model, request_id)
-        if not isinstance(chunk, dict):
-            continue
-        if chunk.get("error"):
-            raise adapter.make_error(None, chunk, model, request_id=request_id)
-        for choice in chunk.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if text:
-                yield StreamEvent("text", text=text)
-            reason = choice.get("finish_reason")
-            if reason:
-                yield StreamEvent(
-                    "finish",
-                    finish_reason=_FINISH.get(reason, "other"),
-                    model_answered=chunk.get("model"),
-                )
-        usage = chunk.get("usage")
-        if usage:
-            yield StreamEvent(
-                "usage", tokens=_usage(usage), model_answered=chunk.get("model"), raw=chunk
-            )
+        for event in parse(sse):
+            yield event

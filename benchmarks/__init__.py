@@ -1,0 +1,1 @@
+"""llmorch's benchmark suite: `python -m benchmarks` (or `nox -s bench`)."""
