@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, ClassVar
 
 from llmorch._http import Response, map_transport_errors, parse_retry_after, timeout
@@ -364,10 +364,11 @@ class HTTPProvider(BaseLLMProvider):
                 yield StreamEvent("start", request_id=request_id)
                 parse = parser(request_id)
                 decoder = self.sse_decoder()
-                async for chunk in response.aiter_bytes():
-                    for sse in decoder.feed(chunk):
-                        for event in parse(sse):
-                            yield event
+                async with aclosing(response.aiter_bytes()) as body:
+                    async for chunk in body:
+                        for sse in decoder.feed(chunk):
+                            for event in parse(sse):
+                                yield event
                 for sse in decoder.flush():
                     for event in parse(sse):
                         yield event
@@ -375,8 +376,9 @@ class HTTPProvider(BaseLLMProvider):
     async def _events(self, response: Response, model: str) -> AsyncIterator[ServerSentEvent]:
         decoder = self.sse_decoder()
         with map_transport_errors(self.name, model):
-            async for chunk in response.aiter_bytes():
-                for event in decoder.feed(chunk):
-                    yield event
+            async with aclosing(response.aiter_bytes()) as body:
+                async for chunk in body:
+                    for event in decoder.feed(chunk):
+                        yield event
         for event in decoder.flush():
             yield event
