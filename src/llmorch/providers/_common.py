@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from llmorch._http import Response, map_transport_errors, parse_retry_after, timeout
 from llmorch._sse import ServerSentEvent, SSEDecoder
@@ -85,6 +85,11 @@ def _should_retry_header(headers: Mapping[str, str]) -> bool | None:
     if value == "false":
         return False
     return None
+
+
+def _body_chunks(response: Response) -> AsyncGenerator[bytes, None]:
+    """The response body as an async generator, so it can be closed deterministically."""
+    return cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
 
 
 class HTTPProvider(BaseLLMProvider):
@@ -364,8 +369,8 @@ class HTTPProvider(BaseLLMProvider):
                 yield StreamEvent("start", request_id=request_id)
                 parse = parser(request_id)
                 decoder = self.sse_decoder()
-                async with aclosing(response.aiter_bytes()) as body:
-                    async for chunk in body:
+                async with aclosing(_body_chunks(response)) as chunks:
+                    async for chunk in chunks:
                         for sse in decoder.feed(chunk):
                             for event in parse(sse):
                                 yield event
@@ -376,8 +381,8 @@ class HTTPProvider(BaseLLMProvider):
     async def _events(self, response: Response, model: str) -> AsyncIterator[ServerSentEvent]:
         decoder = self.sse_decoder()
         with map_transport_errors(self.name, model):
-            async with aclosing(response.aiter_bytes()) as body:
-                async for chunk in body:
+            async with aclosing(_body_chunks(response)) as chunks:
+                async for chunk in chunks:
                     for event in decoder.feed(chunk):
                         yield event
         for event in decoder.flush():
