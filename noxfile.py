@@ -50,7 +50,9 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[-1])
 def conformance(session: nox.Session) -> None:
     """The official vendor SDKs (test-only dependencies) against the emulator."""
-    session.install("-e", ".[test]", "openai>=1.40", "anthropic>=0.40")
+    session.install(
+        "-e", ".[test]", "openai>=1.40", "anthropic>=0.40", "google-genai>=1.0", "boto3>=1.34"
+    )
     session.run("pytest", "tests/conformance", "-p", "no:cacheprovider", *session.posargs)
 
 

@@ -39,7 +39,6 @@ def echo_config(**extra: Any) -> OrchestratorConfig:
 @pytest.mark.parametrize(
     ("type_name", "message"),
     [
-        ("gemini", "not available in this version"),
         ("nonsense", "unknown provider type"),
         ("tests.nowhere:X", "cannot import"),
         ("tests.custom_provider:NotAProvider", "not a BaseLLMProvider"),

@@ -26,6 +26,7 @@ from llmorch.exceptions import (
 __all__ = [
     "AsyncClient",
     "Response",
+    "SyncHTTP",
     "create_client",
     "map_transport_errors",
     "parse_retry_after",
@@ -219,3 +220,54 @@ def _is_disguised_connection_error(exc: httpx.TimeoutException) -> bool:
         and type(cause).__module__.startswith("aiohttp")
         and not isinstance(cause, (TimeoutError, asyncio.TimeoutError))
     )
+
+
+class SyncHTTP:
+    """A small blocking client for credential libraries that need one (google-auth's refresh).
+
+    Use it only from worker threads, never on the event loop.
+
+    Args:
+        provider: The configured provider name, for errors.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._client = httpx.Client(
+            headers={"user-agent": _USER_AGENT}, follow_redirects=False, trust_env=True
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+        timeout_s: float = 60.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request and read the whole answer.
+
+        Args:
+            method: The HTTP method.
+            url: The absolute URL.
+            headers: Request headers.
+            body: The request body.
+            timeout_s: Connect/read/write/pool timeout in seconds.
+
+        Returns:
+            ``(status, lower-cased headers, body)``.
+
+        Raises:
+            ProviderTimeoutError: The request timed out.
+            ProviderConnectionError: Any other transport failure.
+        """
+        with map_transport_errors(self._provider, None):
+            response = self._client.request(
+                method, url, headers=headers, content=body, timeout=timeout_s
+            )
+        return response.status_code, dict(response.headers), response.content
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()

@@ -15,10 +15,11 @@ __all__ = ["BUILTIN_TYPES", "load_provider_class"]
 BUILTIN_TYPES: dict[str, str] = {
     "openai": "llmorch.providers.openai:OpenAIProvider",
     "anthropic": "llmorch.providers.anthropic:AnthropicProvider",
+    "gemini": "llmorch.providers.gemini:GeminiProvider",
+    "vertex": "llmorch.providers.vertex:VertexProvider",
+    "bedrock": "llmorch.providers.bedrock:BedrockProvider",
 }
 """Built-in provider types and the class implementing each (module imported on first use)."""
-
-_PLANNED = frozenset({"gemini", "vertex", "bedrock"})
 
 
 def load_provider_class(type_name: str) -> type[BaseLLMProvider]:
@@ -35,11 +36,6 @@ def load_provider_class(type_name: str) -> type[BaseLLMProvider]:
     """
     from llmorch.providers.base import BaseLLMProvider
 
-    if type_name in _PLANNED:
-        raise ConfigurationError(
-            f"provider type {type_name!r} is not available in this version of llmorch "
-            f"(available: {', '.join(sorted(BUILTIN_TYPES))})"
-        )
     target = BUILTIN_TYPES.get(type_name, type_name)
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:

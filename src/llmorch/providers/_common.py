@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
 from llmorch._http import Response, map_transport_errors, parse_retry_after, timeout
@@ -289,38 +289,6 @@ class HTTPProvider(BaseLLMProvider):
             )
         return data, response.headers
 
-    @asynccontextmanager
-    async def open_sse(
-        self, path: str, body: Mapping[str, Any], model: str
-    ) -> AsyncIterator[tuple[AsyncIterator[ServerSentEvent], str | None]]:
-        """POST a streaming request and yield its events once the status is known good.
-
-        Args:
-            path: Path under :attr:`base_url`.
-            body: The JSON body.
-            model: The model, for errors.
-
-        Yields:
-            ``(events, request id)``; leaving the context closes the connection.
-
-        Raises:
-            ProviderError: Mapped from a non-2xx status, or from the transport (also while the
-                events are iterated).
-        """
-        with map_transport_errors(self.name, model):
-            async with self.http.stream(
-                "POST",
-                self.base_url + path,
-                headers=self.headers(),
-                json=body,
-                timeout=timeout(self.config.timeout),
-            ) as response:
-                if response.status_code >= 400:
-                    raw = await response.aread()
-                    raise self._error_from_response(response, raw, model)
-                request_id = response.headers.get(self.request_id_header)
-                yield self._events(response, model), request_id
-
     def sse_decoder(self) -> SSEDecoder:
         """A fresh decoder for one stream (Google's adapters accept bare JSON values too).
 
@@ -366,6 +334,16 @@ class HTTPProvider(BaseLLMProvider):
                     raw = await response.aread()
                     raise self._error_from_response(response, raw, model)
                 request_id = response.headers.get(self.request_id_header)
+                media = response.headers.get("content-type", "text/event-stream")
+                if not media.startswith("text/event-stream"):
+                    raise ProviderUnavailableError(
+                        f"expected a text/event-stream answer, got {media!r}",
+                        provider=self.name,
+                        model=model,
+                        status_code=response.status_code,
+                        request_id=request_id,
+                        body=(await response.aread())[:500].decode("utf-8", errors="replace"),
+                    )
                 yield StreamEvent("start", request_id=request_id)
                 parse = parser(request_id)
                 decoder = self.sse_decoder()
@@ -377,13 +355,3 @@ class HTTPProvider(BaseLLMProvider):
                 for sse in decoder.flush():
                     for event in parse(sse):
                         yield event
-
-    async def _events(self, response: Response, model: str) -> AsyncIterator[ServerSentEvent]:
-        decoder = self.sse_decoder()
-        with map_transport_errors(self.name, model):
-            async with aclosing(_body_chunks(response)) as chunks:
-                async for chunk in chunks:
-                    for event in decoder.feed(chunk):
-                        yield event
-        for event in decoder.flush():
-            yield event

@@ -20,7 +20,15 @@ from llmorch.testing._script import (
     split_chunks,
     truncate,
 )
-from llmorch.testing._server import Drop, Hang, JSONResponse, Request, Response, StreamResponse
+from llmorch.testing._server import (
+    Drop,
+    Hang,
+    JSONResponse,
+    RawResponse,
+    Request,
+    Response,
+    StreamResponse,
+)
 
 __all__ = ["Dialect", "Plan"]
 
@@ -40,6 +48,7 @@ class Plan:
         prompt_tokens: Reported input tokens.
         completion_tokens: Reported output tokens.
         delay: Seconds before each chunk.
+        stall: For a ``cut`` ending, keep the connection open and silent instead of closing it.
     """
 
     model: str
@@ -51,6 +60,7 @@ class Plan:
     prompt_tokens: int
     completion_tokens: int
     delay: float = 0.0
+    stall: bool = False
 
     @property
     def text(self) -> str:
@@ -71,6 +81,8 @@ class Dialect(abc.ABC):
     prefix: ClassVar[str]
     default_models: ClassVar[tuple[str, ...]]
     chat_models: ClassVar[tuple[str, ...]]
+    extra_paths: ClassVar[tuple[str, ...]] = ()
+    """Paths outside :attr:`prefix` this dialect also serves (passed to :meth:`handle` whole)."""
 
     def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
         self.scripts = scripts
@@ -109,6 +121,33 @@ class Dialect(abc.ABC):
         scripted = self.scripts.models(self.name) - set(self.default_models)
         return list(self.default_models) + sorted(scripted)
 
+    def credentials(self, base_url: str) -> str:
+        """What ``llmorch emulator`` prints as the credentials this dialect accepts.
+
+        Args:
+            base_url: The emulator's root URL.
+
+        Returns:
+            One line of text.
+        """
+        return ", ".join(sorted(self.keys)) if self.keys else "any non-empty API key"
+
+    def request_model(self, path: str, body: Any) -> str | None:
+        """The model a request names (in its body by default), for :class:`RecordedRequest`.
+
+        Args:
+            path: The path after the prefix.
+            body: The decoded JSON body.
+
+        Returns:
+            The model id, if any.
+        """
+        model = body.get("model") if isinstance(body, dict) else None
+        return model if isinstance(model, str) else None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release what the dialect holds (temporary files); called when the emulator stops."""
+
     def config(self, base_url: str) -> dict[str, Any]:
         """A provider config dict pointing llmorch at this dialect.
 
@@ -145,12 +184,12 @@ class Dialect(abc.ABC):
             item = Reply(f"This is {model} on the llmorch emulator. You said: {last_user[:80]}")
         prompt = request_words(*request_text)
         if isinstance(item, Fault):
-            if item.kind in ("status", "reset", "hang"):
+            if item.kind in ("status", "reset", "hang", "wrong_type"):
                 return item
             chunks = split_chunks(item.text)[: item.after]
             ending: Literal["cut", "error", "malformed"] = (
                 "cut"
-                if item.kind == "cut"
+                if item.kind in ("cut", "stall")
                 else "error"
                 if item.kind == "stream_error"
                 else "malformed"
@@ -164,6 +203,7 @@ class Dialect(abc.ABC):
                 item.message,
                 prompt,
                 count_tokens("".join(chunks)),
+                stall=item.kind == "stall",
             )
         text, cut = truncate(item.text, max_tokens)
         return Plan(
@@ -192,6 +232,8 @@ class Dialect(abc.ABC):
             return Drop()
         if fault.kind == "hang":
             return Hang()
+        if fault.kind == "wrong_type":
+            return RawResponse(200, "text/html; charset=utf-8", fault.message.encode())
         headers = dict(fault.headers)
         if fault.retry_after is not None:
             headers["retry-after"] = f"{fault.retry_after:g}"
@@ -253,5 +295,8 @@ class Dialect(abc.ABC):
                 if plan.delay:
                     await anyio.sleep(plan.delay)
                 yield frame
+            if plan.stall:
+                await anyio.sleep_forever()
 
-        return StreamResponse(frames(), content_type, headers, cut=plan.ending == "cut")
+        cut = plan.ending == "cut" and not plan.stall
+        return StreamResponse(frames(), content_type, headers, cut=cut)

@@ -11,7 +11,11 @@ from typing import Any, Literal, Union
 
 __all__ = ["Fault", "Reply", "Scripts", "count_tokens", "split_chunks"]
 
-FaultKind = Literal["status", "reset", "hang", "cut", "stream_error", "malformed"]
+FaultKind = Literal[
+    "status", "reset", "hang", "wrong_type", "cut", "stall", "stream_error", "malformed", "bad_crc"
+]
+BAD_CRC = "bad event-stream CRC"
+"""The message of a :meth:`Fault.bad_crc` fault, which dialects with checksums recognise."""
 ErrorKind = Literal[
     "invalid_request",
     "context_length",
@@ -222,6 +226,48 @@ class Fault:
             The fault.
         """
         return cls("malformed", after=after)
+
+    @classmethod
+    def wrong_content_type(cls) -> Fault:
+        """A ``200`` whose body is an HTML page (a proxy or captive portal answering instead).
+
+        Returns:
+            The fault.
+        """
+        return cls(
+            "wrong_type", status=200, message="<html><body>Service Unavailable</body></html>"
+        )
+
+    @classmethod
+    def stall(cls, after: int = 2, text: str | None = None) -> Fault:
+        """Send ``after`` stream chunks, then nothing more: the client's read timeout must end it.
+
+        A non-streaming request gets its body cut short, as with :meth:`cut`.
+
+        Args:
+            after: Text chunks sent before the stall.
+            text: The text to stream.
+
+        Returns:
+            The fault.
+        """
+        fault = cls("stall", after=after)
+        return dataclasses.replace(fault, text=text) if text else fault
+
+    @classmethod
+    def bad_crc(cls, after: int = 1) -> Fault:
+        """An event-stream frame whose CRC does not match, after ``after`` chunks.
+
+        Bedrock's binary event stream carries CRCs; SSE dialects, which have none, send a
+        malformed event instead (as for :meth:`malformed`).
+
+        Args:
+            after: Text chunks sent before it.
+
+        Returns:
+            The fault.
+        """
+        return cls("bad_crc", after=after, message=BAD_CRC)
 
 
 Scripted = Union[Reply, Fault, str]  # noqa: UP007 - a runtime alias on Python 3.10

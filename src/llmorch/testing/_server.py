@@ -13,7 +13,15 @@ import anyio
 import anyio.abc
 import h11
 
-__all__ = ["Drop", "Hang", "JSONResponse", "Request", "StreamResponse", "serve_connection"]
+__all__ = [
+    "Drop",
+    "Hang",
+    "JSONResponse",
+    "RawResponse",
+    "Request",
+    "StreamResponse",
+    "serve_connection",
+]
 
 logger = logging.getLogger("llmorch.testing")
 
@@ -60,6 +68,15 @@ class JSONResponse:
 
 
 @dataclass
+class RawResponse:
+    """A complete response with a body sent as is."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass
 class StreamResponse:
     """A chunked response whose body comes from an async iterator of bytes.
 
@@ -86,7 +103,7 @@ class Hang:
     """Never answer; the connection stays open until the client gives up."""
 
 
-Response = JSONResponse | StreamResponse | Drop | Hang
+Response = JSONResponse | RawResponse | StreamResponse | Drop | Hang
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -129,6 +146,14 @@ async def _respond(conn: h11.Connection, stream: anyio.abc.ByteStream, response:
         return False
     if isinstance(response, Hang):
         await anyio.sleep_forever()
+    if isinstance(response, RawResponse):
+        headers = {"content-type": response.content_type, "content-length": str(len(response.body))}
+        await _send(
+            conn, stream, h11.Response(status_code=response.status, headers=list(headers.items()))
+        )
+        await _send(conn, stream, h11.Data(data=response.body))
+        await _send(conn, stream, h11.EndOfMessage())
+        return True
     if isinstance(response, JSONResponse):
         if response.delay:
             await anyio.sleep(response.delay)

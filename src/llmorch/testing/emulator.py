@@ -15,14 +15,23 @@ from anyio.abc import SocketAttribute
 from anyio.from_thread import start_blocking_portal
 
 from llmorch.testing._anthropic import AnthropicDialect
+from llmorch.testing._bedrock import BedrockDialect
 from llmorch.testing._dialect import Dialect
+from llmorch.testing._gemini import GeminiDialect
 from llmorch.testing._openai import OpenAIDialect
 from llmorch.testing._script import Fault, Reply, Scripts
 from llmorch.testing._server import JSONResponse, Request, Response, serve_connection
+from llmorch.testing._vertex import VertexDialect
 
 __all__ = ["ProviderEmulator", "RecordedRequest"]
 
-DIALECTS: tuple[type[Dialect], ...] = (OpenAIDialect, AnthropicDialect)
+DIALECTS: tuple[type[Dialect], ...] = (
+    OpenAIDialect,
+    AnthropicDialect,
+    GeminiDialect,
+    VertexDialect,
+    BedrockDialect,
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,17 @@ class ProviderEmulator:
         """
         return self._dialect(dialect).models()
 
+    def chat_models(self, dialect: str) -> list[str]:
+        """The dialect's chat models, in chain order (``config_for`` falls back along them).
+
+        Args:
+            dialect: The dialect name.
+
+        Returns:
+            Model ids; the first is the natural ``active_model``.
+        """
+        return list(self._dialect(dialect).chat_models)
+
     def script(self, dialect: str, model: str, *replies: Reply | Fault | str) -> None:
         """Queue replies and faults for one model, served in order before the default reply.
 
@@ -165,7 +185,7 @@ class ProviderEmulator:
         """
         lines = [f"llmorch provider emulator on {self.base_url}"]
         for name, dialect in self._dialects.items():
-            keys = ", ".join(sorted(dialect.keys)) if dialect.keys else "any non-empty API key"
+            keys = dialect.credentials(self.base_url)
             lines.append(f"  {name:<10} base_url={self.url(name)}  credentials: {keys}")
         return "\n".join(lines)
 
@@ -180,21 +200,16 @@ class ProviderEmulator:
     async def _handle(self, request: Request) -> Response:
         for name, dialect in self._dialects.items():
             prefix = dialect.prefix
-            if request.path == prefix or request.path.startswith(prefix + "/"):
+            path = request.path
+            if path == prefix or path.startswith(prefix + "/") or path in dialect.extra_paths:
+                sub = path if path in dialect.extra_paths else path[len(prefix) :]
                 body = request.json()
-                model = body.get("model") if isinstance(body, dict) else None
+                model = dialect.request_model(sub, body)
                 with self._lock:
                     self.requests.append(
-                        RecordedRequest(
-                            name,
-                            request.method,
-                            request.path,
-                            request.headers,
-                            body,
-                            model if isinstance(model, str) else None,
-                        )
+                        RecordedRequest(name, request.method, path, request.headers, body, model)
                     )
-                return await dialect.handle(request, request.path[len(prefix) :])
+                return await dialect.handle(request, sub)
         return JSONResponse(404, {"error": f"no dialect serves {request.path}"})
 
     async def __aenter__(self) -> ProviderEmulator:
@@ -221,6 +236,8 @@ class ProviderEmulator:
         tb: TracebackType | None,
     ) -> None:
         task_group, self._task_group = self._task_group, None
+        for dialect in self._dialects.values():
+            dialect.close()
         if task_group is not None:
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)

@@ -1,0 +1,327 @@
+"""Google Vertex AI (``type: vertex``): Gemini models, and Claude models through ``rawPredict``.
+
+Requests carry an OAuth access token from google-auth (Application Default Credentials, or the
+``credentials_path`` file), refreshed in a worker thread before it expires; a 401 refreshes it
+and retries once. A model id starting with ``claude`` goes to the Anthropic publisher.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from llmorch._sse import ServerSentEvent
+from llmorch.exceptions import ConfigurationError, ProviderError
+from llmorch.providers._gemini_wire import (
+    GeminiStreamParser,
+    GoogleProvider,
+    classify_error,
+    gemini_body,
+)
+from llmorch.providers.anthropic import (
+    MessageStreamParser,
+    anthropic_body,
+    parse_message,
+)
+from llmorch.providers.anthropic import (
+    classify_error as classify_anthropic_error,
+)
+from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
+
+try:
+    from llmorch.providers._google import TokenSource
+except ImportError as exc:  # pragma: no cover - google-auth is a declared dependency
+    raise ImportError(f"type: vertex needs google-auth (pip install google-auth): {exc}") from exc
+
+if TYPE_CHECKING:
+    from llmorch._http import AsyncClient
+    from llmorch.config import ProviderConfig
+
+__all__ = ["ANTHROPIC_VERSION", "VertexProvider", "is_chat_model", "vertex_host"]
+
+ANTHROPIC_VERSION = "vertex-2023-10-16"
+"""Sent in the body of Claude requests (instead of the ``anthropic-version`` header)."""
+
+# Publisher models that cannot chat: patterns, not model lists (SPEC §2.5).
+_NOT_CHAT = re.compile(r"embedding|imagen|image|veo|tts|audio|live|chirp|lyria|robotics")
+
+
+def vertex_host(location: str) -> str:
+    """The Vertex AI API root for a location.
+
+    Args:
+        location: ``us-central1``, ``europe-west4``, ``global``, or the ``us`` / ``eu``
+            multi-regions.
+
+    Returns:
+        ``https://{location}-aiplatform.googleapis.com`` (``global``:
+        ``https://aiplatform.googleapis.com``; ``us``/``eu``: ``aiplatform.{l}.rep``).
+    """
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def is_chat_model(entry: dict[str, Any]) -> bool:
+    """Whether a ``publisherModels`` entry is a Gemini base model that can chat.
+
+    Args:
+        entry: One entry of ``GET /v1beta1/publishers/google/models``.
+
+    Returns:
+        True for ``gemini…`` models that are not customised (no ``parent``) and not a non-chat
+        family (embeddings, image, audio, live).
+    """
+    name = str(entry.get("name") or "").rsplit("/", 1)[-1]
+    return name.startswith("gemini") and not entry.get("parent") and not _NOT_CHAT.search(name)
+
+
+def _is_claude(model: str) -> bool:
+    return model.startswith("claude")
+
+
+class VertexProvider(GoogleProvider):
+    """Adapter for Vertex AI (Gemini and Claude publisher models)."""
+
+    default_base_url = "https://us-central1-aiplatform.googleapis.com"
+
+    def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
+        super().__init__(name, config, http)
+        self.location: str = getattr(config, "location", None) or "us-central1"
+        self.tokens = TokenSource(name, getattr(config, "credentials_path", None))
+
+    @property
+    def base_url(self) -> str:
+        """The API root (config ``base_url`` or the location's host)."""
+        return (self.config.base_url or vertex_host(self.location)).rstrip("/")
+
+    def auth_headers(self) -> dict[str, str]:
+        """The bearer token (and ``x-goog-user-project`` when the credentials name one).
+
+        Returns:
+            The auth headers (empty before the first token).
+        """
+        token = self.tokens.current
+        if token is None:
+            return {}
+        headers = {"authorization": f"Bearer {token.token}"}
+        if token.quota_project_id:
+            headers["x-goog-user-project"] = token.quota_project_id
+        return headers
+
+    async def prepare(self) -> str | None:
+        """Get a fresh token (refreshed in a worker thread when close to expiry).
+
+        Returns:
+            The token the request will use.
+        """
+        return (await self.tokens.get()).token
+
+    async def recover(self, used: str | None) -> bool:
+        """After a 401, refresh the token (once) so the request can be retried.
+
+        Args:
+            used: The token the API rejected.
+
+        Returns:
+            True.
+        """
+        await self.tokens.renew(used)
+        return True
+
+    def _project(self) -> str:
+        project = getattr(self.config, "project_id", None)
+        token = self.tokens.current
+        project = project or (token.project_id if token else None)
+        if not project:
+            raise ConfigurationError(
+                f"providers.{self.name}.project_id: not set, and the Google credentials name no "
+                "project"
+            )
+        return str(project)
+
+    def _model_url(self, publisher: str, model: str) -> str:
+        return (
+            f"/v1/projects/{self._project()}/locations/{self.location}"
+            f"/publishers/{publisher}/models/{model}"
+        )
+
+    def error_for(
+        self, status: int | None, payload: Any, model: str | None
+    ) -> tuple[type[ProviderError], str, bool | None]:
+        """Classify a Vertex error: ``google.rpc.Status``, or Anthropic's shape from Claude.
+
+        Args:
+            status: HTTP status, or ``None`` in a stream.
+            payload: The decoded body.
+            model: The model the request was for.
+
+        Returns:
+            ``(class, message, None)``.
+        """
+        error = payload.get("error") if isinstance(payload, dict) else None
+        anthropic_shape = isinstance(payload, dict) and (
+            payload.get("type") == "error" or isinstance(error, dict) and "type" in error
+        )
+        if anthropic_shape:
+            cls, message = classify_anthropic_error(status, payload)
+        else:
+            cls, message = classify_error(status, payload)
+        return cls, message, None
+
+    def _gemini_body(
+        self,
+        messages: list[Message],
+        temperature: float | None,
+        max_tokens: int | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        safety = getattr(self.config, "safety_settings", None)
+        return gemini_body(messages, temperature, max_tokens, kwargs, safety)
+
+    def _claude_body(
+        self,
+        messages: list[Message],
+        temperature: float | None,
+        max_tokens: int | None,
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        body = anthropic_body(messages, temperature, max_tokens, kwargs)
+        body["anthropic_version"] = ANTHROPIC_VERSION
+        return body
+
+    async def send_request(
+        self,
+        messages: list[Message],
+        model: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> LLMResponse:
+        """Send one ``generateContent`` (Gemini) or ``rawPredict`` (Claude) request.
+
+        Args:
+            messages: Validated messages.
+            model: The model id (``gemini-…`` or ``claude-…@version``).
+            temperature: Sent only when given.
+            max_tokens: Sent when given (Claude: defaults to 4096, as Anthropic requires one).
+            **kwargs: ``stop``, ``top_p`` and vendor fields.
+
+        Returns:
+            The answer.
+
+        Raises:
+            ContentFilteredError: The prompt or answer was blocked and no text came back.
+        """
+        if _is_claude(model):
+            return await self._claude(messages, model, temperature, max_tokens, kwargs)
+        body = self._gemini_body(messages, temperature, max_tokens, kwargs)
+
+        async def call() -> tuple[dict[str, Any], Any]:
+            path = self._model_url("google", model) + ":generateContent"
+            return await self.request_json("POST", path, model=model, body=body)
+
+        data, headers = await self.with_auth(call)
+        return self.gemini_response(data, model, headers.get(self.request_id_header))
+
+    async def _claude(
+        self,
+        messages: list[Message],
+        model: str,
+        temperature: float | None,
+        max_tokens: int | None,
+        kwargs: dict[str, Any],
+    ) -> LLMResponse:
+        body = self._claude_body(messages, temperature, max_tokens, kwargs)
+
+        async def call() -> tuple[dict[str, Any], Any]:
+            path = self._model_url("anthropic", model) + ":rawPredict"
+            return await self.request_json("POST", path, model=model, body=body)
+
+        data, headers = await self.with_auth(call)
+        request_id = headers.get(self.request_id_header) or data.get("id")
+        text, finish, tokens = parse_message(data)
+        if finish == "content_filter" and not text:
+            raise self.content_filtered("the model refused to answer", model, request_id, data)
+        return LLMResponse(
+            content=text,
+            model=model,
+            provider=self.name,
+            tokens_used=tokens,
+            finish_reason=finish,
+            request_id=request_id,
+            raw_response=data,
+            model_answered=data.get("model"),
+        )
+
+    async def send_streaming_request(
+        self,
+        messages: list[Message],
+        model: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream one ``streamGenerateContent?alt=sse`` (Gemini) or ``streamRawPredict`` request.
+
+        Args:
+            messages: Validated messages.
+            model: The model id.
+            temperature: Sent only when given.
+            max_tokens: As for :meth:`send_request`.
+            **kwargs: As for :meth:`send_request`.
+
+        Yields:
+            ``start``, ``text``, ``usage`` and ``finish`` events.
+        """
+        parser: Callable[[str | None], Callable[[ServerSentEvent], list[StreamEvent]]]
+        if _is_claude(model):
+            body = self._claude_body(messages, temperature, max_tokens, kwargs)
+            body["stream"] = True
+            suffix, publisher = ":streamRawPredict", "anthropic"
+            parser = partial(MessageStreamParser, self, model)
+        else:
+            body = self._gemini_body(messages, temperature, max_tokens, kwargs)
+            suffix, publisher = ":streamGenerateContent?alt=sse", "google"
+            parser = partial(GeminiStreamParser, self, model)
+
+        await self.prepare()
+        path = self._model_url(publisher, model) + suffix
+        async for event in self.stream_with_auth(path, body, model, parser):
+            yield event
+
+    async def get_available_models(self) -> list[ModelInfo]:
+        """List Gemini publisher models (``GET /v1beta1/publishers/google/models``, every page).
+
+        Returns:
+            Chat-capable Gemini base models, by id (``gemini-2.5-flash``).
+        """
+        models: list[ModelInfo] = []
+        seen: set[str] = set()
+        params: dict[str, Any] = {"pageSize": 100}
+        while True:
+
+            async def call(params: dict[str, Any] = params) -> tuple[dict[str, Any], Any]:
+                path = "/v1beta1/publishers/google/models"
+                return await self.request_json("GET", path, params=params)
+
+            data, _ = await self.with_auth(call)
+            for entry in data.get("publisherModels") or []:
+                if not isinstance(entry, dict) or not is_chat_model(entry):
+                    continue
+                model_id = str(entry["name"]).rsplit("/", 1)[-1]
+                if model_id not in seen:
+                    seen.add(model_id)
+                    models.append(ModelInfo(name=model_id, provider=self.name, raw=dict(entry)))
+            token = data.get("nextPageToken")
+            if not token or token == params.get("pageToken"):
+                return models
+            params = {"pageSize": 100, "pageToken": token}
+
+    async def aclose(self) -> None:
+        """Close the token endpoint's connections."""
+        self.tokens.close()

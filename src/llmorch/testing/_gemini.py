@@ -1,0 +1,427 @@
+"""The Gemini API dialect (``generativelanguage.googleapis.com``), framed like the recordings.
+
+Streams are ``data: <GenerateContentResponse>`` events with CRLF line endings and no ``[DONE]``;
+an in-stream error is a bare, pretty-printed ``{"error": …}`` object without ``data:``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._server import JSONResponse, Request, Response
+
+__all__ = ["GeminiDialect", "google_error"]
+
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+_STATES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# kind -> (status, default message)
+_ERRORS: dict[str, tuple[int, str]] = {
+    "invalid_request": (400, "Request contains an invalid argument."),
+    "context_length": (
+        400,
+        "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+    ),
+    "auth": (401, "Request had invalid authentication credentials."),
+    "permission": (403, "The caller does not have permission"),
+    "not_found": (404, "Requested entity was not found."),
+    "rate_limit": (429, "Resource has been exhausted (e.g. check quota)."),
+    "quota": (429, "You exceeded your current quota, please check your plan and billing details."),
+    "server_error": (500, "An internal error has occurred. Please retry or report it."),
+    "overloaded": (503, "The model is overloaded. Please try again later."),
+    "timeout": (504, "Deadline expired before operation could complete."),
+}
+_GENERATE = re.compile(
+    r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(generateContent|streamGenerateContent)$"
+)
+_GET_MODEL = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+)$")
+_NOT_CHAT = re.compile(r"embedding|imagen|veo|aqa")
+_QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_requests"
+
+
+def google_error(
+    status: int, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ``google.rpc.Status`` error body.
+
+    Args:
+        status: The HTTP status (529 has no Google equivalent and is sent as 503).
+        message: The message.
+        details: ``google.rpc`` detail objects.
+
+    Returns:
+        ``{"error": {code, message, status[, details]}}``.
+    """
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"),
+    }
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _texts(body: dict[str, Any]) -> tuple[list[str], str]:
+    """Every text part of a request (system included), and the last user turn's text."""
+    texts: list[str] = []
+    last_user = ""
+    system = body.get("systemInstruction") or {}
+    texts += [
+        part["text"]
+        for part in (system.get("parts") or [] if isinstance(system, dict) else [])
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    ]
+    for content in body.get("contents") or []:
+        if not isinstance(content, dict):
+            continue
+        parts = [
+            p["text"]
+            for p in content.get("parts") or []
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+        ]
+        texts += parts
+        if content.get("role", "user") == "user":
+            last_user = "\n\n".join(parts)
+    return texts, last_user
+
+
+class GeminiDialect(Dialect):
+    """``{base}/gemini``: ``models/{m}:generateContent``, ``:streamGenerateContent``, ``models``."""
+
+    name = "gemini"
+    prefix = "/gemini"
+    chat_models = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
+    default_models = (
+        *chat_models,
+        "gemini-2.5-flash-lite",
+        "gemini-embedding-001",
+        "text-embedding-004",
+        "imagen-4.0-generate-001",
+    )
+
+    def error(
+        self,
+        status: int,
+        kind: ErrorKind,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        """A ``google.rpc.Status`` error; quota errors carry ``QuotaFailure`` details.
+
+        Args:
+            status: The HTTP status (529 becomes 503).
+            kind: The error kind.
+            message: The message (empty: the vendor's usual wording).
+            headers: Extra headers.
+
+        Returns:
+            The response.
+        """
+        status = 503 if status == 529 else status
+        default_status, default = _ERRORS.get(kind, _ERRORS["server_error"])
+        details: list[dict[str, Any]] = []
+        if kind in ("rate_limit", "quota"):
+            details.append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": _QUOTA_METRIC,
+                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
+                        }
+                    ],
+                }
+            )
+        return JSONResponse(
+            status, google_error(status, message or default, details), headers or {}
+        )
+
+    def fault_response(self, fault: Fault, model: str | None) -> Response:
+        """Status faults as Google sends them: a retry delay goes in ``RetryInfo``, no header.
+
+        Args:
+            fault: A ``status``, ``reset`` or ``hang`` fault.
+            model: The model requested.
+
+        Returns:
+            The response.
+        """
+        if fault.kind != "status":
+            return super().fault_response(fault, model)
+        response = self.error(
+            fault.status, fault.error or "server_error", fault.message, dict(fault.headers)
+        )
+        if fault.retry_after is not None:
+            error = response.payload["error"]
+            error.setdefault("details", []).append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{fault.retry_after:g}s",
+                }
+            )
+        return response
+
+    def request_model(self, path: str, body: Any) -> str | None:
+        """The model named in the path (``…/models/{model}:generateContent``).
+
+        Args:
+            path: The path after the prefix.
+            body: The decoded body.
+
+        Returns:
+            The model id, if any.
+        """
+        match = re.search(r"/models/([^/:]+):", path)
+        return match.group(1) if match else None
+
+    def is_chat(self, model: str) -> bool:
+        """Whether a listed model supports ``generateContent``.
+
+        Args:
+            model: The model id.
+
+        Returns:
+            True for chat models.
+        """
+        return _NOT_CHAT.search(model) is None
+
+    async def handle(self, request: Request, path: str) -> Response:
+        """Route one request; the key comes in ``x-goog-api-key`` (or ``?key=``).
+
+        Args:
+            request: The request.
+            path: The path after ``/gemini``.
+
+        Returns:
+            The response.
+        """
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        status = self.key_status(key)
+        if status == "missing":
+            message = (
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to call "
+                "this API."
+            )
+            return JSONResponse(403, google_error(403, message))
+        if status == "invalid":
+            return self._invalid_key()
+        if request.method == "GET" and path in ("/v1beta/models", "/v1/models"):
+            return self._list(request)
+        match = _GET_MODEL.match(path)
+        if request.method == "GET" and match:
+            model = match.group(2)
+            if model not in self.models():
+                return self.error(404, "not_found", f"models/{model} is not found")
+            return JSONResponse(200, self._model_entry(model))
+        match = _GENERATE.match(path)
+        if request.method == "POST" and match:
+            stream = match.group(3) == "streamGenerateContent"
+            return self.generate(request, match.group(2), stream)
+        return self.error(404, "not_found", f"Not found: {request.method} {request.path}")
+
+    def _invalid_key(self) -> JSONResponse:
+        message = "API key not valid. Please pass a valid API key."
+        details: list[dict[str, Any]] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
+        ]
+        return JSONResponse(400, google_error(400, message, details))
+
+    def _model_entry(self, model: str) -> dict[str, Any]:
+        chat = self.is_chat(model)
+        methods = ["generateContent", "countTokens", "createCachedContent"]
+        return {
+            "name": f"models/{model}",
+            "version": "001",
+            "displayName": model.replace("-", " ").title(),
+            "description": f"{model} on the llmorch emulator",
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": methods if chat else ["embedContent", "predict"],
+            "temperature": 1,
+            "maxTemperature": 2,
+            "topP": 0.95,
+            "topK": 64,
+        }
+
+    def page(self, request: Request) -> tuple[list[str], str | None] | JSONResponse:
+        """One page of :meth:`models`, by ``pageSize`` (capped by the emulator's page size).
+
+        Args:
+            request: The list request.
+
+        Returns:
+            ``(model ids, nextPageToken or None)``, or a 400 for a bad parameter.
+        """
+        try:
+            size = max(1, int(request.query.get("pageSize", "50")))
+            start = int(request.query.get("pageToken") or "0")
+        except ValueError:
+            return self.error(400, "invalid_request", "Invalid pageSize or pageToken.")
+        models = self.models()
+        end = start + min(size, self.page_size)
+        return models[start:end], (str(end) if end < len(models) else None)
+
+    def _list(self, request: Request) -> JSONResponse:
+        page = self.page(request)
+        if isinstance(page, JSONResponse):
+            return page
+        ids, token = page
+        body: dict[str, Any] = {"models": [self._model_entry(m) for m in ids]}
+        if token:
+            body["nextPageToken"] = token
+        return JSONResponse(200, body)
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def not_found_message(self, model: str) -> str:
+        """The vendor's wording for an unknown model.
+
+        Args:
+            model: The model id.
+
+        Returns:
+            The message.
+        """
+        return (
+            f"models/{model} is not found for API version v1beta, or is not supported for "
+            "generateContent. Call ListModels to see the list of available models and their "
+            "supported methods."
+        )
+
+    def generate(self, request: Request, model: str, stream: bool) -> Response:
+        """Answer ``generateContent`` / ``streamGenerateContent``.
+
+        Args:
+            request: The request.
+            model: The model from the path.
+            stream: True for ``streamGenerateContent`` (SSE with ``alt=sse``, else a JSON array).
+
+        Returns:
+            The response.
+        """
+        body = request.json()
+        if not isinstance(body, dict):
+            return self.error(400, "invalid_request", "Invalid JSON payload received.")
+        if not isinstance(body.get("contents"), list) or not body["contents"]:
+            return self.error(
+                400,
+                "invalid_request",
+                "* GenerateContentRequest.contents: contents is not specified",
+            )
+        if model not in self.models() or not self.is_chat(model):
+            return self.error(404, "not_found", self.not_found_message(model))
+        texts, last_user = _texts(body)
+        config = body.get("generationConfig") or {}
+        max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        plan = self.plan(model, (None, *texts), max_tokens, last_user)
+        if isinstance(plan, Fault):
+            return self.fault_response(plan, model)
+        response_id = secrets.token_urlsafe(16)
+        if stream and request.query.get("alt") == "sse":
+            return self.stream(
+                plan, lambda p: self._frames(p, response_id), "text/event-stream", {}
+            )
+        if plan.ending == "error":
+            status = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])[0]
+            return self.error(status, plan.error or "server_error", plan.message)
+        if plan.ending == "malformed":
+            return JSONResponse(200, "not json {")
+        answer = self.answer(plan, plan.text, response_id, final=plan.ending == "complete")
+        return JSONResponse(200, [answer] if stream else answer, cut=plan.ending == "cut")
+
+    def usage(self, plan: Plan, completion: int | None) -> dict[str, Any]:
+        """``usageMetadata``: ``candidatesTokenCount`` appears once generation is done.
+
+        Args:
+            plan: The answer.
+            completion: Output tokens so far, or ``None`` before the last chunk.
+
+        Returns:
+            The usage object.
+        """
+        usage: dict[str, Any] = {
+            "promptTokenCount": plan.prompt_tokens,
+            "totalTokenCount": plan.prompt_tokens + (completion or 0),
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}],
+        }
+        if completion is not None:
+            usage["candidatesTokenCount"] = completion
+        return usage
+
+    def answer(self, plan: Plan, text: str, response_id: str, *, final: bool) -> dict[str, Any]:
+        """One ``GenerateContentResponse`` (a whole answer, or one stream chunk).
+
+        Args:
+            plan: The answer.
+            text: This response's text.
+            response_id: The ``responseId``.
+            final: Whether it ends the answer (carries ``finishReason`` and the output count).
+
+        Returns:
+            The response JSON.
+        """
+        if final and plan.finish_reason == "content_filter" and not plan.text:
+            return {
+                "promptFeedback": {"blockReason": "SAFETY"},
+                "usageMetadata": self.usage(plan, None),
+                "modelVersion": plan.model,
+                "responseId": response_id,
+            }
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        if final:
+            candidate["finishReason"] = _FINISH.get(plan.finish_reason, "STOP")
+        candidate["index"] = 0
+        return {
+            "candidates": [candidate],
+            "usageMetadata": self.usage(plan, plan.completion_tokens if final else None),
+            "modelVersion": plan.model,
+            "responseId": response_id,
+        }
+
+    def _frames(self, plan: Plan, response_id: str) -> list[bytes]:
+        complete = plan.ending == "complete"
+        chunks = plan.chunks or ([""] if complete else [])
+        frames = [
+            _data(self.answer(plan, text, response_id, final=complete and i == len(chunks) - 1))
+            for i, text in enumerate(chunks)
+        ]
+        if plan.ending == "error":
+            status, default = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])
+            error = json.dumps(google_error(status, plan.message or default), indent=2)
+            frames.append(error.replace("\n", "\r\n").encode() + b"\r\n")
+        elif plan.ending == "malformed":
+            frames.append(b"data: {this is not json\r\n\r\n")
+        return frames
+
+
+def _data(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\r\n\r\n"

@@ -1,0 +1,318 @@
+"""The Bedrock dialect over real sockets: SigV4, Converse, ConverseStream, discovery, faults."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmorch import (
+    AllFallbacksFailedError,
+    AsyncLLMOrchestrator,
+    AuthenticationError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    OrchestratorConfig,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.testing._bedrock import encode_frame
+
+FIRST = "anthropic.claude-3-5-haiku-20241022-v1:0"
+SECOND = "amazon.nova-lite-v1:0"
+PROFILE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MESSAGES = [{"role": "user", "content": "one two three"}]
+
+
+@pytest.fixture
+def emu() -> Iterator[ProviderEmulator]:
+    with ProviderEmulator() as emulator:
+        yield emulator
+
+
+def orch_for(emu: ProviderEmulator, **provider: Any) -> AsyncLLMOrchestrator:
+    transport = provider.pop("http_transport", "auto")
+    return AsyncLLMOrchestrator(
+        OrchestratorConfig.from_dict(
+            {
+                "active_provider": "bedrock",
+                "active_model": FIRST,
+                "providers": {"bedrock": emu.config_for("bedrock") | provider},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+                "http_transport": transport,
+            }
+        )
+    )
+
+
+def ledger() -> list[dict[str, Any]]:
+    path = Path("ledger.jsonl")
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def models_sent(emu: ProviderEmulator) -> list[str | None]:
+    return [r.model for r in emu.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_chat_and_stream_signed_and_priced(emu: ProviderEmulator, transport: str) -> None:
+    """A reply comes back whole and streamed, with word-count usage, a request id and a priced
+    ledger line each; both transports send the path exactly as signed."""
+    emu.script("bedrock", FIRST, "alpha beta gamma", Reply("delta epsilon"))
+    async with orch_for(emu, http_transport=transport) as orch:
+        response = await orch.send_request(MESSAGES, max_tokens=50)
+        stream = orch.send_streaming_request(MESSAGES)
+        chunks = [c async for c in stream]
+    assert "alpha beta gamma" == response.content
+    assert {"prompt": 3, "completion": 3, "total": 6, "cache_read": 0, "cache_write": 0} == (
+        response.tokens_used
+    )
+    assert ["delta", " epsilon"] == chunks
+    assert ("stop", 2) == (stream.response.finish_reason, stream.response.tokens_used["completion"])
+    assert uuid.UUID(response.request_id or "")
+    assert [pytest.approx(3 * 0.8e-6 + 3 * 4e-6), pytest.approx(3 * 0.8e-6 + 2 * 4e-6)] == [
+        r["cost"] for r in ledger()
+    ]
+    posts = [r for r in emu.requests if r.method == "POST"]
+    assert ["/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"] == [
+        posts[0].path
+    ]
+    assert posts[1].path.endswith("/converse-stream")
+    assert {"maxTokens": 50} == posts[0].body["inferenceConfig"]
+
+
+async def test_profile_ids_and_arns_are_invoked(emu: ProviderEmulator) -> None:
+    """A profile id, a profile ARN and a foundation-model ARN ('/' encoded) all answer."""
+    arns = [
+        PROFILE,
+        f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{PROFILE}",
+        f"arn:aws:bedrock:us-east-1::foundation-model/{SECOND}",
+    ]
+    async with orch_for(emu) as orch:
+        for model in arns:
+            response = await orch.send_request(MESSAGES, model=model)
+            assert model in response.content
+            assert response.cost > 0
+    assert arns == models_sent(emu)
+
+
+async def test_discovery_lists_text_models_and_profiles(emu: ProviderEmulator) -> None:
+    """On-demand text models by id, the profile-only model by its profile id (two pages of
+    profiles), the legacy model deprecated; embeddings, images and provisioned-only left out."""
+    async with orch_for(emu) as orch:
+        listed = await orch.get_available_models()
+        infos = orch.registry.get_available_models("bedrock", include_deprecated=True)
+    assert [FIRST, SECOND, "amazon.nova-micro-v1:0", PROFILE] == sorted(
+        listed, key=[FIRST, SECOND, "amazon.nova-micro-v1:0", PROFILE].index
+    )
+    deprecated = {m.name for m in infos if m.deprecated}
+    assert {"anthropic.claude-3-haiku-20240307-v1:0"} == deprecated
+    gets = [r.path for r in emu.requests if r.method == "GET"]
+    assert ["/bedrock/control/foundation-models"] + ["/bedrock/control/inference-profiles"] * 2 == (
+        gets
+    )
+
+
+async def test_signature_checks(emu: ProviderEmulator) -> None:
+    """A wrong secret, an unknown key and a wrong region are AuthenticationErrors that stop the
+    chain; a request without any auth gets AWS's 403 MissingAuthenticationToken."""
+    for change in (
+        {"aws_secret_access_key": "not-the-secret"},
+        {"aws_access_key_id": "AKIAUNKNOWN000000000"},
+        {"region_name": "eu-west-1"},
+    ):
+        emu.clear()
+        async with orch_for(emu, **change) as orch:
+            with pytest.raises(AuthenticationError) as info:
+                await orch.send_request(MESSAGES)
+        assert 403 == info.value.status_code
+        assert 1 == len(models_sent(emu))
+        assert "not-the-secret" not in str(info.value) + repr(info.value)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{emu.url('bedrock')}/runtime/model/{SECOND}/converse", json={})
+        unknown = await http.get(
+            emu.url("bedrock") + "/control/nowhere", headers={"authorization": "Bearer k"}
+        )
+    assert (403, "MissingAuthenticationTokenException") == (
+        response.status_code,
+        response.headers["x-amzn-errortype"].split(":")[0],
+    )
+    assert 404 == unknown.status_code
+
+
+async def test_tampered_body_fails_verification(emu: ProviderEmulator) -> None:
+    """The signature covers the body: the emulator rejects a body changed after signing."""
+    from llmorch.config import BedrockConfig
+    from llmorch.providers._aws import AWSAuth
+
+    config = emu.config_for("bedrock")
+    auth = AWSAuth("bedrock", BedrockConfig(**{k: v for k, v in config.items() if k != "type"}))
+    url = f"{config['endpoint_url']}/model/{SECOND}/converse"
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).encode()
+    headers = await auth.sign("POST", url, body, {"content-type": "application/json"})
+    async with httpx.AsyncClient() as http:
+        good = await http.post(url, content=body, headers=headers)
+        bad = await http.post(url, content=body.replace(b"hi", b"ho"), headers=headers)
+    assert 200 == good.status_code
+    assert (403, "InvalidSignatureException") == (
+        bad.status_code,
+        bad.headers["x-amzn-errortype"].split(":")[0],
+    )
+
+
+async def test_bedrock_api_keys(emu: ProviderEmulator) -> None:
+    """A Bedrock API key (bearer) is accepted; with pinned keys a wrong one is rejected."""
+    async with orch_for(emu, api_key="any-key", aws_access_key_id=None) as orch:
+        assert (await orch.send_request(MESSAGES)).content
+    assert emu.requests[-1].headers["authorization"] == "Bearer any-key"
+    async with ProviderEmulator(api_keys={"bedrock": ["right"]}) as pinned:
+        async with orch_for(pinned, api_key="wrong") as orch:
+            with pytest.raises(AuthenticationError):
+                await orch.send_request(MESSAGES)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.http(500), ProviderUnavailableError),
+        (Fault.overloaded(), ProviderUnavailableError),
+        (Fault.reset(), ProviderConnectionError),
+        (Fault.rate_limit(None), RateLimitError),
+        (Fault.http(408), ProviderTimeoutError),
+        (
+            Fault.http(429, headers={"x-amzn-ErrorType": "ModelNotReadyException"}),
+            ProviderUnavailableError,
+        ),
+    ],
+)
+async def test_retryable_faults_retry_then_fall_back(
+    emu: ProviderEmulator, fault: Fault, error: type[Exception], sleeps: list[float]
+) -> None:
+    """5xx, 503, reset, throttling, model timeout and ModelNotReady retry, then the next model."""
+    emu.script("bedrock", FIRST, fault, fault, fault)
+    async with orch_for(emu) as orch:
+        response = await orch.send_request(MESSAGES)
+    assert [FIRST] * 3 + [SECOND] == models_sent(emu)
+    assert SECOND == response.model
+    assert type(response.attempts[0][1]) is error
+    assert 2 == len(sleeps)
+
+
+async def test_non_retryable_errors_move_on(emu: ProviderEmulator, sleeps: list[float]) -> None:
+    """Context overflow, an unknown model and a profile-only base id move on at once."""
+    emu.script("bedrock", FIRST, Fault.http(400, error="context_length"))
+    chain = ["no.such-model-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    async with orch_for(emu, fallback_models=chain) as orch:
+        with pytest.raises(AllFallbacksFailedError) as info:
+            await orch.send_request(MESSAGES)
+    errors = [type(e) for _, e in info.value.attempts]
+    assert [ContextLengthExceededError, ModelNotFoundError, InvalidRequestError] == errors
+    assert "inference profile" in str(info.value.attempts[2][1])
+    assert [] == sleeps
+
+
+async def test_hang_times_out_and_falls_back(emu: ProviderEmulator) -> None:
+    """A server that never answers ends in ProviderTimeoutError, then the next model answers."""
+    emu.script("bedrock", FIRST, Fault.hang())
+    async with orch_for(emu, timeout=0.3, max_retries=0) as orch:
+        response = await orch.send_request(MESSAGES)
+    assert isinstance(response.attempts[0][1], ProviderTimeoutError)
+    assert SECOND == response.model
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause", "text"),
+    [
+        (Fault.cut(after=2, text="one two three four"), ProviderConnectionError, ""),
+        (Fault.stream_error(after=2, text="one two x"), ProviderUnavailableError, "serviceUnav"),
+        (
+            Fault.stream_error(after=2, error="rate_limit", text="one two x"),
+            RateLimitError,
+            "throttlingException",
+        ),
+        (
+            Fault.stream_error(after=2, error="timeout", text="one two x"),
+            ProviderUnavailableError,
+            "modelStreamErrorException",
+        ),
+        (Fault.malformed(after=2), ProviderUnavailableError, "malformed"),
+        (Fault.bad_crc(after=2), ProviderUnavailableError, "ChecksumMismatch"),
+    ],
+)
+async def test_stream_faults_after_text_interrupt_without_fallback(
+    emu: ProviderEmulator, fault: Fault, cause: type[Exception], text: str
+) -> None:
+    """Cut, exception events, bad JSON and a bad CRC after text raise StreamInterruptedError."""
+    emu.script("bedrock", FIRST, fault)
+    got: list[str] = []
+    async with orch_for(emu) as orch:
+        with pytest.raises(StreamInterruptedError) as info:
+            async with orch.send_streaming_request(MESSAGES) as stream:
+                async for chunk in stream:
+                    got.append(chunk)  # noqa: PERF401 - the list must survive the raise
+    assert 2 == len(got)
+    assert "".join(got) == info.value.partial_text
+    assert isinstance(info.value.__cause__, cause)
+    assert text in str(info.value.__cause__)
+    assert [FIRST] == models_sent(emu)
+    (record,) = ledger()
+    assert record["complete"] is False
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.stream_error(after=0, error="invalid_request"), Fault.bad_crc(after=0)]
+)
+async def test_stream_errors_before_text_fall_back(
+    emu: ProviderEmulator, fault: Fault, sleeps: list[float]
+) -> None:
+    """An exception event or corrupt frame before any text is handled like an HTTP error."""
+    emu.script("bedrock", FIRST, fault, fault, fault)
+    async with orch_for(emu) as orch:
+        chunks = [c async for c in orch.send_streaming_request(MESSAGES)]
+    assert chunks
+    assert SECOND == models_sent(emu)[-1]
+
+
+async def test_non_stream_faults_on_plain_requests(
+    emu: ProviderEmulator, sleeps: list[float]
+) -> None:
+    """On Converse, a cut body, a stream error and a malformed body are retried."""
+    emu.script("bedrock", FIRST, Fault.cut(), Fault.stream_error(), Fault.bad_crc())
+    async with orch_for(emu, max_retries=3) as orch:
+        response = await orch.send_request(MESSAGES)
+    assert ([], 4) == (response.attempts, len(models_sent(emu)))
+
+
+async def test_max_tokens_and_filtered_replies(emu: ProviderEmulator) -> None:
+    """maxTokens truncates with finish length; a content-filtered reply maps to content_filter."""
+    emu.script("bedrock", FIRST, "a b c d e", Reply("partial", finish_reason="content_filter"))
+    async with orch_for(emu) as orch:
+        cut = await orch.send_request(MESSAGES, max_tokens=2)
+        filtered = await orch.send_request(MESSAGES)
+    assert ("a b", "length") == (cut.content, cut.finish_reason)
+    assert ("partial", "content_filter") == (filtered.content, filtered.finish_reason)
+
+
+def test_encoded_frames_match_botocore() -> None:
+    """The emulator's frames decode with botocore; a bad-CRC frame is refused."""
+    from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
+
+    buffer = EventStreamBuffer()
+    buffer.add_data(encode_frame({":message-type": "event", "x": "é"}, b'{"a":1}'))
+    (message,) = list(buffer)
+    assert ({":message-type": "event", "x": "é"}, b'{"a":1}') == (message.headers, message.payload)
+    buffer = EventStreamBuffer()
+    buffer.add_data(encode_frame({}, b"x", bad_crc=True))
+    with pytest.raises(ChecksumMismatch):
+        list(buffer)
