@@ -118,3 +118,57 @@ def test_config_file_with_any_text_loads_or_fails_cleanly(
         ConfigManager.load_config(path)
     except ConfigurationError as exc:
         assert "config.yaml" in str(exc)
+
+
+@SETTINGS
+@given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=4))
+def test_bedrock_event_stream_takes_any_bytes(data: bytes, cuts: list[int]) -> None:
+    """Any bytes, split anywhere, decode to events or raise an llmorch ProviderError."""
+    import anyio
+
+    from llmorch.config import BedrockConfig
+    from llmorch.providers.bedrock import BedrockProvider, decode_event_stream
+
+    adapter = BedrockProvider("bedrock", BedrockConfig(region_name="us-east-1"), None)
+
+    async def chunks() -> Any:
+        start = 0
+        for cut in [*sorted(c for c in cuts if c <= len(data)), len(data)]:
+            yield data[start:cut]
+            start = cut
+
+    async def run() -> None:
+        try:
+            async for event in decode_event_stream(chunks(), adapter, "m", None):
+                assert event.kind in ("text", "usage", "finish", "start")
+        except ProviderError:
+            pass
+
+    anyio.run(run)
+
+
+@SETTINGS
+@given(st.binary(min_size=16, max_size=64), st.integers(0, 15))
+def test_bedrock_event_stream_flipped_bytes_in_a_valid_frame(noise: bytes, where: int) -> None:
+    """A valid frame with corrupted bytes never escapes as a botocore or struct error."""
+    import anyio
+
+    from llmorch.config import BedrockConfig
+    from llmorch.providers.bedrock import BedrockProvider, decode_event_stream
+    from tests.conftest import fixture_bytes
+
+    frame = bytearray(fixture_bytes("bedrock_converse_stream_basic.bin")[:200])
+    frame[where : where + len(noise)] = noise
+    adapter = BedrockProvider("bedrock", BedrockConfig(region_name="us-east-1"), None)
+
+    async def chunks() -> Any:
+        yield bytes(frame)
+
+    async def run() -> None:
+        try:
+            async for _ in decode_event_stream(chunks(), adapter, "m", None):
+                pass
+        except ProviderError:
+            pass
+
+    anyio.run(run)

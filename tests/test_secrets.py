@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from llmorch import AsyncLLMOrchestrator, ConfigManager, OrchestratorError
+from llmorch import AsyncLLMOrchestrator, ConfigManager, OrchestratorConfig, OrchestratorError
 
 OPENAI_KEY = "sk-live-SECRET-openai-0123456789"
 ANTHROPIC_KEY = "sk-ant-SECRET-anthropic-9876543210"
@@ -77,3 +77,59 @@ http_transport: httpx
     assert "gpt-4o" in blob  # the capture did see the flow
     for secret in (OPENAI_KEY, ANTHROPIC_KEY, "SECRET"):
         assert secret not in blob
+
+
+async def test_all_five_providers_leak_no_credential(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+) -> None:
+    """Against the emulator, no key, secret, bearer token or signature reaches llmorch's outputs."""
+    from llmorch.testing import Fault, ProviderEmulator
+
+    seen: list[str] = []
+    with ProviderEmulator() as emu:
+        providers = {d: emu.config_for(d) for d in emu.dialects}
+        config = {
+            "active_provider": "openai",
+            "active_model": emu.chat_models("openai")[0],
+            "providers": providers,
+            "model_discovery": {"refresh_on_start": True, "cache_path": "models.json"},
+            "cost_tracking": {"log_path": "ledger.jsonl"},
+        }
+        messages = [{"role": "user", "content": "hello"}]
+        with caplog.at_level(logging.DEBUG):
+            async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
+                seen.append(repr(orch))
+                for name in emu.dialects:
+                    first = emu.chat_models(name)[0]
+                    emu.script(name, first, Fault.http(500), Fault.http(401))
+                    try:
+                        await orch.send_request(messages, provider=name, model=first)
+                    except OrchestratorError as exc:
+                        seen += [str(exc), repr(exc), str(getattr(exc, "body", ""))]
+                    response = await orch.send_request(messages, provider=name)
+                    seen += [repr(response), json.dumps(response.raw_response)]
+                    stream = orch.send_streaming_request(messages, provider=name)
+                    seen.append("".join([c async for c in stream]))
+                    seen.append(repr(stream.response))
+        secrets = set()
+        for request in emu.requests:
+            for header in ("authorization", "x-api-key", "x-goog-api-key", "x-amz-security-token"):
+                value = request.headers.get(header, "")
+                if value:
+                    secrets.add(value.split("Signature=")[-1] if "Signature=" in value else value)
+            if isinstance(request.body, dict) and "assertion" in str(request.body):
+                secrets.add(str(request.body))
+        for provider in providers.values():
+            for key in ("api_key", "aws_secret_access_key"):
+                if provider.get(key):
+                    secrets.add(provider[key])
+            if provider.get("credentials_path"):
+                private_key = json.loads(Path(provider["credentials_path"]).read_text())
+                secrets.add(private_key["private_key"].splitlines()[1])
+    seen += [r.getMessage() for r in caplog.records if not r.name.startswith("botocore")]
+    seen += [Path("models.json").read_text(), Path("ledger.jsonl").read_text()]
+    blob = "\n".join(seen)
+    assert len(secrets) >= 6
+    assert all(name in blob for name in ("openai", "anthropic", "gemini", "vertex", "bedrock"))
+    leaked = [s[:12] + "…" for s in secrets if s and s in blob]
+    assert [] == leaked
