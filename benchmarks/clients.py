@@ -146,8 +146,12 @@ async def _anthropic_sdk(base: str) -> AsyncIterator[Client]:
 
 @contextlib.asynccontextmanager
 async def _litellm(base: str) -> AsyncIterator[Client]:
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-list download
     import litellm
 
+    litellm.telemetry = False
     kwargs = {
         "model": "openai/gpt-4o-mini",
         "messages": MESSAGES,

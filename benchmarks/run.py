@@ -19,6 +19,11 @@ import anyio
 
 from benchmarks.clients import CLIENTS, available
 
+# Loopback only: LiteLLM fetches a price list from the internet at import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+os.environ.setdefault("NO_GCE_CHECK", "True")
+
 ROOT = Path(__file__).parent.parent
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 BASELINES = ("httpx", "httpx+aiohttp")

@@ -22,7 +22,11 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers.anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider, decode_stream
+from llmorch.providers.anthropic import (
+    DEFAULT_MAX_TOKENS,
+    AnthropicProvider,
+    MessageStreamParser,
+)
 from llmorch.streaming import StreamAccumulator
 from tests.conftest import chunks, fixture_bytes
 
@@ -36,15 +40,12 @@ async def adapter() -> AsyncIterator[AnthropicProvider]:
         yield AnthropicProvider("anthropic", AnthropicConfig(api_key="sk-ant-secret"), http)
 
 
-async def _iter(events: list[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
-    for event in events:
-        yield event
-
-
 async def fold(adapter: AnthropicProvider, events: list[ServerSentEvent]) -> StreamAccumulator:
     acc = StreamAccumulator()
-    async for event in decode_stream(_iter(events), adapter, "claude-x", "req-1"):
-        acc.add(event)
+    parse = MessageStreamParser(adapter, "claude-x", "req-1")
+    for sse in events:
+        for event in parse(sse):
+            acc.add(event)
     return acc
 
 

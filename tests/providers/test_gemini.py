@@ -22,7 +22,7 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers._gemini_wire import decode_stream, retry_delay, usage_tokens
+from llmorch.providers._gemini_wire import GeminiStreamParser, retry_delay, usage_tokens
 from llmorch.providers.gemini import GeminiProvider, model_path
 from llmorch.streaming import StreamAccumulator
 from tests.conftest import chunks, fixture_bytes
@@ -46,11 +46,6 @@ async def adapter() -> AsyncIterator[GeminiProvider]:
         yield GeminiProvider("gemini", config, http)
 
 
-async def _iter(events: list[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
-    for event in events:
-        yield event
-
-
 def parse(data: bytes, cut: int) -> list[ServerSentEvent]:
     decoder = SSEDecoder(bare_json=True)
     return decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.flush()
@@ -58,8 +53,10 @@ def parse(data: bytes, cut: int) -> list[ServerSentEvent]:
 
 async def fold(adapter: GeminiProvider, events: list[ServerSentEvent]) -> StreamAccumulator:
     acc = StreamAccumulator()
-    async for event in decode_stream(_iter(events), adapter, "gemini-2.0-flash", None):
-        acc.add(event)
+    parse = GeminiStreamParser(adapter, "gemini-2.0-flash", None)
+    for sse in events:
+        for event in parse(sse):
+            acc.add(event)
     return acc
 
 
@@ -123,9 +120,11 @@ async def test_bare_json_error_mid_stream_is_mapped_at_every_offset(
         events = parse(data, cut)
         assert "bare-json" == events[-1].event
         acc = StreamAccumulator()
+        parser = GeminiStreamParser(adapter, "m", None)
         with pytest.raises(ProviderUnavailableError) as info:
-            async for event in decode_stream(_iter(events), adapter, "m", None):
-                acc.add(event)
+            for sse in events:
+                for event in parser(sse):
+                    acc.add(event)
         assert "The" == acc.text
         assert "The operation was cancelled." == info.value.message
         assert info.value.is_retryable

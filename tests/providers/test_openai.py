@@ -23,7 +23,7 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers.openai import OpenAIProvider, decode_stream, is_chat_model
+from llmorch.providers.openai import ChunkParser, OpenAIProvider, is_chat_model
 from llmorch.streaming import StreamAccumulator
 from tests.conftest import chunks, fixture_bytes
 
@@ -38,15 +38,12 @@ async def adapter() -> AsyncIterator[OpenAIProvider]:
         yield OpenAIProvider("openai", config, http)
 
 
-async def _events(events: list[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
-    for event in events:
-        yield event
-
-
 async def fold(adapter: OpenAIProvider, events: list[ServerSentEvent]) -> StreamAccumulator:
     acc = StreamAccumulator()
-    async for event in decode_stream(_events(events), adapter, "gpt-4o", "req-1"):
-        acc.add(event)
+    parse = ChunkParser(adapter, "gpt-4o", "req-1")
+    for sse in events:
+        for event in parse(sse):
+            acc.add(event)
     return acc
 
 

@@ -32,7 +32,6 @@ __all__ = [
     "GeminiStreamParser",
     "GoogleProvider",
     "classify_error",
-    "decode_stream",
     "gemini_body",
     "parse_response",
     "retry_delay",
@@ -533,26 +532,3 @@ class GeminiStreamParser:
         if finish:
             out.append(StreamEvent("finish", finish_reason=finish))
         return out
-
-
-async def decode_stream(
-    events: AsyncIterator[ServerSentEvent],
-    adapter: HTTPProvider,
-    model: str,
-    request_id: str | None,
-) -> AsyncIterator[StreamEvent]:
-    """Run :class:`GeminiStreamParser` over an async iterator of server-sent events.
-
-    Args:
-        events: The decoded server-sent events.
-        adapter: The adapter, for building mapped errors.
-        model: The model the request was for.
-        request_id: The request id from the response headers.
-
-    Yields:
-        The normalised events.
-    """
-    parse = GeminiStreamParser(adapter, model, request_id)
-    async for sse in events:
-        for event in parse(sse):
-            yield event

@@ -26,7 +26,6 @@ __all__ = [
     "MessageStreamParser",
     "anthropic_body",
     "classify_error",
-    "decode_stream",
     "list_models",
     "parse_message",
 ]
@@ -338,29 +337,6 @@ class MessageStreamParser:
                 out.append(StreamEvent("finish", finish_reason=_FINISH.get(reason, "other")))
             return out
         return []
-
-
-async def decode_stream(
-    events: AsyncIterator[ServerSentEvent],
-    adapter: HTTPProvider,
-    model: str,
-    request_id: str | None,
-) -> AsyncIterator[StreamEvent]:
-    """Run :class:`MessageStreamParser` over an async iterator of server-sent events.
-
-    Args:
-        events: The decoded server-sent events.
-        adapter: The adapter, for building mapped errors.
-        model: The model the request was for.
-        request_id: The request id from the response headers.
-
-    Yields:
-        The normalised events.
-    """
-    parse = MessageStreamParser(adapter, model, request_id)
-    async for sse in events:
-        for event in parse(sse):
-            yield event
 
 
 async def list_models(adapter: HTTPProvider) -> list[ModelInfo]:

@@ -22,7 +22,7 @@ from llmorch.exceptions import (
 from llmorch.providers._common import HTTPProvider, class_for_status, split_kwargs
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
-__all__ = ["ChunkParser", "OpenAIProvider", "decode_stream", "is_chat_model"]
+__all__ = ["ChunkParser", "OpenAIProvider", "is_chat_model"]
 
 _FINISH = {
     "stop": "stop",
@@ -318,26 +318,3 @@ class ChunkParser:
                 )
             )
         return out
-
-
-async def decode_stream(
-    events: AsyncIterator[ServerSentEvent],
-    adapter: HTTPProvider,
-    model: str,
-    request_id: str | None,
-) -> AsyncIterator[StreamEvent]:
-    """Run :class:`ChunkParser` over an async iterator of server-sent events.
-
-    Args:
-        events: The decoded server-sent events.
-        adapter: The adapter, for building mapped errors.
-        model: The model the request was for.
-        request_id: The request id from the response headers.
-
-    Yields:
-        The normalised events.
-    """
-    parse = ChunkParser(adapter, model, request_id)
-    async for sse in events:
-        for event in parse(sse):
-            yield event
