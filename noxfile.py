@@ -1,7 +1,7 @@
 """Project automation.
 
-`python -m nox` runs lint, typecheck, the tests on every Python 3.10-3.13 found, and the SDK
-conformance run against the emulator.
+`python -m nox` runs lint, typecheck, the tests on every Python 3.10-3.13 found, the SDK
+conformance run against the emulator, and the strict docs build.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-nox.options.sessions = ["lint", "typecheck", "tests", "conformance"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -19,8 +19,9 @@ nox.options.error_on_missing_interpreters = False
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
     session.install("ruff>=0.8")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+    paths = ["src", "tests", "benchmarks", "examples", "docs/_hooks.py", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=PYTHONS[-1])
@@ -66,3 +67,14 @@ def bench(session: nox.Session) -> None:
     # LiteLLM is measured "where it installs": a failed install only drops its column.
     session.run("python", "-m", "pip", "install", "--quiet", "litellm", success_codes=[0, 1])
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def docs(session: nox.Session) -> None:
+    """Build the site in strict mode, then run the docs' runnable blocks and the examples."""
+    session.install("-e", ".[docs,test,examples]")
+    session.env.update(
+        {"NO_MKDOCS_2_WARNING": "1", "AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"}
+    )
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+    session.run("pytest", "tests/test_docs.py", "tests/test_examples.py", "-p", "no:cacheprovider")

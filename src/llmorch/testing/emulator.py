@@ -64,8 +64,10 @@ class ProviderEmulator:
             config = {"providers": {"openai": emu.config_for("openai")}, ...}
             emu.script("openai", "gpt-4o-mini", Fault.rate_limit(0), "Hello!")
 
-    Each dialect lives under its own prefix: ``{base_url}/openai/v1``, ``{base_url}/anthropic``.
-    Usage is deterministic: prompt and completion tokens are whitespace-separated words.
+    Each dialect lives under its own prefix: ``{base_url}/openai/v1``, ``{base_url}/anthropic``,
+    ``{base_url}/gemini``, ``{base_url}/vertex`` (plus ``{base_url}/oauth2/token``) and
+    ``{base_url}/bedrock``. Usage is deterministic: prompt and completion tokens are
+    whitespace-separated words.
 
     Args:
         host: The loopback address to bind.
@@ -118,7 +120,7 @@ class ProviderEmulator:
         """The base URL of one dialect (what a provider's ``base_url`` should be).
 
         Args:
-            dialect: ``openai`` or ``anthropic``.
+            dialect: ``openai``, ``anthropic``, ``gemini``, ``vertex`` or ``bedrock``.
 
         Returns:
             The URL.
@@ -129,7 +131,7 @@ class ProviderEmulator:
         """A plain dict ready to put under ``providers:`` (secrets as plain strings).
 
         Args:
-            dialect: ``openai`` or ``anthropic``.
+            dialect: ``openai``, ``anthropic``, ``gemini``, ``vertex`` or ``bedrock``.
 
         Returns:
             ``{"type", "base_url", "api_key", "fallback_models"}``.
@@ -164,7 +166,7 @@ class ProviderEmulator:
         Scripting a model also makes it exist on that dialect.
 
         Args:
-            dialect: ``openai`` or ``anthropic``.
+            dialect: ``openai``, ``anthropic``, ``gemini``, ``vertex`` or ``bedrock``.
             model: The model id.
             *replies: :class:`Reply` (or a plain ``str``) and :class:`Fault` items.
         """
