@@ -157,7 +157,8 @@ def _events(text: str) -> list[tuple[str, str]]:
 def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
     """GET /chat streams data events then a done event; POST /ask answers; failures are 502."""
     pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
+    import anyio
+    import httpx
 
     for name in _KEYS:
         monkeypatch.delenv(name, raising=False)
@@ -167,25 +168,34 @@ def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
     module: Any = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    with TestClient(module.app) as client:
-        with client.stream("GET", "/chat", params={"q": "Stream me\nplease"}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            body = "".join(response.iter_text())
-        events = _events(body)
-        text = "".join(data for name, data in events if name == "message")
-        assert "You said: Stream me\nplease" in text
-        name, data = events[-1]
-        assert name == "done"
-        done = json.loads(data)
-        assert done["provider"] == "openai" and done["cost"] > 0
+    async def exercise() -> None:
+        app = module.app
+        # httpx's ASGI transport (not Starlette's TestClient, which needs an extra package);
+        # the app's lifespan is entered here, as a server would.
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                params = {"q": "Stream me\nplease"}
+                async with client.stream("GET", "/chat", params=params) as response:
+                    assert response.status_code == 200
+                    assert response.headers["content-type"].startswith("text/event-stream")
+                    body = "".join([part async for part in response.aiter_text()])
+                events = _events(body)
+                text = "".join(data for name, data in events if name == "message")
+                assert "You said: Stream me\nplease" in text
+                name, data = events[-1]
+                assert name == "done"
+                done = json.loads(data)
+                assert done["provider"] == "openai" and done["cost"] > 0
 
-        answer = client.post("/ask", json={"q": "Hi", "provider": "anthropic"})
-        assert answer.status_code == 200
-        assert answer.json()["provider"] == "anthropic"
+                answer = await client.post("/ask", json={"q": "Hi", "provider": "anthropic"})
+                assert answer.status_code == 200
+                assert answer.json()["provider"] == "anthropic"
 
-        failed = client.post("/ask", json={"q": "Hi", "provider": "nope"})
-        assert failed.status_code == 502
+                failed = await client.post("/ask", json={"q": "Hi", "provider": "nope"})
+                assert failed.status_code == 502
+
+    anyio.run(exercise)
 
     ledger = [json.loads(line) for line in Path("llm_costs.log").read_text().splitlines()]
     assert len(ledger) == 2
