@@ -480,3 +480,20 @@ async def test_cooldown_skips_a_recently_failed_model(sleeps: list[float]) -> No
             await orch.send_request(MESSAGES)
             await orch.send_request(MESSAGES)
     assert ["gpt-4o", "gpt-4o-mini", "gpt-4o-mini"] == sent_models(route)
+
+
+async def test_tags_reach_the_ledger_for_requests_and_streams() -> None:
+    """tags= labels the call's ledger record (plain and streamed), and is not sent to the vendor."""
+    async with orchestrator() as orch:
+        with respx.mock() as mock:
+            route = mock.post(OPENAI).mock(
+                side_effect=[
+                    httpx.Response(200, json=completion()),
+                    stream_response(sse(delta("x"), FINISH, USAGE)),
+                ]
+            )
+            await orch.send_request(MESSAGES, tags={"feature": "search"})
+            async for _ in orch.send_streaming_request(MESSAGES, tags={"feature": "chat"}):
+                pass
+    assert [{"feature": "search"}, {"feature": "chat"}] == [r["tags"] for r in ledger()]
+    assert all("tags" not in json.loads(call.request.content) for call in route.calls)

@@ -210,3 +210,13 @@ def test_close_with_a_stream_left_open_does_not_hang() -> None:
     assert set(portal_threads()) == before
     (record,) = [json.loads(line) for line in Path("ledger.jsonl").read_text().splitlines()]
     assert record["complete"] is False
+
+
+def test_sync_tags_reach_the_ledger() -> None:
+    """The sync facade passes tags= through to the ledger."""
+    with respx.mock() as mock:
+        mock.post(OPENAI).respond(200, json=completion())
+        with make() as orch:
+            orch.send_request(MESSAGES, tags={"team": "a"})
+    (record,) = [json.loads(line) for line in Path("ledger.jsonl").read_text().splitlines()]
+    assert {"team": "a"} == record["tags"]

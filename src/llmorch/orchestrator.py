@@ -293,6 +293,7 @@ class AsyncLLMOrchestrator:
         *,
         provider: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> LLMResponse:
         """Send a chat request down the fallback chain and return the first success.
@@ -303,6 +304,7 @@ class AsyncLLMOrchestrator:
             max_tokens: Sent only when given (Anthropic gets 4096 by default: it requires one).
             provider: Use this configured provider for this call (never switched automatically).
             model: Try this model first, then the provider's ``fallback_models``.
+            tags: Labels written to this call's ledger record (e.g. ``{"feature": "search"}``).
             **kwargs: ``stop`` (str or list), ``top_p``, or vendor fields for the body.
 
         Returns:
@@ -329,10 +331,12 @@ class AsyncLLMOrchestrator:
 
         response, _, attempts = await self._run_chain(name, chain, attempt)
         response.attempts = attempts
-        self._record_response(response)
+        self._record_response(response, tags)
         return response
 
-    def _record_response(self, response: LLMResponse) -> None:
+    def _record_response(
+        self, response: LLMResponse, tags: Mapping[str, str] | None = None
+    ) -> None:
         record = self.cost_tracker.log_usage(
             response.provider,
             response.model,
@@ -340,6 +344,7 @@ class AsyncLLMOrchestrator:
             self.session_id,
             model_answered=response.model_answered,
             request_id=response.request_id,
+            tags=tags,
         )
         response.cost = record.cost
 
@@ -351,6 +356,7 @@ class AsyncLLMOrchestrator:
         *,
         provider: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> ResponseStream:
         """Stream a chat request; fallback happens only before the first chunk.
@@ -364,6 +370,7 @@ class AsyncLLMOrchestrator:
             max_tokens: Sent only when given.
             provider: Use this configured provider for this call.
             model: Try this model first.
+            tags: Labels written to this call's ledger record.
             **kwargs: As for :meth:`send_request`.
 
         Returns:
@@ -402,12 +409,16 @@ class AsyncLLMOrchestrator:
             return opened
 
         def finish(opened: OpenedStream, complete: bool) -> LLMResponse:
-            return self._finish_stream(opened, complete, checked)
+            return self._finish_stream(opened, complete, checked, tags)
 
         return ResponseStream(opener, finish)
 
     def _finish_stream(
-        self, opened: OpenedStream, complete: bool, messages: list[Message]
+        self,
+        opened: OpenedStream,
+        complete: bool,
+        messages: list[Message],
+        tags: Mapping[str, str] | None,
     ) -> LLMResponse:
         acc = opened.accumulator
         text = acc.text
@@ -431,6 +442,7 @@ class AsyncLLMOrchestrator:
             request_id=acc.request_id,
             complete=complete,
             estimated=estimated,
+            tags=tags,
         )
         return LLMResponse(
             content=text,

@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack
 from types import TracebackType
@@ -281,6 +281,7 @@ class LLMOrchestrator:
         *,
         provider: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> LLMResponse:
         """Send a chat request; see :meth:`AsyncLLMOrchestrator.send_request`.
@@ -291,6 +292,7 @@ class LLMOrchestrator:
             max_tokens: Sent only when given.
             provider: One-call provider override.
             model: One-call model override (tried first).
+            tags: Labels written to this call's ledger record.
             **kwargs: ``stop``, ``top_p`` or vendor fields.
 
         Returns:
@@ -303,6 +305,7 @@ class LLMOrchestrator:
             max_tokens,
             provider=provider,
             model=model,
+            tags=tags,
             **kwargs,
         )
         return result
@@ -315,6 +318,7 @@ class LLMOrchestrator:
         *,
         provider: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> SyncResponseStream:
         """Stream a chat request; see :meth:`AsyncLLMOrchestrator.send_streaming_request`.
@@ -325,13 +329,14 @@ class LLMOrchestrator:
             max_tokens: Sent only when given.
             provider: One-call provider override.
             model: One-call model override.
+            tags: Labels written to this call's ledger record.
             **kwargs: ``stop``, ``top_p`` or vendor fields.
 
         Returns:
             An iterator of ``str`` chunks; ``.response`` once it has ended.
         """
         stream = self._async.send_streaming_request(
-            messages, temperature, max_tokens, provider=provider, model=model, **kwargs
+            messages, temperature, max_tokens, provider=provider, model=model, tags=tags, **kwargs
         )
         return self._wrap(stream)
 
