@@ -63,7 +63,7 @@ def bench(session: nox.Session) -> None:
 
     LiteLLM is measured too when it is importable in the session's environment.
     """
-    session.install("-e", ".", "openai>=1.40", "anthropic>=0.40")
+    session.install("-e", ".", "openai>=1.40", "anthropic>=0.40", "httpx-aiohttp>=0.1.8")
     # LiteLLM is measured "where it installs": a failed install only drops its column.
     session.run("python", "-m", "pip", "install", "--quiet", "litellm", success_codes=[0, 1])
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -70,9 +70,9 @@ def test_auto_outside_asyncio_and_explicit_aiohttp_errors(monkeypatch: pytest.Mo
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *a: None if name == "httpx_aiohttp" else real_find_spec(name, *a),
+        lambda name, *a: None if name == "aiohttp" else real_find_spec(name, *a),
     )
-    with pytest.raises(ConfigurationError, match="pip install httpx-aiohttp"):
+    with pytest.raises(ConfigurationError, match="pip install aiohttp"):
         _http.resolve_transport("aiohttp")
     assert "httpx" == anyio.run(_resolve_auto)
 
@@ -81,15 +81,74 @@ async def _resolve_auto() -> str:
     return _http.resolve_transport("auto")
 
 
-def test_aiohttp_connection_errors_are_not_reported_as_timeouts() -> None:
-    """httpx-aiohttp's ConnectTimeout over a disconnect is a connection error, not a timeout."""
+def test_chaos_bug2_every_aiohttp_failure_maps_to_an_llmorch_error() -> None:
+    """What aiohttp raises for broken HTTP (bad status line, framing, disconnects, a reason
+    phrase that is not UTF-8) becomes an httpx transport error, then an llmorch error."""
     aiohttp = pytest.importorskip("aiohttp")
-    for cause, expected in (
+    from aiohttp import http_exceptions
+
+    request = httpx.Request("GET", "http://127.0.0.1/")
+    info = aiohttp.RequestInfo(
+        yarl_url("http://127.0.0.1/"), "GET", {}, yarl_url("http://127.0.0.1/")
+    )  # type: ignore[arg-type]
+    cases: list[tuple[Exception, type[Exception]]] = [
         (aiohttp.ServerDisconnectedError(), ProviderConnectionError),
         (aiohttp.ServerTimeoutError(), ProviderTimeoutError),
+        (aiohttp.ConnectionTimeoutError(), ProviderTimeoutError),
+        (
+            aiohttp.ClientResponseError(info, (), status=400, message="Bad status line"),
+            ProviderConnectionError,
+        ),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), ProviderConnectionError),
+        (http_exceptions.BadStatusLine("GARBAGE"), ProviderConnectionError),
+        (http_exceptions.TransferEncodingError("bad chunk"), ProviderConnectionError),
+        (
+            UnicodeEncodeError("utf-8", "\udcfc", 0, 1, "surrogates not allowed"),
+            ProviderConnectionError,
+        ),
+        (TimeoutError(), ProviderTimeoutError),
+    ]
+    for cause, expected in cases:
+        mapped = _http._transport_error(cause, request)
+        assert isinstance(mapped, httpx.TransportError)
+        with pytest.raises(expected) as caught, _http.map_transport_errors("p", "m"):
+            raise mapped from cause
+        assert caught.value.__cause__ is mapped
+
+
+def test_chaos_bug2_raw_transport_exceptions_never_escape_the_mapper() -> None:
+    """An exception a transport library raises past httpx is still an llmorch error."""
+    aiohttp = pytest.importorskip("aiohttp")
+    for raw in (
+        aiohttp.ClientPayloadError("x"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x"),
+        OSError(5, "x"),
     ):
-        with pytest.raises(expected), _http.map_transport_errors("p", "m"):
-            raise httpx.ConnectTimeout("x") from cause
+        with pytest.raises(ProviderConnectionError), _http.map_transport_errors("p", "m"):
+            raise raw
+    with pytest.raises(ZeroDivisionError), _http.map_transport_errors("p", "m"):
+        raise ZeroDivisionError  # a bug of ours is not disguised as a network failure
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "nan"},
+        {"retry-after-ms": "nan"},
+        {"retry-after": "inf"},
+        {"retry-after-ms": "-inf"},
+    ],
+)
+def test_review_21_non_finite_retry_after_is_ignored(headers: dict[str, str]) -> None:
+    """`retry-after: nan` is not "retry now": a non-finite delay is no delay at all (backoff)."""
+    assert _http.parse_retry_after(headers) is None
+    assert 0.25 == Backoff(max_s=30).delay(0, RateLimitError("x", retry_after=None), lambda: 0.5)
+
+
+def yarl_url(text: str) -> object:
+    import yarl
+
+    return yarl.URL(text)
 
 
 @pytest.mark.parametrize(

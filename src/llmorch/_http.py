@@ -1,7 +1,9 @@
 """Everything llmorch needs from httpx, in the one module that imports it.
 
-The client factory, per-request timeouts, ``Retry-After`` parsing and the mapping of transport
-failures onto llmorch's error tree.
+The client factory and the aiohttp transport behind it, per-attempt deadlines (a non-streamed
+attempt ends within its timeout; a stream must deliver each event within the timeout of the
+previous one), ``Retry-After`` parsing, and the mapping of every transport failure onto
+llmorch's error tree.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import asyncio
 import contextlib
 import email.utils
 import importlib.util
+import logging
+import math
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 
 from llmorch.exceptions import (
@@ -23,12 +28,19 @@ from llmorch.exceptions import (
     ProviderTimeoutError,
 )
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = [
     "AsyncClient",
     "Response",
+    "StreamBody",
     "SyncHTTP",
+    "Timeout",
     "create_client",
+    "fetch",
     "map_transport_errors",
+    "open_stream",
     "parse_retry_after",
     "resolve_transport",
     "timeout",
@@ -37,8 +49,10 @@ __all__ = [
 
 AsyncClient = httpx.AsyncClient
 Response = httpx.Response
+Timeout = httpx.Timeout
 
 _USER_AGENT = "llmorch/0.1"
+logger = logging.getLogger("llmorch")
 
 
 def _asyncio_running() -> bool:
@@ -52,9 +66,9 @@ def _asyncio_running() -> bool:
 def resolve_transport(setting: str) -> str:
     """Decide what carries the bytes under httpx.
 
-    ``auto`` is ``aiohttp`` (httpx-aiohttp's transport, whose pool holds up under concurrency)
-    when running on asyncio with ``httpx-aiohttp`` installed, else httpx's own pool (always under
-    trio: aiohttp is asyncio-only).
+    ``auto`` is ``aiohttp`` (aiohttp's connection pool, which holds up under concurrency) when
+    running on asyncio with ``aiohttp`` installed, else httpx's own pool (always under trio:
+    aiohttp is asyncio-only).
 
     Args:
         setting: The config's ``http_transport``: ``auto``, ``aiohttp`` or ``httpx``.
@@ -63,17 +77,16 @@ def resolve_transport(setting: str) -> str:
         ``"aiohttp"`` or ``"httpx"``.
 
     Raises:
-        ConfigurationError: ``aiohttp`` was asked for outside asyncio or without httpx-aiohttp.
+        ConfigurationError: ``aiohttp`` was asked for outside asyncio or without aiohttp.
     """
     if setting == "httpx":
         return "httpx"
-    available = importlib.util.find_spec("httpx_aiohttp") is not None
+    available = importlib.util.find_spec("aiohttp") is not None
     on_asyncio = _asyncio_running()
     if setting == "aiohttp":
         if not available:
             raise ConfigurationError(
-                "http_transport: 'aiohttp' needs the httpx-aiohttp package: "
-                "pip install httpx-aiohttp"
+                "http_transport: 'aiohttp' needs the aiohttp package: pip install aiohttp"
             )
         if not on_asyncio:
             raise ConfigurationError(
@@ -97,9 +110,7 @@ def create_client(transport: str = "auto") -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     kwargs: dict[str, Any] = {}
     if resolve_transport(transport) == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=True)
+        kwargs["transport"] = AiohttpTransport(limits)
     return httpx.AsyncClient(
         headers={"user-agent": _USER_AGENT},
         limits=limits,
@@ -118,25 +129,328 @@ def transport_name(client: httpx.AsyncClient) -> str:
     Returns:
         ``"aiohttp"`` or ``"httpx"``.
     """
-    return "aiohttp" if "aiohttp" in type(client._transport).__module__ else "httpx"
+    return "aiohttp" if isinstance(client._transport, AiohttpTransport) else "httpx"
 
 
-def timeout(seconds: float) -> httpx.Timeout:
-    """One timeout for connect, read (the gap between two stream events), write and pool.
+# -- the aiohttp transport ---------------------------------------------------------------------
+
+
+def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception for anything aiohttp (or its parser) raised for one request.
+
+    Every failure is mapped, including the ones aiohttp reports as ``ClientResponseError``
+    (a malformed status line, headers or chunked framing), so nothing raw escapes and the
+    orchestrator can retry.
+    """
+    import aiohttp
+
+    message = f"{type(exc).__name__}: {exc}"[:500]
+    cls: type[httpx.TransportError]
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        cls = httpx.ConnectTimeout
+    elif isinstance(exc, aiohttp.ServerTimeoutError):
+        cls = httpx.ReadTimeout
+    elif isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        cls = httpx.PoolTimeout
+    elif isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        cls = httpx.ProxyError
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        cls = httpx.ConnectError
+    elif isinstance(exc, aiohttp.InvalidURL):
+        cls = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientOSError):
+        cls = httpx.ReadError
+    else:  # disconnects, payload and framing errors, bad status lines, undecodable bytes
+        cls = httpx.RemoteProtocolError
+    return cls(message, request=request)
+
+
+class _AiohttpBody(httpx.AsyncByteStream):
+    """A response body read from aiohttp, handed over as soon as bytes arrive."""
+
+    __slots__ = ("_request", "_response")
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        while True:
+            try:
+                chunk = await content.readany()
+            except Exception as exc:
+                raise _transport_error(exc, self._request) from exc
+            if not chunk:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        # A body not read to its end closes the connection instead of pooling it.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's transport interface over aiohttp's connection pool (asyncio only).
+
+    The URL is sent exactly as httpx encoded it (yarl does not re-quote it, so a path that was
+    signed is the path sent), and every aiohttp failure becomes an httpx transport error.
 
     Args:
-        seconds: The provider's configured ``timeout``.
+        limits: The pool size (``max_connections``) and keep-alive expiry.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=self._limits.keepalive_expiry or 5.0,
+            ssl=httpx.create_ssl_context(),
+        )
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request and return the response with its body still unread.
+
+        Args:
+            request: The httpx request (its body already built).
+
+        Returns:
+            The response; its stream reads from aiohttp.
+
+        Raises:
+            httpx.TransportError: Any failure, mapped (the original is the cause).
+        """
+        import aiohttp
+        import yarl
+
+        session = self._session or self._open()
+        timeouts = request.extensions.get("timeout", {})
+        content = await request.aread()
+        try:
+            response = await session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=content or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeouts.get("connect"),
+                    sock_read=timeouts.get("read"),
+                    connect=timeouts.get("pool"),
+                ),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        except Exception as exc:
+            raise _transport_error(exc, request) from exc
+        try:
+            phrase = (response.reason or "").encode("utf-8", "surrogateescape")
+        except UnicodeError:  # a reason phrase aiohttp could not round-trip: drop it
+            phrase = b""
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_AiohttpBody(response, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": phrase},
+        )
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        if self._session is not None:
+            await self._session.close()
+
+
+# -- timeouts and deadlines --------------------------------------------------------------------
+
+
+def timeout(value: float | httpx.Timeout) -> tuple[httpx.Timeout, float]:
+    """The httpx timeout for one request, and the llmorch deadline ``t`` in seconds.
+
+    A number is one timeout for connect, read, write and pool; the deadline is the same
+    number. An ``httpx.Timeout`` is passed as it is, and its longest limit is the deadline
+    (none when every limit is ``None``).
+
+    Args:
+        value: The provider's ``timeout`` or the call's ``timeout=``.
 
     Returns:
-        The httpx timeout to pass per request.
+        ``(httpx timeout, deadline seconds)``; the deadline may be ``math.inf``.
     """
-    return httpx.Timeout(seconds)
+    if isinstance(value, httpx.Timeout):
+        limits = [v for v in (value.connect, value.read, value.write, value.pool) if v is not None]
+        return value, max(limits) if limits else math.inf
+    return httpx.Timeout(value), float(value)
+
+
+def _deadline_error(provider: str, model: str | None, seconds: float, what: str) -> Exception:
+    return ProviderTimeoutError(
+        f"request timed out: {what} within {seconds:g} s", provider=provider, model=model
+    )
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    model: str | None,
+    timeout_s: float | httpx.Timeout,
+    headers: Mapping[str, str],
+    content: bytes | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> httpx.Response:
+    """One non-streamed attempt, from connect to the last byte of the body within the timeout.
+
+    Args:
+        client: The shared client.
+        method: The HTTP method.
+        url: The absolute URL.
+        provider: The configured provider name, for errors.
+        model: The model, for errors.
+        timeout_s: The timeout (see :func:`timeout`).
+        headers: Request headers.
+        content: The body bytes.
+        params: Query parameters.
+
+    Returns:
+        The response, body read.
+
+    Raises:
+        ProviderTimeoutError: No complete answer within the timeout.
+        ProviderConnectionError: Any other transport failure.
+    """
+    per_request, seconds = timeout(timeout_s)
+    with map_transport_errors(provider, model):
+        with anyio.move_on_after(seconds) as scope:
+            return await client.request(
+                method, url, headers=headers, content=content, params=params, timeout=per_request
+            )
+    assert scope.cancelled_caught
+    raise _deadline_error(provider, model, seconds, "no complete answer")
+
+
+class StreamBody:
+    """A streamed response body whose every read is bounded by a moving deadline.
+
+    The first event must arrive within ``t`` of sending the request, and each next one within
+    ``t`` of the previous (the caller reports events with :meth:`event`), so a silent, dripping
+    or wedged peer always ends the stream with :class:`~llmorch.exceptions.ProviderTimeoutError`.
+    Iterate it for byte chunks; :meth:`aclose` releases the connection.
+
+    Attributes:
+        response: The response (status and headers; the body is read through this object).
+    """
+
+    __slots__ = ("_chunks", "_deadline", "_model", "_provider", "_seconds", "response")
+
+    def __init__(
+        self, response: httpx.Response, provider: str, model: str | None, seconds: float
+    ) -> None:
+        self.response = response
+        self._provider = provider
+        self._model = model
+        self._seconds = seconds
+        self._deadline = anyio.current_time() + seconds
+        self._chunks = response.aiter_raw()
+
+    def event(self) -> None:
+        """A whole event arrived: the next one has ``t`` seconds from now."""
+        self._deadline = anyio.current_time() + self._seconds
+
+    def __aiter__(self) -> StreamBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        with map_transport_errors(self._provider, self._model):
+            with anyio.CancelScope(deadline=self._deadline) as scope:
+                return await self._chunks.__anext__()
+        assert scope.cancelled_caught
+        raise _deadline_error(self._provider, self._model, self._seconds, "no stream event")
+
+    async def read(self, limit: int = 1 << 16) -> bytes:
+        """Read what is left of the body (an error answer), at most ``limit`` bytes kept.
+
+        Args:
+            limit: How many bytes to keep.
+
+        Returns:
+            The bytes read.
+        """
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self:
+            if size < limit:
+                parts.append(chunk)
+                size += len(chunk)
+        return b"".join(parts)[:limit]
+
+    async def aclose(self) -> None:
+        """Release the connection (shielded from cancellation: it always happens)."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.response.aclose()
+            except Exception:  # the connection is going away either way
+                logger.debug("error while closing a response", exc_info=True)
+
+
+async def open_stream(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    model: str | None,
+    timeout_s: float | httpx.Timeout,
+    headers: Mapping[str, str],
+    content: bytes | None = None,
+) -> StreamBody:
+    """Send a streaming request and return its body once the headers are in.
+
+    The headers must arrive within the timeout; the body's reads share the first event's
+    deadline (see :class:`StreamBody`). The caller must ``aclose()`` the result.
+
+    Args:
+        client: The shared client.
+        method: The HTTP method.
+        url: The absolute URL.
+        provider: The configured provider name, for errors.
+        model: The model, for errors.
+        timeout_s: The timeout (see :func:`timeout`).
+        headers: Request headers.
+        content: The body bytes.
+
+    Returns:
+        The stream body.
+
+    Raises:
+        ProviderTimeoutError: No answer within the timeout.
+        ProviderConnectionError: Any other transport failure.
+    """
+    per_request, seconds = timeout(timeout_s)
+    request = client.build_request(
+        method, url, headers=headers, content=content, timeout=per_request
+    )
+    with map_transport_errors(provider, model):
+        with anyio.move_on_after(seconds) as scope:
+            response = await client.send(request, stream=True)
+            return StreamBody(response, provider, model, seconds)
+    assert scope.cancelled_caught
+    raise _deadline_error(provider, model, seconds, "no answer")
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Read the delay a server asked for.
 
-    ``retry-after-ms`` wins over ``retry-after``, which may be seconds or an HTTP date.
+    ``retry-after-ms`` wins over ``retry-after``, which may be seconds or an HTTP date. A value
+    that is not a finite number (``nan``, ``inf``) is ignored, so backoff applies.
 
     Args:
         headers: Response headers (case-insensitive mapping).
@@ -147,17 +461,15 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
+        ms = _finite(raw_ms)
+        if ms is not None:
+            return max(0.0, ms / 1000)
     raw = headers.get("retry-after")
     if not raw:
         return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
+    seconds = _finite(raw)
+    if seconds is not None:
+        return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
@@ -167,9 +479,24 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+_TRANSPORT_MODULES = ("aiohttp", "yarl", "httpcore", "h11", "anyio", "ssl")
+
+
 @contextlib.contextmanager
 def map_transport_errors(provider: str, model: str | None) -> Iterator[None]:
-    """Turn httpx transport exceptions into llmorch errors, keeping the original as the cause.
+    """Turn every transport exception into an llmorch error, keeping the original as the cause.
+
+    httpx's own errors are mapped by kind; anything else a transport library raises (an
+    exception from aiohttp, httpcore, h11 or ssl, an ``OSError`` or a ``UnicodeError`` from
+    undecodable bytes on the wire) is a connection failure.
 
     Args:
         provider: The configured provider name, for the error.
@@ -187,39 +514,23 @@ def map_transport_errors(provider: str, model: str | None) -> Iterator[None]:
     except ProviderError:
         raise
     except httpx.TimeoutException as exc:
-        if _is_disguised_connection_error(exc):
-            raise ProviderConnectionError(
-                f"connection failed: {type(exc.__cause__).__name__}: {exc}",
-                provider=provider,
-                model=model,
-            ) from exc
-        kind = type(exc).__name__
         raise ProviderTimeoutError(
-            f"request timed out ({kind})", provider=provider, model=model
+            f"request timed out ({type(exc).__name__})", provider=provider, model=model
         ) from exc
-    except httpx.TransportError as exc:
+    except (httpx.RequestError, httpx.StreamError) as exc:
         raise ProviderConnectionError(
             f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model
         ) from exc
-    except httpx.StreamError as exc:
+    except (OSError, UnicodeError) as exc:
         raise ProviderConnectionError(
-            f"stream failed: {type(exc).__name__}: {exc}", provider=provider, model=model
+            f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model
         ) from exc
-
-
-def _is_disguised_connection_error(exc: httpx.TimeoutException) -> bool:
-    """Whether a ``ConnectTimeout`` is really a connection failure.
-
-    httpx-aiohttp reports every aiohttp connection error (even "server disconnected") as
-    ``ConnectTimeout``; only a real timeout underneath makes it one.
-    """
-    cause = exc.__cause__
-    return (
-        isinstance(exc, httpx.ConnectTimeout)
-        and cause is not None
-        and type(cause).__module__.startswith("aiohttp")
-        and not isinstance(cause, (TimeoutError, asyncio.TimeoutError))
-    )
+    except Exception as exc:
+        if not type(exc).__module__.startswith(_TRANSPORT_MODULES):
+            raise
+        raise ProviderConnectionError(
+            f"connection failed: {type(exc).__name__}: {exc}", provider=provider, model=model
+        ) from exc
 
 
 class SyncHTTP:

@@ -15,10 +15,16 @@ import json
 import re
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["MAX_LINE_BYTES", "SSEDecoder", "SSEError", "ServerSentEvent"]
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 _BARE_LIMIT = 1 << 20  # a bare JSON value longer than this is dispatched as it is
+MAX_LINE_BYTES = 16 << 20
+"""The longest line (and the largest event) a stream may carry; longer ones are an error."""
+
+
+class SSEError(ValueError):
+    """The stream is not SSE a client can hold: a line or an event over :data:`MAX_LINE_BYTES`."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,19 @@ class ServerSentEvent:
     retry: int | None = None
 
 
+def _first_eol(chunk: bytes) -> int:
+    lf, cr = chunk.find(b"\n"), chunk.find(b"\r")
+    if lf < 0 or 0 <= cr < lf:
+        return cr
+    return lf
+
+
 class SSEDecoder:
     """Incremental SSE parser: ``feed(bytes) -> events``, then ``flush()`` at end of stream.
+
+    Linear in the bytes fed: a partial line is kept as a list of pieces and only new bytes are
+    searched for line ends. A line or an event larger than :data:`MAX_LINE_BYTES` raises
+    :class:`SSEError` (a pathological stream fails instead of eating memory and CPU).
 
     Args:
         bare_json: Also accept JSON values that arrive outside any field: a line starting with
@@ -47,13 +64,27 @@ class SSEDecoder:
             value is dispatched as an event with ``event="bare-json"``.
     """
 
-    __slots__ = ("_bare", "_bare_json", "_buffer", "_data", "_event", "_last_id", "_retry")
+    __slots__ = (
+        "_bare",
+        "_bare_json",
+        "_data",
+        "_data_size",
+        "_event",
+        "_last_id",
+        "_pending",
+        "_pending_size",
+        "_retry",
+        "_skip_lf",
+    )
 
     def __init__(self, *, bare_json: bool = False) -> None:
         self._bare_json = bare_json
         self._bare: list[str] = []
-        self._buffer = b""
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._skip_lf = False
         self._data: list[str] = []
+        self._data_size = 0
         self._event: str | None = None
         self._last_id: str | None = None
         self._retry: int | None = None
@@ -66,27 +97,56 @@ class SSEDecoder:
 
         Returns:
             The events completed by this chunk, in order (often empty).
+
+        Raises:
+            SSEError: A line or an event grew past :data:`MAX_LINE_BYTES`.
         """
-        buffer = self._buffer + chunk if self._buffer else chunk
         events: list[ServerSentEvent] = []
-        if b"\r" not in buffer:  # the common case: LF line ends only
-            lines = buffer.split(b"\n")
-            self._buffer = lines.pop()
+        if self._skip_lf:  # the last chunk ended in "\r": a "\n" here belongs to it
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if self._pending:
+            cut = _first_eol(chunk)
+            if cut < 0:
+                self._keep(chunk)
+                return events
+            self._pending.append(chunk[:cut])
+            line = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+            self._emit(line, events)
+            if chunk[cut] == 13:  # "\r", maybe the first half of "\r\n"
+                if cut + 1 == len(chunk):
+                    self._skip_lf = True
+                elif chunk[cut + 1] == 10:
+                    cut += 1
+            chunk = chunk[cut + 1 :]
+        if b"\r" not in chunk:  # the common case: LF line ends only
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
             for raw in lines:
-                event = self._line(raw)
-                if event is not None:
-                    events.append(event)
-            return events
-        start = 0
-        for match in _EOL.finditer(buffer):
-            if match.group() == b"\r" and match.end() == len(buffer):
-                break  # may be the first half of "\r\n": wait for the next chunk
-            event = self._line(buffer[start : match.start()])
-            if event is not None:
-                events.append(event)
-            start = match.end()
-        self._buffer = buffer[start:]
+                self._emit(raw, events)
+        else:
+            start = 0
+            for match in _EOL.finditer(chunk):
+                self._emit(chunk[start : match.start()], events)
+                start = match.end()
+            tail = chunk[start:]
+            self._skip_lf = start == len(chunk) and chunk.endswith(b"\r")
+        if tail:
+            self._keep(tail)
         return events
+
+    def _keep(self, piece: bytes) -> None:
+        self._pending.append(piece)
+        self._pending_size += len(piece)
+        if self._pending_size > MAX_LINE_BYTES:
+            raise SSEError(f"an SSE line is longer than {MAX_LINE_BYTES} bytes")
+
+    def _emit(self, raw: bytes, events: list[ServerSentEvent]) -> None:
+        event = self._line(raw)
+        if event is not None:
+            events.append(event)
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: decode a last unterminated line and dispatch a pending event.
@@ -95,17 +155,13 @@ class SSEDecoder:
             The final event, if the stream ended without its blank line.
         """
         events: list[ServerSentEvent] = []
-        if self._buffer:
-            line = self._buffer.rstrip(b"\r")
-            self._buffer = b""
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        if self._pending:
+            line = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+            self._emit(line, events)
         if self._bare:
             events.append(self._dispatch_bare())
-        event = self._line(b"")
-        if event is not None:
-            events.append(event)
+        self._emit(b"", events)
         return events
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
@@ -120,6 +176,9 @@ class SSEDecoder:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._data_size += len(value)
+            if self._data_size > MAX_LINE_BYTES:
+                raise SSEError(f"an SSE event is larger than {MAX_LINE_BYTES} bytes")
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -153,6 +212,7 @@ class SSEDecoder:
         data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
         event = ServerSentEvent(data, self._event, self._last_id, self._retry)
         self._data = []
+        self._data_size = 0
         self._event = None
         self._retry = None
         return event

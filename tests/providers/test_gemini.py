@@ -453,3 +453,10 @@ def test_decoder_collects_bare_json_only_when_asked() -> None:
     assert [] == SSEDecoder().feed(b'{"error": {}}\n\n')
     (event,) = SSEDecoder(bare_json=True).feed(b'{"error": {}}\n\n')
     assert ('{"error": {}}', "bare-json") == (event.data, event.event)
+
+
+@pytest.mark.parametrize("delay", ["NaNs", "infs", "-infs"])
+def test_review_21_non_finite_retry_delay_is_ignored(delay: str) -> None:
+    """Gemini's `retryDelay: "NaNs"` is no delay (backoff applies), not "retry now"."""
+    info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    assert retry_delay(_err(429, "RESOURCE_EXHAUSTED", details=[info])) is None

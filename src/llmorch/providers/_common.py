@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from contextlib import aclosing
-from typing import Any, ClassVar, cast
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
-from llmorch._http import Response, map_transport_errors, parse_retry_after, timeout
-from llmorch._sse import ServerSentEvent, SSEDecoder
+from llmorch._http import Response, Timeout, fetch, open_stream, parse_retry_after
+from llmorch._sse import ServerSentEvent, SSEDecoder, SSEError
 from llmorch.exceptions import (
     AuthenticationError,
     ContentFilteredError,
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
+    ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
@@ -24,7 +25,20 @@ from llmorch.exceptions import (
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.types import StreamEvent
 
-__all__ = ["HTTPProvider", "class_for_status", "split_kwargs"]
+__all__ = [
+    "CallOptions",
+    "HTTPProvider",
+    "StreamParser",
+    "call_options",
+    "class_for_status",
+    "deep_merge",
+    "end_of_stream",
+    "not_an_answer",
+    "split_kwargs",
+]
+
+OPTION_KEYS = frozenset({"timeout", "extra_body", "extra_headers"})
+"""Per-call options the orchestrator hands adapters in ``**kwargs`` (never body fields)."""
 
 _STATUS_CLASSES: dict[int, type[ProviderError]] = {
     400: InvalidRequestError,
@@ -56,8 +70,66 @@ def class_for_status(status: int) -> type[ProviderError]:
     return InvalidRequestError
 
 
+@dataclass(frozen=True)
+class CallOptions:
+    """The per-call options of one request (SPEC §2.9), as an adapter applies them.
+
+    Attributes:
+        timeout: Overrides the provider's ``timeout`` for this call (seconds or httpx.Timeout).
+        extra_body: Deep-merged into the vendor body (dicts merge, everything else replaces).
+        extra_headers: Added to the request headers.
+    """
+
+    timeout: float | Timeout | None = None
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = None
+
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``extra_body`` into a request body.
+
+        Args:
+            body: The body llmorch built (changed in place).
+
+        Returns:
+            The same body.
+        """
+        if self.extra_body:
+            deep_merge(body, self.extra_body)
+        return body
+
+
+def call_options(kwargs: Mapping[str, Any]) -> CallOptions:
+    """Read the per-call options out of an adapter's keyword arguments.
+
+    Args:
+        kwargs: The keyword arguments the orchestrator passed.
+
+    Returns:
+        The options (all ``None`` when none were given).
+    """
+    return CallOptions(kwargs.get("timeout"), kwargs.get("extra_body"), kwargs.get("extra_headers"))
+
+
+def deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``target``: nested dicts merge, any other value replaces.
+
+    Args:
+        target: The dict to change in place.
+        extra: What to merge in.
+    """
+    for key, value in extra.items():
+        current = target.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            deep_merge(current, value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value
+
+
 def split_kwargs(kwargs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """Separate the portable ``stop`` and ``top_p`` from vendor pass-through fields.
+
+    Per-call options (``timeout``, ``extra_body``, ``extra_headers``) are left out of the rest:
+    they are applied by the request functions, never sent as fields.
 
     Args:
         kwargs: The caller's extra keyword arguments.
@@ -68,7 +140,7 @@ def split_kwargs(kwargs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     Raises:
         InvalidRequestError: ``stop`` is neither a str nor a list of str.
     """
-    rest = dict(kwargs)
+    rest = {k: v for k, v in kwargs.items() if k not in OPTION_KEYS}
     stop = rest.pop("stop", None)
     top_p = rest.pop("top_p", None)
     if stop is not None and not isinstance(stop, str):
@@ -87,9 +159,78 @@ def _should_retry_header(headers: Mapping[str, str]) -> bool | None:
     return None
 
 
-def _body_chunks(response: Response) -> AsyncGenerator[bytes, None]:
-    """The response body as an async generator, so it can be closed deterministically."""
-    return cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+def not_an_answer(
+    provider: str, model: str, request_id: str | None, body: Any
+) -> ProviderUnavailableError:
+    """The error for a 200 that is not an answer: no output, no finish reason, nothing billed.
+
+    Args:
+        provider: The configured provider name.
+        model: The model the request was for.
+        request_id: The vendor's request id.
+        body: What the vendor sent.
+
+    Returns:
+        A retryable :class:`~llmorch.exceptions.ProviderUnavailableError`.
+    """
+    return ProviderUnavailableError(
+        "the response carried no answer (no output and no finish reason)",
+        provider=provider,
+        model=model,
+        status_code=200,
+        request_id=request_id,
+        body=body,
+    )
+
+
+class StreamParser(Protocol):
+    """A sans-I/O stream parser: one server-sent event in, the normalised events it means out.
+
+    Attributes:
+        started: An event of the vendor's protocol arrived (the body is a real stream).
+        complete: The vendor's terminal event arrived (the answer is whole).
+    """
+
+    started: bool
+    complete: bool
+
+    def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        """Parse one event."""
+
+
+def end_of_stream(
+    started: bool, complete: bool, provider: str, model: str, request_id: str | None
+) -> None:
+    """Check a stream's body ended the way the vendor ends an answer.
+
+    Args:
+        started: Whether any event of the vendor's protocol arrived.
+        complete: Whether its terminal event arrived.
+        provider: The configured provider name.
+        model: The model the request was for.
+        request_id: The stream's request id.
+
+    Raises:
+        ProviderUnavailableError: Nothing of the vendor's protocol arrived (an HTML page, junk,
+            an empty body): not an answer.
+        ProviderConnectionError: The body ended before the terminal event (a cut stream).
+    """
+    if complete:
+        return
+    if not started:
+        raise ProviderUnavailableError(
+            "the stream carried no answer (no event of the vendor's protocol)",
+            provider=provider,
+            model=model,
+            request_id=request_id,
+            status_code=200,
+        )
+    raise ProviderConnectionError(
+        "the stream ended before its terminal event",
+        provider=provider,
+        model=model,
+        request_id=request_id,
+    )
 
 
 class HTTPProvider(BaseLLMProvider):
@@ -245,8 +386,11 @@ class HTTPProvider(BaseLLMProvider):
         model: str | None = None,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        options: CallOptions | None = None,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """Send one request and return its decoded JSON body and headers.
+
+        The whole attempt, connect to last byte, ends within the timeout.
 
         Args:
             method: ``GET`` or ``POST``.
@@ -254,6 +398,7 @@ class HTTPProvider(BaseLLMProvider):
             model: The model, for errors.
             body: The JSON body, for ``POST``.
             params: Query parameters.
+            options: The call's options (timeout, extra body and headers).
 
         Returns:
             ``(json body, response headers)``.
@@ -261,15 +406,18 @@ class HTTPProvider(BaseLLMProvider):
         Raises:
             ProviderError: Mapped from the status and error body, or from the transport.
         """
-        with map_transport_errors(self.name, model):
-            response = await self.http.request(
-                method,
-                self.base_url + path,
-                headers=self.headers(),
-                json=body,
-                params=params,
-                timeout=timeout(self.config.timeout),
-            )
+        options = options or _NO_OPTIONS
+        response = await fetch(
+            self.http,
+            method,
+            self.base_url + path,
+            provider=self.name,
+            model=model,
+            timeout_s=options.timeout or self.config.timeout,
+            headers=self._request_headers(options),
+            content=self._encode(body, options),
+            params=params,
+        )
         if response.status_code >= 400:
             raise self._error_from_response(response, response.content, model)
         try:
@@ -289,6 +437,19 @@ class HTTPProvider(BaseLLMProvider):
             )
         return data, response.headers
 
+    def _request_headers(self, options: CallOptions) -> dict[str, str]:
+        headers = self.headers()
+        if options.extra_headers:
+            headers.update(options.extra_headers)
+        return headers
+
+    @staticmethod
+    def _encode(body: Mapping[str, Any] | None, options: CallOptions) -> bytes | None:
+        if body is None:
+            return None
+        merged = options.apply(dict(body)) if options.extra_body else body
+        return json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode()
+
     def sse_decoder(self) -> SSEDecoder:
         """A fresh decoder for one stream (Google's adapters accept bare JSON values too).
 
@@ -302,56 +463,80 @@ class HTTPProvider(BaseLLMProvider):
         path: str,
         body: Mapping[str, Any],
         model: str,
-        parser: Callable[[str | None], Callable[[ServerSentEvent], list[StreamEvent]]],
+        parser: Callable[[str | None], StreamParser],
+        options: CallOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """POST a streaming request and turn its SSE body into normalised events.
 
         Bytes go through the one SSE decoder and then through ``parser(request_id)``, a sans-I/O
         function from one server-sent event to the events it means. The body is read to its end
-        (even after a terminal event), so the connection goes back to the pool.
+        (even after a terminal event), so the connection goes back to the pool. Each event must
+        arrive within the timeout of the previous one; a body that ends before the vendor's
+        terminal event is a cut stream, and one that carries no event of the vendor's protocol
+        is not an answer.
 
         Args:
             path: Path under :attr:`base_url`.
             body: The JSON body.
             model: The model, for errors.
             parser: Builds the per-stream event parser, given the request id.
+            options: The call's options (timeout, extra body and headers).
 
         Yields:
             ``start`` (with the request id), then what the parser produces.
 
         Raises:
-            ProviderError: Mapped from the status, the transport, or an in-stream error.
+            ProviderError: Mapped from the status, the transport, or an in-stream error; a
+                cut stream or a non-answer (see :func:`end_of_stream`).
         """
-        with map_transport_errors(self.name, model):
-            async with self.http.stream(
-                "POST",
-                self.base_url + path,
-                headers=self.headers(),
-                json=body,
-                timeout=timeout(self.config.timeout),
-            ) as response:
-                if response.status_code >= 400:
-                    raw = await response.aread()
-                    raise self._error_from_response(response, raw, model)
-                request_id = response.headers.get(self.request_id_header)
-                media = response.headers.get("content-type", "text/event-stream")
-                if not media.startswith("text/event-stream"):
-                    raise ProviderUnavailableError(
-                        f"expected a text/event-stream answer, got {media!r}",
-                        provider=self.name,
-                        model=model,
-                        status_code=response.status_code,
-                        request_id=request_id,
-                        body=(await response.aread())[:500].decode("utf-8", errors="replace"),
-                    )
-                yield StreamEvent("start", request_id=request_id)
-                parse = parser(request_id)
-                decoder = self.sse_decoder()
-                async with aclosing(_body_chunks(response)) as chunks:
-                    async for chunk in chunks:
-                        for sse in decoder.feed(chunk):
-                            for event in parse(sse):
-                                yield event
+        options = options or _NO_OPTIONS
+        stream = await open_stream(
+            self.http,
+            "POST",
+            self.base_url + path,
+            provider=self.name,
+            model=model,
+            timeout_s=options.timeout or self.config.timeout,
+            headers=self._request_headers(options),
+            content=self._encode(body, options),
+        )
+        try:
+            response = stream.response
+            if response.status_code >= 400:
+                raise self._error_from_response(response, await stream.read(), model)
+            request_id = response.headers.get(self.request_id_header)
+            media = response.headers.get("content-type", "text/event-stream")
+            if not media.startswith("text/event-stream"):
+                raise ProviderUnavailableError(
+                    f"expected a text/event-stream answer, got {media!r}",
+                    provider=self.name,
+                    model=model,
+                    status_code=response.status_code,
+                    request_id=request_id,
+                    body=(await stream.read(500)).decode("utf-8", errors="replace"),
+                )
+            yield StreamEvent("start", request_id=request_id)
+            parse = parser(request_id)
+            decoder = self.sse_decoder()
+            try:
+                async for chunk in stream:
+                    for sse in decoder.feed(chunk):
+                        stream.event()
+                        for event in parse(sse):
+                            yield event
                 for sse in decoder.flush():
                     for event in parse(sse):
                         yield event
+            except SSEError as exc:
+                raise ProviderUnavailableError(
+                    f"malformed stream: {exc}",
+                    provider=self.name,
+                    model=model,
+                    request_id=request_id,
+                ) from None
+            end_of_stream(parse.started, parse.complete, self.name, model, request_id)
+        finally:
+            await stream.aclose()
+
+
+_NO_OPTIONS = CallOptions()

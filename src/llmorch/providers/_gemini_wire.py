@@ -7,6 +7,7 @@ objects) and ``google.rpc.Status`` error bodies.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
@@ -24,7 +25,14 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers._common import HTTPProvider, class_for_status, split_kwargs
+from llmorch.providers._common import (
+    CallOptions,
+    HTTPProvider,
+    StreamParser,
+    class_for_status,
+    not_an_answer,
+    split_kwargs,
+)
 from llmorch.types import LLMResponse, Message, StreamEvent, normalize_tokens
 
 __all__ = [
@@ -285,13 +293,16 @@ def retry_delay(payload: Any) -> float | None:
     """
     for detail in _details(_error_object(payload), "RetryInfo"):
         delay = detail.get("retryDelay")
+        seconds: float | None = None
         try:
             if isinstance(delay, str) and delay.endswith("s"):
-                return max(0.0, float(delay[:-1]))
-            if isinstance(delay, dict):
-                return max(0.0, float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9)
+                seconds = float(delay[:-1])
+            elif isinstance(delay, dict):
+                seconds = float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
         except (TypeError, ValueError):
             return None
+        # "NaNs" or "infs" is no usable delay: ignore it so the exponential backoff applies.
+        return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
     return None
 
 
@@ -393,7 +404,8 @@ class GoogleProvider(HTTPProvider):
         path: str,
         body: Mapping[str, Any],
         model: str,
-        parser: Callable[[str | None], Callable[[ServerSentEvent], list[StreamEvent]]],
+        parser: Callable[[str | None], StreamParser],
+        options: CallOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream like :meth:`stream_sse`; a 401 before the first event may be retried once.
 
@@ -402,6 +414,7 @@ class GoogleProvider(HTTPProvider):
             body: The JSON body.
             model: The model, for errors.
             parser: Builds the per-stream event parser, given the request id.
+            options: The call's options.
 
         Yields:
             ``start`` and then the parsed events.
@@ -410,7 +423,7 @@ class GoogleProvider(HTTPProvider):
         for attempt in (0, 1):
             started = False
             try:
-                stream = self.stream_sse(path, body, model, parser)
+                stream = self.stream_sse(path, body, model, parser, options)
                 async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
                     async for event in events:
                         started = True
@@ -443,6 +456,8 @@ class GoogleProvider(HTTPProvider):
                 f"the prompt was blocked ({block})", model, request_id, data
             )
         text, finish, tokens = parse_response(data)
+        if not text and finish is None:
+            raise not_an_answer(self.name, model, request_id, data)
         if finish == "content_filter" and not text:
             reason = _candidate(data).get("finishReason")
             raise self.content_filtered(
@@ -463,9 +478,9 @@ class GoogleProvider(HTTPProvider):
 class GeminiStreamParser:
     """Sans-I/O: one ``streamGenerateContent?alt=sse`` event in, the normalised events out.
 
-    Each chunk carries only its new parts; ``usageMetadata`` repeats and the last one counts;
-    the body's end ends the stream (there is no ``[DONE]``). A bare ``{"error": …}`` object (or
-    one wrapped in a list) is raised mapped.
+    Each chunk carries only its new parts; ``usageMetadata`` repeats and the last one counts.
+    There is no ``[DONE]``: the answer is whole once a candidate carries ``finishReason``. A
+    bare ``{"error": …}`` object (or one wrapped in a list) is raised mapped.
 
     Args:
         adapter: The adapter, for building mapped errors.
@@ -473,13 +488,15 @@ class GeminiStreamParser:
         request_id: The request id from the response headers.
     """
 
-    __slots__ = ("adapter", "model", "request_id", "seen_text")
+    __slots__ = ("adapter", "complete", "model", "request_id", "seen_text", "started")
 
     def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
         self.adapter = adapter
         self.model = model
         self.request_id = request_id
         self.seen_text = False
+        self.started = False
+        self.complete = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
         """Parse one event.
@@ -512,6 +529,8 @@ class GeminiStreamParser:
             message = f"the prompt was blocked ({block})"
             raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
         text, finish, tokens = parse_response(chunk)
+        if "candidates" in chunk or "usageMetadata" in chunk:
+            self.started = True
         out: list[StreamEvent] = []
         if text:
             self.seen_text = True
@@ -530,5 +549,6 @@ class GeminiStreamParser:
             message = f"the answer was blocked ({_candidate(chunk).get('finishReason')})"
             raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
         if finish:
+            self.complete = True
             out.append(StreamEvent("finish", finish_reason=finish))
         return out

@@ -17,7 +17,13 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers._common import HTTPProvider, class_for_status, split_kwargs
+from llmorch.providers._common import (
+    HTTPProvider,
+    call_options,
+    class_for_status,
+    not_an_answer,
+    split_kwargs,
+)
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
 __all__ = [
@@ -62,11 +68,14 @@ def _usage(usage: Mapping[str, Any]) -> dict[str, int]:
     cache_read = usage.get("cache_read_input_tokens")
     cache_write = usage.get("cache_creation_input_tokens")
     prompt = int(usage.get("input_tokens") or 0) + int(cache_read or 0) + int(cache_write or 0)
+    details = usage.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
     tokens = normalize_tokens(
         prompt,
         int(usage.get("output_tokens") or 0),
         cache_read=cache_read,
         cache_write=cache_write,
+        reasoning=thinking,
     )
     breakdown = usage.get("cache_creation") or {}
     one_hour = breakdown.get("ephemeral_1h_input_tokens") if isinstance(breakdown, dict) else None
@@ -151,6 +160,18 @@ def classify_error(status: int | None, payload: Any) -> tuple[type[ProviderError
     return cls, message
 
 
+def is_message(data: Mapping[str, Any]) -> bool:
+    """Whether a 200 body is an answer: it has content blocks or a stop reason.
+
+    Args:
+        data: The response JSON.
+
+    Returns:
+        False for a body that is not a Messages answer (not billed, worth retrying).
+    """
+    return bool(data.get("content") or data.get("stop_reason"))
+
+
 def parse_message(data: Mapping[str, Any]) -> tuple[str, str, dict[str, int]]:
     """Read text, finish reason and usage from a Messages response.
 
@@ -226,8 +247,12 @@ class AnthropicProvider(HTTPProvider):
             ContentFilteredError: The model refused and returned no text.
         """
         body = {"model": model, **anthropic_body(messages, temperature, max_tokens, kwargs)}
-        data, headers = await self.request_json("POST", "/v1/messages", model=model, body=body)
+        data, headers = await self.request_json(
+            "POST", "/v1/messages", model=model, body=body, options=call_options(kwargs)
+        )
         request_id = headers.get(self.request_id_header)
+        if not is_message(data):
+            raise not_an_answer(self.name, model, request_id, data)
         text, finish, tokens = parse_message(data)
         if finish == "content_filter" and not text:
             raise self.content_filtered("the model refused to answer", model, request_id, data)
@@ -265,7 +290,11 @@ class AnthropicProvider(HTTPProvider):
         body = {"model": model, **anthropic_body(messages, temperature, max_tokens, kwargs)}
         body["stream"] = True
         return self.stream_sse(
-            "/v1/messages", body, model, lambda rid: MessageStreamParser(self, model, rid)
+            "/v1/messages",
+            body,
+            model,
+            lambda rid: MessageStreamParser(self, model, rid),
+            call_options(kwargs),
         )
 
     async def get_available_models(self) -> list[ModelInfo]:
@@ -289,13 +318,15 @@ class MessageStreamParser:
         request_id: The request id from the response headers.
     """
 
-    __slots__ = ("adapter", "model", "request_id", "usage")
+    __slots__ = ("adapter", "complete", "model", "request_id", "started", "usage")
 
     def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
         self.adapter = adapter
         self.model = model
         self.request_id = request_id
         self.usage: dict[str, Any] = {}
+        self.started = False
+        self.complete = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
         """Parse one event.
@@ -322,7 +353,11 @@ class MessageStreamParser:
             return [StreamEvent("text", text=text)] if text else []
         if kind == "error":
             raise self.adapter.make_error(None, data, self.model, request_id=self.request_id)
+        if kind == "message_stop":
+            self.complete = True
+            return []
         if kind == "message_start":
+            self.started = True
             message = data.get("message") or {}
             self.usage.update(message.get("usage") or {})
             usage = StreamEvent(

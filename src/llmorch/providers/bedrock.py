@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
-from llmorch._http import AsyncClient, Response, map_transport_errors, parse_retry_after, timeout
+from llmorch._http import AsyncClient, Response, StreamBody, fetch, open_stream, parse_retry_after
 from llmorch.config import BedrockConfig, ProviderConfig
 from llmorch.exceptions import (
     AuthenticationError,
@@ -31,7 +32,14 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.providers._aws import AWSAuth, encode_label, encode_query
-from llmorch.providers._common import class_for_status, split_kwargs
+from llmorch.providers._common import (
+    CallOptions,
+    call_options,
+    class_for_status,
+    end_of_stream,
+    not_an_answer,
+    split_kwargs,
+)
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
@@ -358,23 +366,34 @@ class BedrockProvider(BaseLLMProvider):
         return self.make_error(response.status_code, code, payload, model, response.headers)
 
     async def _signed(
-        self, method: str, url: str, body: bytes
+        self, method: str, url: str, body: bytes, extra: Mapping[str, str] | None = None
     ) -> tuple[str, dict[str, str], bytes]:
         base = {"content-type": "application/json"} if body else {}
+        if extra:
+            base.update(extra)  # signed with the rest
         headers = await self.auth.sign(method, url, body, base)
         headers.update(self.config.headers)
         return url, headers, body
 
     async def request_json(
-        self, method: str, url: str, *, body: Mapping[str, Any] | None = None, model: str | None
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        model: str | None,
+        options: CallOptions | None = None,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """Send one signed request and return its JSON body and headers.
+
+        The whole attempt, connect to last byte, ends within the timeout.
 
         Args:
             method: ``GET`` or ``POST``.
             url: The full URL (labels encoded, query in canonical form).
             body: The JSON body, for ``POST``.
             model: The model, for errors.
+            options: The call's options (timeout, extra body and headers).
 
         Returns:
             ``(json body, response headers)``.
@@ -382,12 +401,20 @@ class BedrockProvider(BaseLLMProvider):
         Raises:
             ProviderError: Mapped from the error code, status and body, or from the transport.
         """
+        options = options or CallOptions()
+        body = options.apply(dict(body)) if body is not None and options.extra_body else body
         raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-        url, headers, content = await self._signed(method, url, raw)
-        with map_transport_errors(self.name, model):
-            response = await self.http.request(
-                method, url, headers=headers, content=content, timeout=timeout(self.config.timeout)
-            )
+        url, headers, content = await self._signed(method, url, raw, options.extra_headers)
+        response = await fetch(
+            self.http,
+            method,
+            url,
+            provider=self.name,
+            model=model,
+            timeout_s=options.timeout or self.config.timeout,
+            headers=headers,
+            content=content,
+        )
         if response.status_code >= 400:
             raise self._error_from_response(response, response.content, model)
         try:
@@ -431,8 +458,12 @@ class BedrockProvider(BaseLLMProvider):
         """
         body = converse_body(messages, temperature, max_tokens, kwargs)
         url = f"{await self.runtime_url()}/model/{encode_label(model)}/converse"
-        data, headers = await self.request_json("POST", url, body=body, model=model)
+        data, headers = await self.request_json(
+            "POST", url, body=body, model=model, options=call_options(kwargs)
+        )
         request_id = headers.get(REQUEST_ID_HEADER)
+        if not (data.get("output") or data.get("stopReason")):
+            raise not_an_answer(self.name, model, request_id, data)
         text, finish, tokens = parse_converse(data)
         if finish == "content_filter" and not text:
             raise ContentFilteredError(
@@ -473,22 +504,33 @@ class BedrockProvider(BaseLLMProvider):
         Yields:
             ``start``, ``text``, ``finish`` and ``usage`` events.
         """
-        body = converse_body(messages, temperature, max_tokens, kwargs)
+        options = call_options(kwargs)
+        body = options.apply(converse_body(messages, temperature, max_tokens, kwargs))
         url = f"{await self.runtime_url()}/model/{encode_label(model)}/converse-stream"
         raw = json.dumps(body, separators=(",", ":")).encode()
-        url, headers, content = await self._signed("POST", url, raw)
-        with map_transport_errors(self.name, model):
-            async with self.http.stream(
-                "POST", url, headers=headers, content=content, timeout=timeout(self.config.timeout)
-            ) as response:
-                if response.status_code >= 400:
-                    error_body = await response.aread()
-                    raise self._error_from_response(response, error_body, model)
-                request_id = response.headers.get(REQUEST_ID_HEADER)
-                yield StreamEvent("start", request_id=request_id)
-                events = decode_event_stream(response.aiter_bytes(), self, model, request_id)
+        url, headers, content = await self._signed("POST", url, raw, options.extra_headers)
+        stream = await open_stream(
+            self.http,
+            "POST",
+            url,
+            provider=self.name,
+            model=model,
+            timeout_s=options.timeout or self.config.timeout,
+            headers=headers,
+            content=content,
+        )
+        try:
+            response = stream.response
+            if response.status_code >= 400:
+                raise self._error_from_response(response, await stream.read(), model)
+            request_id = response.headers.get(REQUEST_ID_HEADER)
+            yield StreamEvent("start", request_id=request_id)
+            events = decode_event_stream(stream, self, model, request_id)
+            async with aclosing(events):
                 async for event in events:
                     yield event
+        finally:
+            await stream.aclose()
 
     async def get_available_models(self) -> list[ModelInfo]:
         """List text models: on-demand ones by id, profile-only ones by their profile ids.
@@ -571,18 +613,20 @@ def _profile_models(profile: Mapping[str, Any]) -> list[str]:
 
 
 async def decode_event_stream(
-    chunks: AsyncIterator[bytes],
+    chunks: StreamBody | AsyncIterator[bytes],
     adapter: BedrockProvider,
     model: str,
     request_id: str | None,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Decode a ConverseStream body (AWS event stream) into normalised events.
 
     Frames are parsed by ``botocore.eventstream.EventStreamBuffer`` (CRCs checked); unknown
-    payload keys (e.g. the ``p`` padding field) are ignored.
+    payload keys (e.g. the ``p`` padding field) are ignored. The answer is whole once both
+    ``messageStop`` and ``metadata`` arrived; a body that ends before is a cut stream, and one
+    without any Converse event is not an answer. Each decoded frame moves the body's deadline.
 
     Args:
-        chunks: The raw body, in any split.
+        chunks: The raw body, in any split (a :class:`~llmorch._http.StreamBody` in use).
         adapter: The adapter, for mapped errors.
         model: The model the request was for.
         request_id: The stream's request id.
@@ -592,32 +636,36 @@ async def decode_event_stream(
 
     Raises:
         ProviderError: An exception event arrived (mapped by its type), a frame was corrupt (bad
-            CRC, bad lengths, duplicate headers) or its payload was not JSON, or the stream ended
-            inside a frame.
+            CRC, bad lengths, duplicate headers) or its payload was not JSON, the stream ended
+            inside a frame or before its terminal events, or it carried no Converse event.
     """
     from botocore.eventstream import EventStreamBuffer, ParserError
 
     buffer = EventStreamBuffer()
     fed = consumed = 0
-    with map_transport_errors(adapter.name, model):
-        async for chunk in chunks:
-            buffer.add_data(chunk)
-            fed += len(chunk)
-            while True:
-                try:
-                    message = next(buffer)
-                except StopIteration:
-                    break
-                except ParserError as exc:
-                    raise ProviderUnavailableError(
-                        f"corrupt event stream from Bedrock: {type(exc).__name__}: {exc}",
-                        provider=adapter.name,
-                        model=model,
-                        request_id=request_id,
-                    ) from None
-                consumed += cast("MessagePrelude", message.prelude).total_length
-                for event in _stream_event(message, adapter, model, request_id):
-                    yield event
+    seen: set[str] = set()
+    async for chunk in chunks:
+        buffer.add_data(chunk)
+        fed += len(chunk)
+        while True:
+            try:
+                message = next(buffer)
+            except StopIteration:
+                break
+            except ParserError as exc:
+                raise ProviderUnavailableError(
+                    f"corrupt event stream from Bedrock: {type(exc).__name__}: {exc}",
+                    provider=adapter.name,
+                    model=model,
+                    request_id=request_id,
+                ) from None
+            consumed += cast("MessagePrelude", message.prelude).total_length
+            if isinstance(chunks, StreamBody):
+                chunks.event()
+            headers = cast("dict[str, Any]", message.headers)
+            seen.add(str(headers.get(":event-type")))
+            for event in _stream_event(message, adapter, model, request_id):
+                yield event
     if fed != consumed:
         raise ProviderUnavailableError(
             f"Bedrock event stream ended inside a frame ({fed - consumed} bytes left over)",
@@ -625,6 +673,15 @@ async def decode_event_stream(
             model=model,
             request_id=request_id,
         )
+    started = bool(seen & _CONVERSE_EVENTS)
+    end_of_stream(started, _TERMINAL <= seen, adapter.name, model, request_id)
+
+
+_CONVERSE_EVENTS = frozenset(
+    {"messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop"}
+    | {"messageStop", "metadata"}
+)
+_TERMINAL = frozenset({"messageStop", "metadata"})
 
 
 def _stream_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from llmorch.providers._common import call_options
 from llmorch.providers._gemini_wire import GeminiStreamParser, GoogleProvider, gemini_body
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
@@ -74,12 +75,14 @@ class GeminiProvider(GoogleProvider):
         path = f"/{API_VERSION}/{model_path(model)}:generateContent"
 
         async def call() -> tuple[dict[str, Any], Any]:
-            return await self.request_json("POST", path, model=model, body=body)
+            return await self.request_json(
+                "POST", path, model=model, body=body, options=call_options(kwargs)
+            )
 
         data, headers = await self.with_auth(call)
         return self.gemini_response(data, model, headers.get(self.request_id_header))
 
-    async def send_streaming_request(
+    def send_streaming_request(
         self,
         messages: list[Message],
         model: str,
@@ -96,15 +99,19 @@ class GeminiProvider(GoogleProvider):
             max_tokens: Sent as ``maxOutputTokens`` when given.
             **kwargs: As for :meth:`send_request`.
 
-        Yields:
-            ``start``, ``text``, ``usage`` and ``finish`` events.
+        Returns:
+            ``start``, ``text``, ``usage`` and ``finish`` events (an async generator: closing it
+            releases the connection).
         """
         body = self._body(messages, temperature, max_tokens, kwargs)
         path = f"/{API_VERSION}/{model_path(model)}:streamGenerateContent?alt=sse"
-        async for event in self.stream_with_auth(
-            path, body, model, lambda rid: GeminiStreamParser(self, model, rid)
-        ):
-            yield event
+        return self.stream_with_auth(
+            path,
+            body,
+            model,
+            lambda rid: GeminiStreamParser(self, model, rid),
+            call_options(kwargs),
+        )
 
     async def get_available_models(self) -> list[ModelInfo]:
         """List base models that support ``generateContent``, following every page.

@@ -19,7 +19,13 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers._common import HTTPProvider, class_for_status, split_kwargs
+from llmorch.providers._common import (
+    HTTPProvider,
+    call_options,
+    class_for_status,
+    not_an_answer,
+    split_kwargs,
+)
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
 __all__ = ["ChunkParser", "OpenAIProvider", "is_chat_model"]
@@ -184,10 +190,16 @@ class OpenAIProvider(HTTPProvider):
             ContentFilteredError: The answer was filtered and carries no text.
         """
         body = self._body(messages, model, temperature, max_tokens, kwargs)
-        data, headers = await self.request_json("POST", "/chat/completions", model=model, body=body)
+        data, headers = await self.request_json(
+            "POST", "/chat/completions", model=model, body=body, options=call_options(kwargs)
+        )
         request_id = headers.get(self.request_id_header)
-        choices = data.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
+        choices = data.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict) or not (
+            choice.get("message") or choice.get("finish_reason")
+        ):
+            raise not_an_answer(self.name, model, request_id, data)
         message = choice.get("message") or {}
         content = message.get("content") or message.get("refusal") or ""
         finish = _FINISH.get(choice.get("finish_reason") or "", "other")
@@ -232,7 +244,11 @@ class OpenAIProvider(HTTPProvider):
         options["include_usage"] = True
         body["stream_options"] = options
         return self.stream_sse(
-            "/chat/completions", body, model, lambda rid: ChunkParser(self, model, rid)
+            "/chat/completions",
+            body,
+            model,
+            lambda rid: ChunkParser(self, model, rid),
+            call_options(kwargs),
         )
 
     async def get_available_models(self) -> list[ModelInfo]:
@@ -259,13 +275,15 @@ class ChunkParser:
         request_id: The request id from the response headers.
     """
 
-    __slots__ = ("adapter", "done", "model", "request_id")
+    __slots__ = ("adapter", "complete", "done", "model", "request_id", "started")
 
     def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
         self.adapter = adapter
         self.model = model
         self.request_id = request_id
         self.done = False
+        self.started = False
+        self.complete = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
         """Parse one event.
@@ -283,7 +301,7 @@ class ChunkParser:
         if self.done or not data:
             return []
         if data.startswith("[DONE]"):
-            self.done = True
+            self.done = self.complete = True
             return []
         try:
             chunk = json.loads(data)
@@ -293,6 +311,7 @@ class ChunkParser:
             return []
         if chunk.get("error"):
             raise self.adapter.make_error(None, chunk, self.model, request_id=self.request_id)
+        self.started = True
         out: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -303,6 +322,7 @@ class ChunkParser:
                 out.append(StreamEvent("text", text=text))
             reason = choice.get("finish_reason")
             if reason:
+                self.complete = True  # the answer is whole; the usage chunk may follow
                 out.append(
                     StreamEvent(
                         "finish",

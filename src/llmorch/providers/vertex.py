@@ -8,12 +8,13 @@ and retries once. A model id starting with ``claude`` goes to the Anthropic publ
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from llmorch._sse import ServerSentEvent
 from llmorch.exceptions import ConfigurationError, ProviderError
+from llmorch.providers._common import CallOptions, StreamParser, call_options, not_an_answer
 from llmorch.providers._gemini_wire import (
     GeminiStreamParser,
     GoogleProvider,
@@ -23,6 +24,7 @@ from llmorch.providers._gemini_wire import (
 from llmorch.providers.anthropic import (
     MessageStreamParser,
     anthropic_body,
+    is_message,
     parse_message,
 )
 from llmorch.providers.anthropic import (
@@ -217,13 +219,14 @@ class VertexProvider(GoogleProvider):
         Raises:
             ContentFilteredError: The prompt or answer was blocked and no text came back.
         """
+        options = call_options(kwargs)
         if _is_claude(model):
-            return await self._claude(messages, model, temperature, max_tokens, kwargs)
+            return await self._claude(messages, model, temperature, max_tokens, kwargs, options)
         body = self._gemini_body(messages, temperature, max_tokens, kwargs)
 
         async def call() -> tuple[dict[str, Any], Any]:
             path = self._model_url("google", model) + ":generateContent"
-            return await self.request_json("POST", path, model=model, body=body)
+            return await self.request_json("POST", path, model=model, body=body, options=options)
 
         data, headers = await self.with_auth(call)
         return self.gemini_response(data, model, headers.get(self.request_id_header))
@@ -235,15 +238,18 @@ class VertexProvider(GoogleProvider):
         temperature: float | None,
         max_tokens: int | None,
         kwargs: dict[str, Any],
+        options: CallOptions,
     ) -> LLMResponse:
         body = self._claude_body(messages, temperature, max_tokens, kwargs)
 
         async def call() -> tuple[dict[str, Any], Any]:
             path = self._model_url("anthropic", model) + ":rawPredict"
-            return await self.request_json("POST", path, model=model, body=body)
+            return await self.request_json("POST", path, model=model, body=body, options=options)
 
         data, headers = await self.with_auth(call)
         request_id = headers.get(self.request_id_header) or data.get("id")
+        if not is_message(data):
+            raise not_an_answer(self.name, model, request_id, data)
         text, finish, tokens = parse_message(data)
         if finish == "content_filter" and not text:
             raise self.content_filtered("the model refused to answer", model, request_id, data)
@@ -278,7 +284,7 @@ class VertexProvider(GoogleProvider):
         Yields:
             ``start``, ``text``, ``usage`` and ``finish`` events.
         """
-        parser: Callable[[str | None], Callable[[ServerSentEvent], list[StreamEvent]]]
+        parser: Callable[[str | None], StreamParser]
         if _is_claude(model):
             body = self._claude_body(messages, temperature, max_tokens, kwargs)
             body["stream"] = True
@@ -291,8 +297,10 @@ class VertexProvider(GoogleProvider):
 
         await self.prepare()
         path = self._model_url(publisher, model) + suffix
-        async for event in self.stream_with_auth(path, body, model, parser):
-            yield event
+        stream = self.stream_with_auth(path, body, model, parser, call_options(kwargs))
+        async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
+            async for event in events:
+                yield event
 
     async def get_available_models(self) -> list[ModelInfo]:
         """List Gemini publisher models (``GET /v1beta1/publishers/google/models``, every page).
