@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from llmorch import _http
+from llmorch._options import check_call
 from llmorch._retry import Backoff, decide
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.costs import CostTracker
 from llmorch.exceptions import (
     AllFallbacksFailedError,
     ConfigurationError,
+    ModelNotFoundError,
     OrchestratorError,
+    ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
 )
 from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry
@@ -36,6 +41,27 @@ __all__ = ["AsyncLLMOrchestrator"]
 
 logger = logging.getLogger("llmorch")
 T = TypeVar("T")
+
+
+def benches_model(error: ProviderError) -> bool:
+    """Whether an error says the model is unwell, so ``cooldown_s`` may bench it.
+
+    Retryable errors (rate limits, outages, timeouts, connection failures) and a missing model
+    do; errors specific to one request (context length, invalid request, content filter) never.
+
+    Args:
+        error: The model's last error.
+
+    Returns:
+        True when the model should cool down.
+    """
+    unwell = (
+        ProviderUnavailableError,
+        ProviderTimeoutError,
+        ProviderConnectionError,
+        ModelNotFoundError,
+    )
+    return error.is_retryable or isinstance(error, unwell)
 
 
 def estimate_tokens(text: str) -> int:
@@ -249,6 +275,8 @@ class AsyncLLMOrchestrator:
                 self._registry.warn_if_deprecated(name, model)
             retry = 0
             while True:
+                if self._closed:  # closed while this call waited to retry or move on
+                    raise OrchestratorError("the orchestrator is closed")
                 try:
                     return await attempt(adapter, model), model, attempts
                 except ProviderError as exc:
@@ -272,7 +300,7 @@ class AsyncLLMOrchestrator:
                         continue
                 break
             attempts.append((model, error))
-            if provider_config.cooldown_s > 0:
+            if provider_config.cooldown_s > 0 and benches_model(error):
                 self._cooldown[(name, model)] = time.monotonic() + provider_config.cooldown_s
             logger.warning(
                 "model %s/%s failed with %s (request_id=%s); falling back",
@@ -294,6 +322,9 @@ class AsyncLLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> LLMResponse:
         """Send a chat request down the fallback chain and return the first success.
@@ -305,7 +336,15 @@ class AsyncLLMOrchestrator:
             provider: Use this configured provider for this call (never switched automatically).
             model: Try this model first, then the provider's ``fallback_models``.
             tags: Labels written to this call's ledger record (e.g. ``{"feature": "search"}``).
-            **kwargs: ``stop`` (str or list), ``top_p``, or vendor fields for the body.
+            timeout: This call's timeout per attempt (seconds or an ``httpx.Timeout``), instead
+                of the provider's ``timeout``.
+            extra_body: Vendor fields deep-merged into the request body (dicts merge, other
+                values replace); it may not set fields llmorch builds (``model``, ``messages``,
+                ``stream``, ...).
+            extra_headers: Extra request headers (never credentials).
+            **kwargs: ``stop`` (str or list) and ``top_p``. Any other keyword still goes to the
+                body's top level but is deprecated (a ``DeprecationWarning``): use
+                ``extra_body``.
 
         Returns:
             The response, with ``cost`` recorded and ``attempts`` listing earlier failures.
@@ -319,12 +358,13 @@ class AsyncLLMOrchestrator:
         """
         checked = validate_messages(messages)
         name, chain = self._chain(provider, model)
+        options = self._options(name, kwargs, timeout, extra_body, extra_headers)
         await self._ensure_started()
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
             started = time.perf_counter()
             response = await adapter.send_request(
-                checked, model_id, temperature, max_tokens, **kwargs
+                checked, model_id, temperature, max_tokens, **options
             )
             response.latency_s = time.perf_counter() - started
             return response
@@ -333,6 +373,23 @@ class AsyncLLMOrchestrator:
         response.attempts = attempts
         self._record_response(response, tags)
         return response
+
+    def _options(
+        self,
+        name: str,
+        kwargs: Mapping[str, Any],
+        timeout: object,
+        extra_body: object,
+        extra_headers: object,
+    ) -> dict[str, Any]:
+        owned = load_provider_class(self.config.providers[name].type).owned_fields
+        return check_call(
+            kwargs,
+            owned=owned,
+            timeout=timeout,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+        )
 
     def _record_response(
         self, response: LLMResponse, tags: Mapping[str, str] | None = None
@@ -357,6 +414,9 @@ class AsyncLLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        timeout: float | _http.Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> ResponseStream:
         """Stream a chat request; fallback happens only before the first chunk.
@@ -371,21 +431,27 @@ class AsyncLLMOrchestrator:
             provider: Use this configured provider for this call.
             model: Try this model first.
             tags: Labels written to this call's ledger record.
+            timeout: The time each event may take after the previous one (and the first after
+                the request), instead of the provider's ``timeout``.
+            extra_body: As for :meth:`send_request`.
+            extra_headers: As for :meth:`send_request`.
             **kwargs: As for :meth:`send_request`.
 
         Returns:
             The stream of text chunks; ``stream.response`` once it has ended.
 
         Raises:
-            InvalidRequestError: The messages are malformed (raised here, before any I/O).
+            InvalidRequestError: The messages or options are malformed (raised here, before
+                any I/O).
         """
         checked = validate_messages(messages)
         name, chain = self._chain(provider, model)
+        options = self._options(name, kwargs, timeout, extra_body, extra_headers)
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
             started = time.perf_counter()
             events = adapter.send_streaming_request(
-                checked, model_id, temperature, max_tokens, **kwargs
+                checked, model_id, temperature, max_tokens, **options
             )
             acc = StreamAccumulator()
             opened = OpenedStream(name, model_id, events, acc, [], started)

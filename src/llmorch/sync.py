@@ -16,6 +16,7 @@ import anyio
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from llmorch._http import Timeout
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.exceptions import OrchestratorError
 from llmorch.orchestrator import AsyncLLMOrchestrator
@@ -282,6 +283,9 @@ class LLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> LLMResponse:
         """Send a chat request; see :meth:`AsyncLLMOrchestrator.send_request`.
@@ -293,7 +297,11 @@ class LLMOrchestrator:
             provider: One-call provider override.
             model: One-call model override (tried first).
             tags: Labels written to this call's ledger record.
-            **kwargs: ``stop``, ``top_p`` or vendor fields.
+            timeout: This call's timeout per attempt.
+            extra_body: Vendor fields deep-merged into the body.
+            extra_headers: Extra request headers (never credentials).
+            **kwargs: ``stop`` and ``top_p`` (other keywords are deprecated: use
+                ``extra_body``).
 
         Returns:
             The response.
@@ -306,6 +314,9 @@ class LLMOrchestrator:
             provider=provider,
             model=model,
             tags=tags,
+            timeout=timeout,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
             **kwargs,
         )
         return result
@@ -319,6 +330,9 @@ class LLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> SyncResponseStream:
         """Stream a chat request; see :meth:`AsyncLLMOrchestrator.send_streaming_request`.
@@ -330,13 +344,26 @@ class LLMOrchestrator:
             provider: One-call provider override.
             model: One-call model override.
             tags: Labels written to this call's ledger record.
-            **kwargs: ``stop``, ``top_p`` or vendor fields.
+            timeout: The time each event may take after the previous one.
+            extra_body: Vendor fields deep-merged into the body.
+            extra_headers: Extra request headers (never credentials).
+            **kwargs: ``stop`` and ``top_p`` (other keywords are deprecated: use
+                ``extra_body``).
 
         Returns:
             An iterator of ``str`` chunks; ``.response`` once it has ended.
         """
         stream = self._async.send_streaming_request(
-            messages, temperature, max_tokens, provider=provider, model=model, tags=tags, **kwargs
+            messages,
+            temperature,
+            max_tokens,
+            provider=provider,
+            model=model,
+            tags=tags,
+            timeout=timeout,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            **kwargs,
         )
         return self._wrap(stream)
 

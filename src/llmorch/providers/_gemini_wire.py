@@ -313,6 +313,7 @@ class GoogleProvider(HTTPProvider):
     """
 
     request_id_header = "x-request-id"
+    owned_fields = frozenset({"contents", "systemInstruction", "system_instruction"})
 
     def error_for(
         self, status: int | None, payload: Any, model: str | None

@@ -195,6 +195,7 @@ class AnthropicProvider(HTTPProvider):
 
     default_base_url = "https://api.anthropic.com"
     request_id_header = "request-id"
+    owned_fields = frozenset({"model", "messages", "stream", "system"})
 
     def auth_headers(self) -> dict[str, str]:
         """``x-api-key`` and ``anthropic-version``.

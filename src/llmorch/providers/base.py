@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmorch.exceptions import (
     AuthenticationError,
@@ -32,6 +32,9 @@ class BaseLLMProvider(abc.ABC):
         config: That provider's validated configuration.
         http: The shared, pooled HTTP client. The adapter does not own it.
     """
+
+    owned_fields: ClassVar[frozenset[str]] = frozenset()
+    """Top-level body fields the adapter builds itself: a call may not set them (SPEC §2.9)."""
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
         self.name = name

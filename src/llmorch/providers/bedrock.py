@@ -293,6 +293,7 @@ class BedrockProvider(BaseLLMProvider):
     """Adapter for AWS Bedrock's Converse API and its control plane (model discovery)."""
 
     config: BedrockConfig
+    owned_fields = frozenset({"messages", "system", "modelId"})
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
         if not isinstance(config, BedrockConfig):

@@ -96,6 +96,7 @@ class OpenAIProvider(HTTPProvider):
 
     default_base_url = "https://api.openai.com/v1"
     request_id_header = "x-request-id"
+    owned_fields = frozenset({"model", "messages", "stream", "stream_options"})
 
     def auth_headers(self) -> dict[str, str]:
         """Bearer key plus the optional organization and project headers.

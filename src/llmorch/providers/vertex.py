@@ -90,6 +90,11 @@ class VertexProvider(GoogleProvider):
     """Adapter for Vertex AI (Gemini and Claude publisher models)."""
 
     default_base_url = "https://us-central1-aiplatform.googleapis.com"
+    # Gemini's fields, and Claude's (rawPredict bodies carry no ``model``: it is in the URL).
+    owned_fields = frozenset(
+        {"contents", "systemInstruction", "system_instruction", "messages", "stream", "system"}
+        | {"anthropic_version"}
+    )
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
         super().__init__(name, config, http)
