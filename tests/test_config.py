@@ -676,7 +676,11 @@ def userinfo_config(monkeypatch: pytest.MonkeyPatch) -> OrchestratorConfig:
                     "endpoint_url": f"https://{SECRET}@runtime.example",
                     "control_endpoint_url": f"https://svc:{SECRET}@control.example:8443/c",
                 },
-                "mine": {"type": "pkg.mod:Cls", "mirrors": [f"https://u:{SECRET}@m.example"]},
+                "mine": {
+                    "type": "pkg.mod:Cls",
+                    "mirrors": [f"https://u:{SECRET}@m.example"],
+                    "by_region": {"eu": f"https://u:{SECRET}@[::1/v1", "us": "https://plain/@x"},
+                },
             }
         )
     )
@@ -698,6 +702,9 @@ def test_review_16_url_userinfo_is_masked_in_masked_and_repr(
         "https://**********@control.example:8443/c" == (masked["bedrock"]["control_endpoint_url"])
     )
     assert ["https://**********@m.example"] == masked["mine"]["mirrors"]
+    assert {"eu": "https://**********@[::1/v1", "us": "https://plain/@x"} == (
+        masked["mine"]["by_region"]
+    )
     assert "base_url='https://**********@gateway.example/v1'" in repr(config.providers["openai"])
     # The settings themselves keep the credentials: the adapter needs them.
     assert SECRET in (config.providers["openai"].base_url or "")

@@ -809,6 +809,15 @@ async def test_review_12_concurrent_saves_leave_the_newest_snapshot_on_disk(
     assert sorted(on_disk) == ["a", "b"]
 
 
+def test_review_12_an_older_snapshot_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """Whatever order the worker threads run in, a snapshot taken earlier is not written later."""
+    cache = tmp_path / "models.json"
+    reg = ModelRegistry(["p"], adapter=lambda name: FakeProvider(name), cache_path=cache)
+    reg._write_newest(cache, "second\n", 2)
+    reg._write_newest(cache, "first\n", 1)
+    assert cache.read_text(encoding="utf-8") == "second\n"
+
+
 async def test_review_12_start_up_discovery_writes_every_provider_to_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -71,6 +71,10 @@ _SECRET_NAME = re.compile(
     r"auth|key|token|secret|passw|credential|cookie|signature|session", re.IGNORECASE
 )
 _BUILTIN_TYPES = ("anthropic", "bedrock", "gemini", "openai", "vertex")
+# ``scheme://userinfo@`` at the start of a value; the userinfo runs to the authority's last "@"
+# (RFC 3986: the authority ends at the first "/", "?" or "#"). Plain text so that no URL parser's
+# idea of a valid host (a malformed IPv6 literal raises in urlsplit) can hide a password.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#]*)@")
 
 _NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -85,14 +89,8 @@ def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _userinfo(value: str) -> str | None:
     """The userinfo of an absolute URL (``user:pw`` in ``https://user:pw@host``), if any."""
-    if "@" not in value:
-        return None
-    try:
-        netloc = urlsplit(value).netloc
-    except ValueError:  # a malformed IPv6 host: not a URL the settings accept
-        return None
-    userinfo, at, _ = netloc.rpartition("@")
-    return userinfo if at else None
+    match = _URL_USERINFO.match(value)
+    return match["userinfo"] if match else None
 
 
 def _mask_url(value: str) -> str:
@@ -100,11 +98,7 @@ def _mask_url(value: str) -> str:
 
     The user part is masked too: it can be the credential itself (``https://TOKEN@host``).
     """
-    if _userinfo(value) is None:
-        return value
-    parts = urlsplit(value)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{_MASK}@{host}"))
+    return _URL_USERINFO.sub(lambda match: f"{match['scheme']}{_MASK}@", value, count=1)
 
 
 def _mask_value(value: Any) -> Any:

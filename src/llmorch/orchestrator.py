@@ -63,9 +63,6 @@ class _Adapters:
         self._owns_http = http is None
         self._made: dict[str, BaseLLMProvider] = {}
 
-    def __repr__(self) -> str:
-        return f"_Adapters(built={sorted(self._made)!r})"
-
     @property
     def http(self) -> _http.AsyncClient:
         """The shared client, created on first use (inside the event loop that will drive it)."""
@@ -152,7 +149,7 @@ class AsyncLLMOrchestrator:
     def registry(self) -> ModelRegistry:
         """The model registry (created on first use)."""
         if self._registry is None:
-            self._adapter_map()
+            self._adapter_map()  # refuses once closed; builds no adapter
             self._registry = ModelRegistry(
                 tuple(self.config.providers),
                 adapter=lambda name: self._adapter_map()[name],
