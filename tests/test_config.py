@@ -728,7 +728,12 @@ def test_review_16_secrets_lists_every_configured_secret(monkeypatch: pytest.Mon
                     "aws_session_token": "aws-token-1",
                     "endpoint_url": "https://tok-user-1@runtime.example",
                 },
-                "mine": {"type": "pkg.mod:Cls", "access_token": "tok-extra-1", "region": "eu"},
+                "mine": {
+                    "type": "pkg.mod:Cls",
+                    "access_token": "tok-extra-1",
+                    "region": "eu",
+                    "mirrors": ["https://u:pw-list-1@m.example"],
+                },
                 "plain": {"type": "openai", "api_key": ""},
             }
         )
@@ -746,7 +751,7 @@ def test_review_16_secrets_lists_every_configured_secret(monkeypatch: pytest.Mon
     assert {"AKIDEXAMPLE", "aws-secret-1", "aws-token-1", "tok-user-1"} == set(
         config.providers["bedrock"].secrets()
     )
-    assert ["tok-extra-1"] == config.providers["mine"].secrets()
+    assert ["tok-extra-1", "u:pw-list-1", "pw-list-1"] == config.providers["mine"].secrets()
     assert [] == config.providers["plain"].secrets()
     everything = config.secrets()
     assert set(everything) == {
@@ -756,6 +761,8 @@ def test_review_16_secrets_lists_every_configured_secret(monkeypatch: pytest.Mon
         "aws-token-1",
         "tok-user-1",
         "tok-extra-1",
+        "u:pw-list-1",
+        "pw-list-1",
     }
     assert [len(text) for text in everything] == sorted((len(t) for t in everything), reverse=True)
 
