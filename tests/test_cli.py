@@ -504,6 +504,55 @@ def test_config_check_invalid_and_missing(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().err == "llmorch: error: missing.yaml: file not found\n"
 
 
+def test_newcomer_3_config_check_warns_about_every_unset_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each provider's unset ${VAR} is a warning line naming key path and variable (exit 0);
+    the active provider's is an error (exit 1), as it is when the file is loaded."""
+    monkeypatch.delenv("LLMORCH_TEST_UNSET_A", raising=False)
+    monkeypatch.delenv("LLMORCH_TEST_UNSET_B", raising=False)
+    data = base_config()
+    data["providers"]["anthropic"]["api_key"] = "${LLMORCH_TEST_UNSET_A}"
+    data["providers"]["gemini"] = {"api_key": "${LLMORCH_TEST_UNSET_B}"}
+    Path("config.yaml").write_text(yaml.safe_dump(data))
+    assert main(["config", "check"]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith("OK: config.yaml (2 warnings)\n")
+    assert err.splitlines() == [
+        (
+            "llmorch: warning: config.yaml: providers.anthropic.api_key: environment variable "
+            "LLMORCH_TEST_UNSET_A is not set (provider 'anthropic' fails when it is used)"
+        ),
+        (
+            "llmorch: warning: config.yaml: providers.gemini.api_key: environment variable "
+            "LLMORCH_TEST_UNSET_B is not set (provider 'gemini' fails when it is used)"
+        ),
+    ]
+    data["providers"]["openai"]["api_key"] = "${LLMORCH_TEST_UNSET_A}"
+    Path("config.yaml").write_text(yaml.safe_dump(data))
+    assert main(["config", "check"]) == 1
+    assert capsys.readouterr().err == (
+        "llmorch: error: config.yaml: providers.openai.api_key: environment variable "
+        "LLMORCH_TEST_UNSET_A is not set\n"
+    )
+
+
+def test_review_16_config_check_masks_url_userinfo(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`config check` prints a base_url's credentials masked."""
+    monkeypatch.setenv("LLMORCH_TEST_GW_PASSWORD", "hunter2-very-secret")
+    data = base_config()
+    data["providers"]["openai"]["base_url"] = (
+        "https://svc:${LLMORCH_TEST_GW_PASSWORD}@gateway.example/v1"
+    )
+    Path("config.yaml").write_text(yaml.safe_dump(data))
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "svc" not in out
+    assert "base_url: https://**********@gateway.example/v1" in out
+
+
 # --- errors, logging, entry points -------------------------------------------------------------
 
 

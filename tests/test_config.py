@@ -662,6 +662,134 @@ def test_secrets_absent_from_error_messages(provider_entry: dict[str, Any]) -> N
     assert str(info.value).startswith("c.yaml: providers.openai.")
 
 
+def userinfo_config(monkeypatch: pytest.MonkeyPatch) -> OrchestratorConfig:
+    """Credentials in the userinfo of every kind of URL setting (review 16)."""
+    monkeypatch.setenv("LLMORCH_TEST_GW_PASSWORD", SECRET)
+    return OrchestratorConfig.from_dict(
+        base(
+            providers={
+                "openai": {
+                    "api_key": "sk-x",
+                    "base_url": "https://svc:${LLMORCH_TEST_GW_PASSWORD}@gateway.example/v1",
+                },
+                "bedrock": {
+                    "endpoint_url": f"https://{SECRET}@runtime.example",
+                    "control_endpoint_url": f"https://svc:{SECRET}@control.example:8443/c",
+                },
+                "mine": {
+                    "type": "pkg.mod:Cls",
+                    "mirrors": [f"https://u:{SECRET}@m.example"],
+                    "by_region": {"eu": f"https://u:{SECRET}@[::1/v1", "us": "https://plain/@x"},
+                },
+            }
+        )
+    )
+
+
+def test_review_16_url_userinfo_is_masked_in_masked_and_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """masked() (what `config check` prints) and repr() mask a URL's whole userinfo."""
+    config = userinfo_config(monkeypatch)
+    masked = config.masked()["providers"]
+    texts = [json.dumps(masked), repr(config), str(config)]
+    texts += [repr(p) for p in config.providers.values()]
+
+    assert [] == [text for text in texts if SECRET in text or "svc" in text]
+    assert "https://**********@gateway.example/v1" == masked["openai"]["base_url"]
+    assert "https://**********@runtime.example" == masked["bedrock"]["endpoint_url"]
+    assert (
+        "https://**********@control.example:8443/c" == (masked["bedrock"]["control_endpoint_url"])
+    )
+    assert ["https://**********@m.example"] == masked["mine"]["mirrors"]
+    assert {"eu": "https://**********@[::1/v1", "us": "https://plain/@x"} == (
+        masked["mine"]["by_region"]
+    )
+    assert "base_url='https://**********@gateway.example/v1'" in repr(config.providers["openai"])
+    # The settings themselves keep the credentials: the adapter needs them.
+    assert SECRET in (config.providers["openai"].base_url or "")
+
+
+def test_review_16_secrets_lists_every_configured_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """secrets() returns what a scrubber must remove: keys, AWS secrets, secret-looking headers
+    and extra keys, and URL userinfo (whole, password, lone user; percent-decoded too)."""
+    monkeypatch.setenv("LLMORCH_TEST_GW_PASSWORD", "p%40ss-word")
+    config = OrchestratorConfig.from_dict(
+        base(
+            providers={
+                "openai": {
+                    "api_key": "sk-openai-1",
+                    "base_url": "https://svc:${LLMORCH_TEST_GW_PASSWORD}@gateway.example/v1",
+                    "headers": {"X-Api-Key": "hk-header-1", "X-Title": "demo"},
+                },
+                "bedrock": {
+                    "aws_access_key_id": "AKIDEXAMPLE",
+                    "aws_secret_access_key": "aws-secret-1",
+                    "aws_session_token": "aws-token-1",
+                    "endpoint_url": "https://tok-user-1@runtime.example",
+                },
+                "mine": {
+                    "type": "pkg.mod:Cls",
+                    "access_token": "tok-extra-1",
+                    "region": "eu",
+                    "mirrors": ["https://u:pw-list-1@m.example"],
+                },
+                "plain": {"type": "openai", "api_key": ""},
+            }
+        )
+    )
+    openai = config.providers["openai"].secrets()
+
+    assert [
+        "svc:p%40ss-word",
+        "svc:p@ss-word",
+        "hk-header-1",
+        "p%40ss-word",
+        "sk-openai-1",
+        "p@ss-word",
+    ] == openai
+    assert {"AKIDEXAMPLE", "aws-secret-1", "aws-token-1", "tok-user-1"} == set(
+        config.providers["bedrock"].secrets()
+    )
+    assert ["tok-extra-1", "u:pw-list-1", "pw-list-1"] == config.providers["mine"].secrets()
+    assert [] == config.providers["plain"].secrets()
+    everything = config.secrets()
+    assert set(everything) == {
+        *openai,
+        "AKIDEXAMPLE",
+        "aws-secret-1",
+        "aws-token-1",
+        "tok-user-1",
+        "tok-extra-1",
+        "u:pw-list-1",
+        "pw-list-1",
+    }
+    assert [len(text) for text in everything] == sorted((len(t) for t in everything), reverse=True)
+
+
+def test_newcomer_3_unset_variables_lists_every_providers_unset_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """unset_variables() names each unset ${VAR} of a (non-active) provider by key path."""
+    config = OrchestratorConfig.from_dict(
+        base(
+            providers={
+                "openai": {"api_key": SECRET},
+                "anthropic": {"api_key": "${LLMORCH_TEST_UNSET}"},
+                "bedrock": {
+                    "aws_secret_access_key": "${LLMORCH_TEST_UNSET}${LLMORCH_TEST_EMPTY}",
+                    "aws_session_token": "${LLMORCH_TEST_EMPTY:-none}",
+                },
+            }
+        )
+    )
+
+    assert {
+        "providers.anthropic.api_key": "LLMORCH_TEST_UNSET",
+        "providers.bedrock.aws_secret_access_key": "LLMORCH_TEST_UNSET, LLMORCH_TEST_EMPTY",
+    } == config.unset_variables()
+
+
 # --------------------------------------------------------------------------- model discovery
 
 

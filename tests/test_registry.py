@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -674,3 +676,178 @@ async def test_null_fetched_at_and_naive_times_round_trip(
     assert set(data) == {"p", "q"}
     assert data["p"]["fetched_at"] is None
     assert data["q"]["fetched_at"] == "2024-05-01T00:00:00+00:00"
+
+
+# -- adapters on first use (review 1) ----------------------------------------------------------
+
+
+class LazyAdapters(Mapping[str, BaseLLMProvider]):
+    """A mapping that builds its values on first access (as 4a56482's orchestrator passed)."""
+
+    def __init__(self, providers: dict[str, BaseLLMProvider | Exception]) -> None:
+        self.providers = providers
+        self.built: list[str] = []
+
+    def __getitem__(self, name: str) -> BaseLLMProvider:
+        self.built.append(name)
+        value = self.providers[name]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.providers)
+
+    def __len__(self) -> int:
+        return len(self.providers)
+
+
+async def test_review_1_registry_builds_no_adapter_until_one_is_listed(tmp_path: Path) -> None:
+    """Creating the registry and reading its cache build nothing; a listing builds only its own."""
+    cache = tmp_path / "models.json"
+    await ModelRegistry({"a": FakeProvider("a", ["a1"])}, cache_path=cache).refresh_models()
+    adapters = LazyAdapters({"a": FakeProvider("a", ["a1"]), "b": FakeProvider("b", ["b1"])})
+    reg = ModelRegistry(adapters, cache_path=cache)
+    assert names(reg.get_available_models("a")) == ["a1"]
+    assert reg.has_fetched("a") and not reg.has_fetched("b")
+    assert not reg.is_model_deprecated("b", "b1")
+    reg.warn_if_deprecated("b", "b1")
+    assert "['a', 'b']" in repr(reg)
+    assert adapters.built == []
+    await reg.refresh_models("b")
+    assert adapters.built == ["b"]
+
+
+async def test_review_1_registry_takes_names_and_an_adapter_function() -> None:
+    """With names and ``adapter=``, the function is called once a provider is first needed."""
+    built: list[str] = []
+    providers = {"a": FakeProvider("a", ["a1"]), "b": FakeProvider("b", ["b1"])}
+
+    def adapter(name: str) -> BaseLLMProvider:
+        built.append(name)
+        return providers[name]
+
+    reg = ModelRegistry(["a", "b", "a"], adapter=adapter)
+    assert "['a', 'b']" in repr(reg)
+    assert reg.get_available_models("b") == [] and built == []
+    assert await reg.validate_model("a", "a1")
+    assert built == ["a"]
+    with pytest.raises(ConfigurationError, match="unknown provider 'c'"):
+        await reg.refresh_models("c")
+    with pytest.raises(TypeError, match="adapter="):
+        ModelRegistry(["a"])
+
+
+async def test_review_1_refresh_all_skips_an_unbuildable_provider_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider whose adapter cannot be built is skipped with one WARNING; the rest are listed.
+
+    It still fails, with its own error, when it is used by name.
+    """
+    unset = ConfigurationError("providers.b.api_key: environment variable B_KEY is not set")
+    cache = tmp_path / "models.json"
+    reg = ModelRegistry(
+        LazyAdapters({"a": FakeProvider("a", ["a1"]), "b": unset}), cache_path=cache
+    )
+    with caplog.at_level(logging.DEBUG, logger="llmorch.registry"):
+        await reg.refresh_models()
+        await reg.refresh_models()
+    assert names(reg.get_available_models("a")) == ["a1"]
+    assert not reg.has_fetched("b")
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "'b'" in warning.getMessage() and "B_KEY is not set" in warning.getMessage()
+    assert set(json.loads(cache.read_text(encoding="utf-8"))["providers"]) == {"a"}
+    with pytest.raises(ConfigurationError, match="B_KEY"):
+        await reg.refresh_models("b")
+    with pytest.raises(ConfigurationError, match="B_KEY"):
+        await reg.validate_model("b", "m")
+
+
+# -- concurrent saves (review 12) --------------------------------------------------------------
+
+
+async def test_review_12_concurrent_saves_leave_the_newest_snapshot_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two refreshes save at once and the smaller snapshot's write is slow: the file has both.
+
+    The slow write of the first snapshot waits (bounded) until the second was written, the
+    interleaving that made the last writer, with fewer providers, win on 4a56482.
+    """
+    cache = tmp_path / "models.json"
+    small_started, big_written = threading.Event(), threading.Event()
+    original = ModelRegistry._write_atomic
+
+    def slow_for_the_small_snapshot(path: Path, text: str) -> None:
+        if len(json.loads(text)["providers"]) == 1:
+            small_started.set()
+            big_written.wait(0.3)
+        original(path, text)
+        if len(json.loads(text)["providers"]) == 2:
+            big_written.set()
+
+    monkeypatch.setattr(ModelRegistry, "_write_atomic", staticmethod(slow_for_the_small_snapshot))
+
+    async def after_the_small_snapshot_is_being_written() -> None:
+        await anyio.to_thread.run_sync(small_started.wait, 1.0)
+
+    reg = ModelRegistry(
+        {
+            "a": FakeProvider("a", ["a1"]),
+            "b": FakeProvider("b", ["b1"], before_list=after_the_small_snapshot_is_being_written),
+        },
+        cache_path=cache,
+    )
+    await reg.load()
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reg.refresh_models, "a")
+            tg.start_soon(reg.refresh_models, "b")
+    assert small_started.is_set()
+    on_disk = json.loads(cache.read_text(encoding="utf-8"))["providers"]
+    assert sorted(on_disk) == ["a", "b"]
+
+
+def test_review_12_an_older_snapshot_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """Whatever order the worker threads run in, a snapshot taken earlier is not written later."""
+    cache = tmp_path / "models.json"
+    reg = ModelRegistry(["p"], adapter=lambda name: FakeProvider(name), cache_path=cache)
+    reg._write_newest(cache, "second\n", 2)
+    reg._write_newest(cache, "first\n", 1)
+    assert cache.read_text(encoding="utf-8") == "second\n"
+
+
+async def test_review_12_start_up_discovery_writes_every_provider_to_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up discovery of three providers, smaller snapshots written slowly: none is lost."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+
+    cache = tmp_path / "models.json"
+    original = ModelRegistry._write_atomic
+    writes: list[int] = []
+
+    def slow_unless_complete(path: Path, text: str) -> None:
+        count = len(json.loads(text)["providers"])
+        writes.append(count)
+        if count < 3:
+            time.sleep(0.2)  # the slow disk or busy thread pool of the review's reproduction
+        original(path, text)
+
+    monkeypatch.setattr(ModelRegistry, "_write_atomic", staticmethod(slow_unless_complete))
+    echo = "tests.custom_provider:EchoProvider"
+    config = OrchestratorConfig.from_dict(
+        {
+            "active_provider": "p1",
+            "active_model": "echo-1",
+            "providers": {name: {"type": echo} for name in ("p1", "p2", "p3")},
+            "cost_tracking": {"enabled": False},
+            "model_discovery": {"refresh_on_start": True, "cache_path": str(cache)},
+        }
+    )
+    async with AsyncLLMOrchestrator(config) as orch:
+        in_memory = sorted(n for n in config.providers if orch.registry.has_fetched(n))
+    assert in_memory == ["p1", "p2", "p3"]
+    assert sorted(json.loads(cache.read_text(encoding="utf-8"))["providers"]) == in_memory
+    assert writes == [3]

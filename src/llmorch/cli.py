@@ -382,7 +382,17 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     path = _config_path(args.file)
     config = _load_config(path)
     _out(yaml.safe_dump(config.masked(), sort_keys=False, allow_unicode=True), end="")
-    _out(f"OK: {path}")
+    # An unset variable of the active provider failed the load above; any other provider's
+    # only fails when that provider is used, so it is a warning here and the exit code stays 0.
+    unset = config.unset_variables()
+    for key_path, names in unset.items():
+        provider = key_path.split(".")[1]
+        _err(
+            f"llmorch: warning: {path}: {key_path}: environment variable {names} is not set "
+            f"(provider {provider!r} fails when it is used)"
+        )
+    warnings = f" ({len(unset)} warning{'' if len(unset) == 1 else 's'})" if unset else ""
+    _out(f"OK: {path}{warnings}")
     return 0
 
 

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -71,6 +71,10 @@ _SECRET_NAME = re.compile(
     r"auth|key|token|secret|passw|credential|cookie|signature|session", re.IGNORECASE
 )
 _BUILTIN_TYPES = ("anthropic", "bedrock", "gemini", "openai", "vertex")
+# ``scheme://userinfo@`` at the start of a value; the userinfo runs to the authority's last "@"
+# (RFC 3986: the authority ends at the first "/", "?" or "#"). Plain text so that no URL parser's
+# idea of a valid host (a malformed IPv6 literal raises in urlsplit) can hide a password.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#]*)@")
 
 _NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -80,7 +84,54 @@ def _prefix(source: str | None) -> str:
 
 
 def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: (_MASK if _SECRET_NAME.search(k) else v) for k, v in headers.items()}
+    return {k: (_MASK if _SECRET_NAME.search(k) else _mask_url(v)) for k, v in headers.items()}
+
+
+def _userinfo(value: str) -> str | None:
+    """The userinfo of an absolute URL (``user:pw`` in ``https://user:pw@host``), if any."""
+    match = _URL_USERINFO.match(value)
+    return match["userinfo"] if match else None
+
+
+def _mask_url(value: str) -> str:
+    """``value`` with the whole userinfo of a URL masked: ``https://**********@host/v1``.
+
+    The user part is masked too: it can be the credential itself (``https://TOKEN@host``).
+    """
+    return _URL_USERINFO.sub(lambda match: f"{match['scheme']}{_MASK}@", value, count=1)
+
+
+def _mask_value(value: Any) -> Any:
+    """Mask URL userinfo in a value of any JSON-like shape."""
+    if isinstance(value, str):
+        return _mask_url(value)
+    if isinstance(value, Mapping):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def _url_secrets(value: str) -> list[str]:
+    """The credentials in a URL's userinfo: all of it, the password, a lone user; decoded too."""
+    userinfo = _userinfo(value)
+    if not userinfo:
+        return []
+    user, colon, password = userinfo.partition(":")
+    found = [userinfo, password if colon else user]
+    return [text for item in found for text in (item, unquote(item))]
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string inside a value of any JSON-like shape."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _check_url(value: str | None) -> str | None:
@@ -149,7 +200,33 @@ class ProviderConfig(BaseModel):
             elif key in (self.model_extra or {}) and _SECRET_NAME.search(str(key)):
                 yield key, _MASK
             else:
-                yield key, value
+                yield key, _mask_value(value)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in this provider's settings, for scrubbing what vendors echo.
+
+        That is: each ``SecretStr`` setting (``api_key``, the AWS keys and session token), the
+        values of secret-looking headers and of secret-looking extra keys of a custom type, and
+        the userinfo of every URL setting (``base_url``, ``endpoint_url``, …): the whole of it,
+        its password (or its user, when there is no password), each also percent-decoded.
+
+        Returns:
+            The distinct non-empty secrets, longest first (so that a scrubber replacing them in
+            this order never leaves the tail of a longer one behind).
+        """
+        found: list[str] = []
+        extra = self.model_extra or {}
+        for key, value in self:
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+                continue
+            if key == "headers":
+                found.extend(v for k, v in value.items() if _SECRET_NAME.search(k))
+            elif key in extra and _SECRET_NAME.search(key):
+                found.extend(_strings(value))
+            for text in _strings(value):
+                found.extend(_url_secrets(text))
+        return sorted({text for text in found if text}, key=lambda text: (-len(text), text))
 
 
 class OpenAIConfig(ProviderConfig):
@@ -510,11 +587,42 @@ class OrchestratorConfig(BaseModel):
         """
         data = self.model_dump(mode="json")
         for name, entry in data["providers"].items():
-            entry["headers"] = _mask_headers(entry["headers"])
-            for key in self.providers[name].model_extra or {}:
-                if _SECRET_NAME.search(key):
-                    entry[key] = _MASK
+            extra = self.providers[name].model_extra or {}
+            data["providers"][name] = {
+                key: (
+                    _mask_headers(value)
+                    if key == "headers"
+                    else _MASK
+                    if key in extra and _SECRET_NAME.search(key)
+                    else _mask_value(value)
+                )
+                for key, value in entry.items()
+            }
         return data
+
+    def secrets(self) -> list[str]:
+        """Every configured secret of every provider (see :meth:`ProviderConfig.secrets`).
+
+        Returns:
+            The distinct non-empty secrets, longest first.
+        """
+        found = {text for provider in self.providers.values() for text in provider.secrets()}
+        return sorted(found, key=lambda text: (-len(text), text))
+
+    def unset_variables(self) -> dict[str, str]:
+        """The ``${VAR}`` references of providers that are not set, by key path.
+
+        Such a provider fails when it is used (the active provider's fail the load already).
+
+        Returns:
+            ``{"providers.anthropic.api_key": "ANTHROPIC_API_KEY", ...}``; several variables
+            in one value are listed comma-separated.
+        """
+        return {
+            path: names
+            for provider in self.providers.values()
+            for path, names in provider._unresolved.items()
+        }
 
 
 class _EnvResolver:

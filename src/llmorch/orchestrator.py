@@ -7,7 +7,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,8 +76,12 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-class _Adapters(Mapping[str, "BaseLLMProvider"]):
-    """Adapters by provider name, created on first use (so unused providers import nothing)."""
+class _Adapters:
+    """Adapters by provider name, each built the first time it is asked for.
+
+    Deliberately not a ``Mapping``: nothing generic (``dict()``, ``.values()``, a debugger's
+    repr) can build every adapter, import every provider module or resolve every secret.
+    """
 
     def __init__(self, config: OrchestratorConfig, http: _http.AsyncClient | None) -> None:
         self._config = config
@@ -93,18 +97,18 @@ class _Adapters(Mapping[str, "BaseLLMProvider"]):
         return self._http
 
     def __getitem__(self, name: str) -> BaseLLMProvider:
+        """Build (once) and return the adapter of provider ``name``.
+
+        Raises:
+            ConfigurationError: Unknown provider, an unset ``${VAR}`` it needs, or its type
+                cannot be imported.
+        """
         adapter = self._made.get(name)
         if adapter is None:
             provider_config = self._config.require_provider(name)
             cls = load_provider_class(provider_config.type)
             adapter = self._made[name] = cls(name, provider_config, self.http)
         return adapter
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._config.providers)
-
-    def __len__(self) -> int:
-        return len(self._config.providers)
 
     async def aclose(self) -> None:
         for adapter in self._made.values():
@@ -171,8 +175,10 @@ class AsyncLLMOrchestrator:
     def registry(self) -> ModelRegistry:
         """The model registry (created on first use)."""
         if self._registry is None:
+            self._adapter_map()  # refuses once closed; builds no adapter
             self._registry = ModelRegistry(
-                self._adapter_map(),
+                tuple(self.config.providers),
+                adapter=lambda name: self._adapter_map()[name],
                 cache_path=self.config.model_discovery.cache_path,
                 on_usage=self._record_response,
             )
@@ -208,20 +214,9 @@ class AsyncLLMOrchestrator:
             await self._discover_all()
 
     async def _discover_all(self) -> None:
-        async def one(name: str) -> None:
-            try:
-                await self.registry.refresh_models(name)
-            except Exception as exc:  # a custom adapter's bug must not stop start-up either
-                logger.warning(
-                    "model discovery failed for provider %s: %s: %s",
-                    name,
-                    type(exc).__name__,
-                    exc,
-                )
-
-        async with anyio.create_task_group() as tg:
-            for name in self.config.providers:
-                tg.start_soon(one, name)
+        # One refresh of every provider: concurrent listings, providers that cannot be built
+        # skipped with a WARNING, failures logged, and the cache written once.
+        await self.registry.refresh_models()
 
     async def aclose(self) -> None:
         """Release the HTTP client (unless injected) and every adapter. Safe to call twice."""

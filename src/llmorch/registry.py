@@ -6,7 +6,9 @@ a listing is kept and marked deprecated, never removed, so the next start-up (a 
 the same file) still notices that it went away.
 
 Reading the cache (:meth:`ModelRegistry.get_available_models`, :meth:`ModelRegistry.has_fetched`,
-:meth:`ModelRegistry.is_model_deprecated`) never touches the network. The cache file format::
+:meth:`ModelRegistry.is_model_deprecated`) never touches the network and never builds an adapter:
+the registry knows providers by name and asks for an adapter only to list or validate. The cache
+file format::
 
     {"version": 1,
      "providers": {"<name>": {"fetched_at": "<iso>",
@@ -28,7 +30,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,11 +108,23 @@ class _CacheFile:
 class ModelRegistry:
     """Every configured provider's models, with deprecation tracking and an optional disk cache.
 
+    Adapters are asked for only when they are needed (to list or validate a provider's models):
+    creating a registry builds nothing, and reading the cache never builds an adapter.
+
     Args:
-        providers: The configured providers, by configured name.
+        providers: The configured provider names, each with a ready adapter when a mapping is
+            given and ``adapter`` is not (only the names are read up front; an adapter is looked
+            up by name the first time it is needed).
+        adapter: Returns the adapter of a configured provider, called the first time that
+            provider is listed or validated. It may raise (for example ``ConfigurationError``
+            for an unset ``${VAR}``): a refresh of every provider then skips that provider with
+            one WARNING; any other use raises the error.
         cache_path: The JSON cache file, or ``None`` to keep everything in memory only.
         on_usage: Called with the response of every successful :meth:`validate_model` call,
             which is billed (the orchestrator passes its cost tracker's hook).
+
+    Raises:
+        TypeError: ``providers`` is not a mapping and no ``adapter`` is given.
 
     The cache file is read lazily: by :meth:`load`, or by the first method that needs it. Async
     callers should ``await load()`` first so that the read happens in a worker thread; the
@@ -118,23 +133,36 @@ class ModelRegistry:
 
     def __init__(
         self,
-        providers: Mapping[str, BaseLLMProvider],
+        providers: Mapping[str, BaseLLMProvider] | Iterable[str],
         *,
+        adapter: Callable[[str], BaseLLMProvider] | None = None,
         cache_path: str | os.PathLike[str] | None = None,
         on_usage: Callable[[LLMResponse], None] | None = None,
     ) -> None:
-        self._providers: dict[str, BaseLLMProvider] = dict(providers)
+        if adapter is None:
+            if not isinstance(providers, Mapping):
+                raise TypeError("ModelRegistry: pass adapter= with provider names")
+            adapter = providers.__getitem__
+        # Iterating a mapping yields its keys only: no adapter is looked up here.
+        self._names: tuple[str, ...] = tuple(dict.fromkeys(providers))
+        self._adapter = adapter
         self._cache_path = Path(cache_path) if cache_path is not None else None
         self._on_usage = on_usage
-        self._cache: dict[str, _ProviderCache] = {name: _ProviderCache() for name in providers}
+        self._cache: dict[str, _ProviderCache] = {name: _ProviderCache() for name in self._names}
         self._others: dict[str, Any] = {}
         self._fetched: set[str] = set()
         self._warned: set[tuple[str, str]] = set()
+        self._unbuildable: set[str] = set()
         self._loaded = self._cache_path is None
+        # Saves are snapshots numbered in the order they were taken; a worker thread writes one
+        # only if no later snapshot was written, so the file always ends with the newest state.
+        self._write_lock = threading.Lock()
+        self._snapshots = 0
+        self._written = 0
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(providers={sorted(self._providers)!r}, "
+            f"{type(self).__name__}(providers={sorted(self._names)!r}, "
             f"cache_path={self._cache_path!r})"
         )
 
@@ -199,7 +227,7 @@ class ModelRegistry:
         parsed: dict[str, _ProviderCache] = {}
         others: dict[str, Any] = {}
         for name, entry in providers.items():
-            if name not in self._providers:
+            if name not in self._cache:
                 others[name] = entry
                 continue
             fetched_at = entry.get("fetched_at")
@@ -268,22 +296,34 @@ class ModelRegistry:
         path = self._cache_path
         if path is None:
             return
+        self._snapshots += 1
+        number = self._snapshots
         text = self._serialize()  # snapshot on the event loop, write in a worker thread
         try:
-            await anyio.to_thread.run_sync(self._write_atomic, path, text)
+            await anyio.to_thread.run_sync(self._write_newest, path, text, number)
         except OSError as exc:
             logger.warning("could not write model cache %s: %s: %s", path, type(exc).__name__, exc)
 
+    def _write_newest(self, path: Path, text: str, number: int) -> None:
+        """Write snapshot ``number`` unless a later one was already written (worker thread)."""
+        with self._write_lock:
+            if number <= self._written:
+                return
+            self._write_atomic(path, text)
+            self._written = number
+
     # -- refreshing ----------------------------------------------------------------------------
 
-    def _provider(self, name: str) -> BaseLLMProvider:
-        try:
-            return self._providers[name]
-        except KeyError:
-            configured = ", ".join(sorted(self._providers)) or "(none)"
+    def _check_name(self, name: str) -> None:
+        if name not in self._cache:
+            configured = ", ".join(sorted(self._names)) or "(none)"
             raise ConfigurationError(
                 f"unknown provider {name!r}; configured providers: {configured}"
-            ) from None
+            )
+
+    def _provider(self, name: str) -> BaseLLMProvider:
+        self._check_name(name)
+        return self._adapter(name)
 
     async def refresh_models(self, provider_name: str | None = None) -> None:
         """Ask providers for their models and merge the listings into the cache.
@@ -294,10 +334,14 @@ class ModelRegistry:
 
         Args:
             provider_name: Refresh only this provider; ``None`` refreshes every provider
-                concurrently, logging (at WARNING) and skipping those whose listing fails.
+                concurrently, logging (at WARNING) and skipping those whose listing fails, and
+                those whose adapter cannot be built (one WARNING per provider, e.g. for an
+                unset ``${VAR}``: such a provider is listed when it is first asked for). The
+                cache file is then written once.
 
         Raises:
-            ConfigurationError: ``provider_name`` is not configured.
+            ConfigurationError: ``provider_name`` is not configured, or its adapter cannot be
+                built (only with ``provider_name``).
             ProviderError: The named provider's listing failed (only with ``provider_name``).
         """
         if provider_name is not None:
@@ -311,7 +355,12 @@ class ModelRegistry:
         await self.load()
         succeeded: list[str] = []
 
-        async def refresh_one(name: str, provider: BaseLLMProvider) -> None:
+        async def refresh_one(name: str) -> None:
+            try:
+                provider = self._adapter(name)
+            except Exception as exc:
+                self._skip_unbuildable(name, exc)
+                return
             try:
                 listing = await provider.get_available_models()
             except Exception as exc:
@@ -323,10 +372,22 @@ class ModelRegistry:
             succeeded.append(name)
 
         async with anyio.create_task_group() as tg:
-            for name, provider in self._providers.items():
-                tg.start_soon(refresh_one, name, provider)
+            for name in self._names:
+                tg.start_soon(refresh_one, name)
         if succeeded:
             await self._save()
+
+    def _skip_unbuildable(self, name: str, exc: Exception) -> None:
+        level = logging.DEBUG if name in self._unbuildable else logging.WARNING
+        self._unbuildable.add(name)
+        logger.log(
+            level,
+            "provider %r cannot be set up, so its models are not listed now "
+            "(they are when it is first asked for): %s: %s",
+            name,
+            type(exc).__name__,
+            exc,
+        )
 
     def _merge(self, provider_name: str, listing: list[ModelInfo]) -> None:
         now = _utcnow()
@@ -375,7 +436,7 @@ class ModelRegistry:
         Raises:
             ConfigurationError: ``provider_name`` is not configured.
         """
-        self._provider(provider_name)
+        self._check_name(provider_name)
         self._ensure_loaded_sync()
         models = self._cache[provider_name].models
         return [
@@ -397,7 +458,7 @@ class ModelRegistry:
         Raises:
             ConfigurationError: ``provider_name`` is not configured.
         """
-        self._provider(provider_name)
+        self._check_name(provider_name)
         self._ensure_loaded_sync()
         return provider_name in self._fetched
 
@@ -415,7 +476,7 @@ class ModelRegistry:
         Raises:
             ConfigurationError: ``provider`` is not configured.
         """
-        self._provider(provider)
+        self._check_name(provider)
         self._ensure_loaded_sync()
         info = self._cache[provider].models.get(model)
         return info is not None and info.deprecated
@@ -462,7 +523,7 @@ class ModelRegistry:
             exist, is not allowed for this account, or rejects the request or its content.
 
         Raises:
-            ConfigurationError: ``provider`` is not configured.
+            ConfigurationError: ``provider`` is not configured, or its adapter cannot be built.
             AuthenticationError: The credentials were rejected (a model check cannot tell).
             ProviderError: Any other failure, e.g. a retryable one: the answer is unknown.
         """
