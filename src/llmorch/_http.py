@@ -233,10 +233,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
         content = await request.aread()
+        url = request.url
+        if url.userinfo:  # httpx already made it an Authorization header, as its own pool does
+            url = url.copy_with(username=None, password=None)
         try:
             response = await session.request(
                 request.method,
-                yarl.URL(str(request.url), encoded=True),
+                yarl.URL(str(url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
