@@ -97,9 +97,9 @@ def create_client(transport: str = "auto") -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     kwargs: dict[str, Any] = {}
     if resolve_transport(transport) == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        from llmorch._aiohttp import VerbatimURLTransport
 
-        kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=True)
+        kwargs["transport"] = VerbatimURLTransport(limits=limits, trust_env=True)
     return httpx.AsyncClient(
         headers={"user-agent": _USER_AGENT},
         limits=limits,

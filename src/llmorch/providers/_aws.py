@@ -45,19 +45,17 @@ RECHECK_S = 5 * 60
 """How often refreshable credentials whose expiry botocore does not expose are re-checked."""
 
 _SAFE = "-._~"
-# RFC 3986 ``pchar`` minus ``/``: characters a path segment may carry unencoded. httpx sends them
-# as given and yarl (the aiohttp transport) would decode ``%3A`` back to ``:``, so a label encoded
-# with this set travels byte for byte as it was signed, whatever transport moves it.
-_PATH_SAFE = "-._~!$&'()*+,;=:@"
+"""RFC 3986 unreserved characters besides letters and digits: AWS leaves only these as they are."""
 
 
 def encode_label(value: str) -> str:
-    """Percent-encode one URI path label so that the path sent is exactly the path signed.
+    """Percent-encode one URI path label exactly as botocore's REST serializer does.
 
-    ``/`` (in ARNs) and anything outside RFC 3986's ``pchar`` set are escaped; ``:`` stays as
-    it is. botocore sends ``%3A`` instead, which the aiohttp transport would rewrite to ``:``
-    after signing; both forms name the same resource and verify, as long as the bytes on the
-    wire are the ones signed (SigV4 canonicalises the received path either way).
+    Everything but RFC 3986 unreserved characters is escaped (``:`` as ``%3A``, ``/`` as
+    ``%2F``), UTF-8 first. That is the one form every AWS SDK sends: SigV4 then signs the path
+    encoded once more (``%253A``), and AWS computes the same canonical path from it whichever way
+    it reads the received path. The transports send it byte for byte (see
+    :mod:`llmorch._aiohttp` for the aiohttp one).
 
     Args:
         value: A model id, inference-profile id or ARN.
@@ -65,7 +63,7 @@ def encode_label(value: str) -> str:
     Returns:
         The encoded label.
     """
-    return quote(value, safe=_PATH_SAFE)
+    return quote(value, safe=_SAFE)
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
