@@ -148,6 +148,18 @@ class AWSAuth:
         return f"AWSAuth(provider={self.provider!r}, mode={mode!r}, region={self._region!r})"
 
     @property
+    def secrets(self) -> list[str]:
+        """The secrets requests carry: the bearer key, or the resolved secret key and token.
+
+        Returns:
+            The values known so far (credentials from the default chain once resolved).
+        """
+        found = [self._bearer or ""]
+        if self._frozen is not None:
+            found += [self._frozen.secret_key or "", self._frozen.token or ""]
+        return [s for s in found if s]
+
+    @property
     def uses_bearer(self) -> bool:
         """True when requests carry a Bedrock API key instead of a SigV4 signature."""
         return self._bearer is not None

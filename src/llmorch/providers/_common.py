@@ -9,6 +9,7 @@ from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
 from llmorch._http import Response, map_transport_errors, parse_retry_after, timeout
+from llmorch._scrub import scrub
 from llmorch._sse import ServerSentEvent, SSEDecoder
 from llmorch.exceptions import (
     AuthenticationError,
@@ -160,7 +161,9 @@ class HTTPProvider(BaseLLMProvider):
         Returns:
             The error to raise.
         """
+        payload = scrub(payload, self.secrets)  # vendors echo keys and tokens
         cls, message, retryable = self.error_for(status, payload, model)
+        message = scrub(message, self.secrets)
         headers = response_headers or {}
         if request_id is None:
             request_id = headers.get(self.request_id_header)

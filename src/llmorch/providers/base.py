@@ -6,6 +6,7 @@ import abc
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from llmorch._scrub import config_secrets
 from llmorch.exceptions import (
     AuthenticationError,
     ModelNotFoundError,
@@ -40,6 +41,15 @@ class BaseLLMProvider(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The secret values this adapter sends (keys, tokens), to scrub from vendor echoes.
+
+        Returns:
+            The configured secrets; adapters add the ones they resolve at run time.
+        """
+        return config_secrets(self.config)
 
     @abc.abstractmethod
     async def send_request(
