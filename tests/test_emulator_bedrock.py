@@ -475,3 +475,127 @@ def test_issue11_item1_verifier_agrees_with_botocore_on_sdk_requests() -> None:
     assert signer.canonical_request(request) == verdict.canonical_request
     assert verdict.ok
     assert f"x-amz-security-token:{SESSION_TOKEN}" in verdict.message()
+
+
+# -- strict: request fields the bedrock-runtime service model does not define -------------------
+
+
+def test_declared_shapes_are_the_service_models() -> None:
+    """The dialect's own shape table is botocore's bedrock-runtime model for both operations."""
+    import botocore.session
+
+    from llmorch.testing._bedrock_shapes import STRUCTURES, UNIONS
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    structures: dict[str, dict[str, str]] = {}
+    unions: set[str] = set()
+
+    def ref(shape: Any) -> str:
+        if shape.type_name == "list":
+            return f"[{ref(shape.member)}]"
+        if shape.type_name == "map":
+            return f"{{{ref(shape.value)}}}"
+        if shape.type_name != "structure":
+            return str(shape.type_name)
+        if shape.metadata.get("document"):
+            return "document"
+        if shape.name not in structures:
+            structures[shape.name] = {}
+            if shape.metadata.get("union"):
+                unions.add(shape.name)
+            structures[shape.name] = {
+                name: ref(member)
+                for name, member in shape.members.items()
+                if member.serialization.get("location") is None  # modelId is the URI label
+            }
+        return str(shape.name)
+
+    for operation in ("Converse", "ConverseStream"):
+        ref(model.operation_model(operation).input_shape)
+    assert structures == STRUCTURES
+    assert unions == UNIONS
+
+
+STRICT_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"foo": 1}, "#: extraneous key [foo]"),
+    ({"inferenceConfig": {"topK": 5}}, "#/inferenceConfig: extraneous key [topK]"),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+        "#/messages/0/content/0: extraneous key [type]",
+    ),
+    ({"system": [{"text": "s", "role": "system"}]}, "#/system/0: extraneous key [role]"),
+    (
+        {"toolConfig": {"tools": [{"toolSpec": {"name": "f", "parameters": {}}}]}},
+        "#/toolConfig/tools/0/toolSpec: extraneous key [parameters]",
+    ),
+    (
+        {"inferenceConfig": {"maxTokens": "5"}},
+        "#/inferenceConfig/maxTokens: expected type: Integer",
+    ),
+    ({"messages": {"role": "user"}}, "#/messages: expected type: JSONArray"),
+    (
+        {"messages": [{"role": "user", "content": [{"text": "a", "image": {}}]}]},
+        "#/messages/0/content/0: exactly one member of ContentBlock",
+    ),
+    ({"requestMetadata": {"k": 1}}, "#/requestMetadata/k: expected type: String"),
+]
+# botocore's client-side validator takes a Python bool for a float (bool is an int); JSON does not.
+JSON_ONLY_CASES = [({"inferenceConfig": {"temperature": True}}, "expected type: Number")]
+BASE_BODY: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+
+
+@pytest.mark.parametrize(("change", "message"), STRICT_CASES + JSON_ONLY_CASES)
+@pytest.mark.parametrize("operation", ["converse", "converse-stream"])
+async def test_strict_unknown_fields_and_types_get_bedrocks_400(
+    emu: ProviderEmulator, change: dict[str, Any], message: str, operation: str
+) -> None:
+    """Members the service model does not define (top level or nested), wrong JSON types and
+    unions with two members get Bedrock's 400 ValidationException (header and body)."""
+    from llmorch.config import BedrockConfig
+    from llmorch.providers._aws import AWSAuth
+
+    config = emu.config_for("bedrock")
+    auth = AWSAuth("bedrock", BedrockConfig(**{k: v for k, v in config.items() if k != "type"}))
+    url = f"{config['endpoint_url']}/model/{encode_label(FIRST)}/{operation}"
+    body = json.dumps(BASE_BODY | change).encode()
+    headers = await auth.sign("POST", url, body, {"content-type": "application/json"})
+    async with httpx.AsyncClient() as http:
+        response = await http.post(url, content=body, headers=headers)
+    assert 400 == response.status_code
+    assert "ValidationException" == response.headers["x-amzn-errortype"].split(":")[0]
+    assert response.json()["message"].startswith("Malformed input request: ")
+    assert message in response.json()["message"]
+
+
+@pytest.mark.parametrize(("change", "message"), STRICT_CASES)
+def test_strict_refusals_are_botocores_param_validator_refusals(
+    change: dict[str, Any], message: str
+) -> None:
+    """Every body the dialect refuses, botocore's own ParamValidator refuses too (and the base
+    body, with free-form additionalModelRequestFields, passes both)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from llmorch.testing._bedrock_shapes import body_problem
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    shape = model.operation_model("Converse").input_shape
+    free = BASE_BODY | {"additionalModelRequestFields": {"top_k": 5, "x": [{"y": None}]}}
+    assert not ParamValidator().validate({"modelId": FIRST, **free}, shape).has_errors()
+    assert body_problem(free, "ConverseRequest") is None
+    body = BASE_BODY | change
+    assert ParamValidator().validate({"modelId": FIRST, **body}, shape).has_errors()
+    assert message in (body_problem(body, "ConverseRequest") or "")
+
+
+async def test_strict_refusal_reaches_llmorch_as_invalid_request(emu: ProviderEmulator) -> None:
+    """Through llmorch: an unknown inferenceConfig member is Bedrock's 400 (InvalidRequestError);
+    an extra that goes to additionalModelRequestFields is accepted."""
+    async with orch_for(emu, fallback_models=[]) as orch:
+        with pytest.raises(AllFallbacksFailedError) as info:
+            await orch.send_request(MESSAGES, inferenceConfig={"topK": 5})
+        assert (await orch.send_request(MESSAGES, top_k=5)).content
+    assert {"top_k": 5} == emu.requests[-1].body["additionalModelRequestFields"]
+    ((_, error),) = info.value.attempts
+    assert isinstance(error, InvalidRequestError)
+    assert "#/inferenceConfig: extraneous key [topK]" in str(error)

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+from llmorch.testing._bedrock_shapes import body_problem
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import BAD_CRC, ErrorKind, Fault
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -367,6 +368,10 @@ class BedrockDialect(Dialect):
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Malformed input request.")
+        shape = "ConverseStreamRequest" if operation == "converse-stream" else "ConverseRequest"
+        problem = body_problem(body, shape)
+        if problem is not None:
+            return self.aws_error(400, "ValidationException", problem)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self.error(
