@@ -89,6 +89,12 @@ async def test_all_five_providers_leak_no_credential(
     seen: list[str] = []
     with ProviderEmulator() as emu:
         providers = {d: emu.config_for(d) for d in emu.dialects}
+        providers["bedrock"]["aws_session_token"] = "IQoJb3JpZ2luX2VjEXAMPLEscanTOKEN"
+        # signs with a wrong secret: the emulator echoes its canonical request, token included
+        providers["bedrock_badsig"] = providers["bedrock"] | {
+            "aws_secret_access_key": "wrong-secret-for-the-scan",
+            "aws_session_token": "IQoJb3JpZ2luX2VjEXAMPLEechoTOKEN",
+        }
         config = {
             "active_provider": "openai",
             "active_model": emu.chat_models("openai")[0],
@@ -112,6 +118,10 @@ async def test_all_five_providers_leak_no_credential(
                     stream = orch.send_streaming_request(messages, provider=name)
                     seen.append("".join([c async for c in stream]))
                     seen.append(repr(stream.response))
+                try:
+                    await orch.send_request(messages, provider="bedrock_badsig")
+                except OrchestratorError as exc:
+                    seen += [str(exc), repr(exc), json.dumps(getattr(exc, "body", ""))]
         secrets = set()
         for request in emu.requests:
             for header in ("authorization", "x-api-key", "x-goog-api-key", "x-amz-security-token"):
@@ -121,7 +131,7 @@ async def test_all_five_providers_leak_no_credential(
             if isinstance(request.body, dict) and "assertion" in str(request.body):
                 secrets.add(str(request.body))
         for provider in providers.values():
-            for key in ("api_key", "aws_secret_access_key"):
+            for key in ("api_key", "aws_secret_access_key", "aws_session_token"):
                 if provider.get(key):
                     secrets.add(provider[key])
             if provider.get("credentials_path"):
@@ -130,7 +140,9 @@ async def test_all_five_providers_leak_no_credential(
     seen += [r.getMessage() for r in caplog.records if not r.name.startswith("botocore")]
     seen += [Path("models.json").read_text(), Path("ledger.jsonl").read_text()]
     blob = "\n".join(seen)
-    assert len(secrets) >= 6
+    assert {"IQoJb3JpZ2luX2VjEXAMPLEscanTOKEN", "IQoJb3JpZ2luX2VjEXAMPLEechoTOKEN"} <= secrets
+    assert "InvalidSignatureException" in blob
+    assert len(secrets) >= 8
     assert all(name in blob for name in ("openai", "anthropic", "gemini", "vertex", "bedrock"))
     leaked = [s[:12] + "…" for s in secrets if s and s in blob]
     assert [] == leaked
@@ -327,7 +339,8 @@ def test_scrub_removes_secrets_and_echo_patterns_from_text_and_json() -> None:
     text = (
         "Denied. Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/bedrock/"
         "aws4_request, SignedHeaders=host, Signature=abc123 x-amz-security-token:TOKEN1 "
-        "key sk-proj-abcdefghij google AIzaSyA1234567890123456789012 Bearer eyJhbGciOi.x-y "
+        "key sk-proj-abcdefghij google AIzaSyA1234567890123456789012 "
+        "Bearer eyJhbGciOiJIUzI1NiJ9.x-y "
         "my-own-secret-value\n\nThe Canonical String for this request should have been\n'GET\n/'"
     )
     cleaned = scrub(
@@ -347,6 +360,7 @@ def test_scrub_removes_secrets_and_echo_patterns_from_text_and_json() -> None:
         ):
             assert gone not in value
     assert 3 == cleaned["n"]
+    assert "Invalid bearer token." == scrub("Invalid bearer token.")
     assert "abc" == scrub("abc", ["abc"])  # too short to search for without masking words
     assert "The String-to-Sign" not in scrub("x\nThe String-to-Sign should have been\n'A'")
 

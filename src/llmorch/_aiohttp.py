@@ -41,10 +41,8 @@ class VerbatimURLTransport(AiohttpTransport):
         """The aiohttp session: the pool httpx-aiohttp would build, with verbatim URLs.
 
         Returns:
-            A new session (or the one given to the constructor).
+            A new session.
         """
-        if self.client is not None:
-            return super().get_client()
         connector = aiohttp.TCPConnector(
             limit=self.limits.max_connections or 0,
             keepalive_timeout=self.limits.keepalive_expiry,

@@ -39,7 +39,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(x-amz-credential\s*[:=]\s*)[^\s'\",&]+", re.IGNORECASE), rf"\g<1>{MASK}"),
     (re.compile(r"\b(Credential=)[^\s,'\"&]+"), rf"\g<1>{MASK}"),
     (re.compile(r"\b(Signature=)[^\s,'\"&]+"), rf"\g<1>{MASK}"),
-    (re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\g<1>{MASK}"),
+    # 16+ characters: a token, not prose such as "bearer token"
+    (re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE), rf"\g<1>{MASK}"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
 )

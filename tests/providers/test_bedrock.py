@@ -744,3 +744,42 @@ def test_a_bedrock_config_loads_botocore_only_when_a_request_needs_it() -> None:
     modules = set(json.loads(out.stdout))
     assert "llmorch.providers.bedrock" in modules
     assert not {m for m in modules if m.split(".")[0] in ("botocore", "boto3")}
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_issue11_item1_sigv4_transports_send_the_encoded_path_verbatim(
+    transport: str,
+) -> None:
+    """What reaches the socket (a raw server reading the request line) is the URL exactly as
+    httpx encoded it, on both transports: aiohttp's yarl would turn ``%3A`` into ``:``."""
+    import asyncio
+
+    from llmorch._http import create_client
+
+    lines: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0])
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    path = f"/model/{encode_label('arn:aws:bedrock:us-east-1:1:inference-profile/x-v1:0')}/c"
+    query = "?nextToken=a%3Ab%2Bc"
+    client = create_client(transport)
+    try:
+        response = await client.get(f"http://127.0.0.1:{port}{path}{query}")
+        plain = await client.get(f"http://127.0.0.1:{port}/v1beta/models/g:generateContent")
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert (204, 204) == (response.status_code, plain.status_code)
+    assert [
+        f"GET {path}{query} HTTP/1.1".encode(),
+        b"GET /v1beta/models/g:generateContent HTTP/1.1",
+    ] == lines
+    assert b"%3A" in lines[0]
