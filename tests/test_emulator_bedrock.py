@@ -404,7 +404,7 @@ async def test_issue11_item1_sigv4_other_canonical_path_gets_aws_403_echo(
     assert "\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
 
 
-async def test_issue11_item1_botocore_form_signed_verifies(emu: ProviderEmulator) -> None:
+async def test_botocore_form_signed_as_sent_verifies(emu: ProviderEmulator) -> None:
     """The control case for the test above: botocore's form, sent as signed, verifies."""
     path = f"/model/{encode_label(FIRST)}/converse"
     root, headers, body = sign_old_way(emu, path)
@@ -425,7 +425,7 @@ async def test_issue11_item1_botocore_form_signed_verifies(emu: ProviderEmulator
         ("/%7e%41", "/~A", False),
     ],
 )
-def test_issue11_item1_canonical_uri_from_the_received_path(
+def test_sigv4_verifier_canonical_uri_from_the_received_path(
     received: str, canonical: str, sdk_form: bool
 ) -> None:
     """The verifier's canonical URI: decoded once, encoded twice, dot segments removed; only
@@ -435,7 +435,7 @@ def test_issue11_item1_canonical_uri_from_the_received_path(
     assert (canonical, sdk_form) == (canonical_uri(received), sdk_encoded(received))
 
 
-def test_issue11_item1_verifier_agrees_with_botocore_on_sdk_requests() -> None:
+def test_sigv4_verifier_agrees_with_botocore_on_sdk_requests() -> None:
     """For a request in the SDKs' form, the emulator's own verifier computes botocore's
     canonical request and signature (query, session token and an unsigned header included)."""
     from botocore.auth import SigV4Auth

@@ -196,7 +196,7 @@ PROFILE_ARN = (
 
 
 @pytest.mark.parametrize("model", [MODEL, "amazon.nova-lite-v1:0", PROFILE_ARN])
-def test_issue11_item1_boto3_requests_verify_as_aws_does(emu: ProviderEmulator, model: str) -> None:
+def test_boto3_requests_verify_as_aws_does(emu: ProviderEmulator, model: str) -> None:
     """boto3's own Converse and ConverseStream requests (temporary credentials) verify against
     the emulator's AWS-style check; the wire carries botocore's encoding of the label."""
     config = emu.config_for("bedrock")

@@ -767,7 +767,10 @@ async def test_issue11_item1_sigv4_transports_send_the_encoded_path_verbatim(
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    path = f"/model/{encode_label('arn:aws:bedrock:us-east-1:1:inference-profile/x-v1:0')}/c"
+    path = "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx-v1%3A0/c"
+    assert (
+        path == f"/model/{encode_label('arn:aws:bedrock:us-east-1:1:inference-profile/x-v1:0')}/c"
+    )
     query = "?nextToken=a%3Ab%2Bc"
     client = create_client(transport)
     try:
