@@ -25,6 +25,7 @@ from llmorch import (
     RateLimitError,
     StreamInterruptedError,
 )
+from llmorch.providers._aws import encode_label
 from llmorch.testing import Fault, ProviderEmulator, Reply
 from llmorch.testing._bedrock import encode_frame
 
@@ -85,7 +86,7 @@ async def test_chat_and_stream_signed_and_priced(emu: ProviderEmulator, transpor
         r["cost"] for r in ledger()
     ]
     posts = [r for r in emu.requests if r.method == "POST"]
-    assert ["/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"] == [
+    assert ["/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"] == [
         posts[0].path
     ]
     assert posts[1].path.endswith("/converse-stream")
@@ -158,7 +159,7 @@ async def test_tampered_body_fails_verification(emu: ProviderEmulator) -> None:
 
     config = emu.config_for("bedrock")
     auth = AWSAuth("bedrock", BedrockConfig(**{k: v for k, v in config.items() if k != "type"}))
-    url = f"{config['endpoint_url']}/model/{SECOND}/converse"
+    url = f"{config['endpoint_url']}/model/{encode_label(SECOND)}/converse"
     body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).encode()
     headers = await auth.sign("POST", url, body, {"content-type": "application/json"})
     async with httpx.AsyncClient() as http:
@@ -316,3 +317,286 @@ def test_encoded_frames_match_botocore() -> None:
     buffer.add_data(encode_frame({}, b"x", bad_crc=True))
     with pytest.raises(ChecksumMismatch):
         list(buffer)
+
+
+# -- issue 11 item 1: SigV4 as AWS verifies it --------------------------------------------------
+
+PROFILE_ARN = (
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+)
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENsecretVALUE"
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("model", [FIRST, SECOND, PROFILE_ARN])
+async def test_issue11_item1_sigv4_path_on_the_wire_is_botocores_and_verifies(
+    emu: ProviderEmulator, transport: str, model: str
+) -> None:
+    """On both transports the request line carries the path exactly as botocore's serializer
+    writes it (``:`` as ``%3A``, ``/`` as ``%2F``; aiohttp's yarl would send ``:``), and the
+    emulator, verifying as AWS does, accepts the signature for Converse and ConverseStream."""
+    from tests.providers.test_bedrock import botocore_path
+
+    emu.script("bedrock", model, "alpha beta", "gamma delta")
+    async with orch_for(emu, http_transport=transport) as orch:
+        response = await orch.send_request(MESSAGES, model=model)
+        chunks = [c async for c in orch.send_streaming_request(MESSAGES, model=model)]
+    posts = [r.path for r in emu.requests if r.method == "POST"]
+    assert [
+        "/bedrock/runtime" + botocore_path(model),
+        "/bedrock/runtime" + botocore_path(model, "ConverseStream"),
+    ] == posts
+    assert ("alpha beta", "gamma delta") == (response.content, "".join(chunks))
+
+
+def sign_old_way(emu: ProviderEmulator, signed_path: str) -> tuple[str, dict[str, str], bytes]:
+    """A request signed by botocore over ``signed_path`` (with a session token)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import ReadOnlyCredentials
+
+    config = emu.config_for("bedrock")
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).encode()
+    root = config["endpoint_url"]
+    request = AWSRequest(
+        method="POST",
+        url=root + signed_path,
+        data=body,
+        headers={"content-type": "application/json"},
+    )
+    credentials = ReadOnlyCredentials(
+        config["aws_access_key_id"], config["aws_secret_access_key"], SESSION_TOKEN
+    )
+    SigV4Auth(credentials, "bedrock", config["region_name"]).add_auth(request)
+    return root, dict(request.headers.items()), body
+
+
+@pytest.mark.parametrize(
+    ("signed", "sent"),
+    [
+        # llmorch on 4a56482: ':' raw on the wire, signed as botocore reads that URL ('%3A')
+        (f"/model/{FIRST}/converse", f"/model/{FIRST}/converse"),
+        # signed as botocore encodes it, but the transport re-normalised '%3A' to ':' (yarl)
+        (f"/model/{encode_label(FIRST)}/converse", f"/model/{FIRST}/converse"),
+        # '%3A' on the wire, signed over the single-encoded form
+        (f"/model/{FIRST}/converse", f"/model/{encode_label(FIRST)}/converse"),
+    ],
+)
+async def test_issue11_item1_sigv4_other_canonical_path_gets_aws_403_echo(
+    emu: ProviderEmulator, signed: str, sent: str
+) -> None:
+    """A request signed over another canonical path than AWS computes from the received one is
+    refused with AWS's 403 ``InvalidSignatureException``, whose message quotes the canonical
+    request (session token included) and the string to sign the service expected."""
+    root, headers, body = sign_old_way(emu, signed)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(root + sent, content=body, headers=headers)
+    assert 403 == response.status_code
+    assert "InvalidSignatureException" == response.headers["x-amzn-errortype"].split(":")[0]
+    message = response.json()["message"]
+    expected_path = "/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse"
+    assert message.startswith("The request signature we calculated does not match")
+    assert f"The Canonical String for this request should have been\n'POST\n{expected_path}\n" in (
+        message
+    )
+    assert f"\nx-amz-security-token:{SESSION_TOKEN}\n" in message
+    assert "\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
+
+
+async def test_botocore_form_signed_as_sent_verifies(emu: ProviderEmulator) -> None:
+    """The control case for the test above: botocore's form, sent as signed, verifies."""
+    path = f"/model/{encode_label(FIRST)}/converse"
+    root, headers, body = sign_old_way(emu, path)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(root + path, content=body, headers=headers)
+    assert 200 == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("received", "canonical", "sdk_form"),
+    [
+        ("/model/a-v1%3A0/converse", "/model/a-v1%253A0/converse", True),
+        ("/model/a-v1:0/converse", "/model/a-v1%253A0/converse", False),
+        ("/model/a-v1%253A0/converse", "/model/a-v1%25253A0/converse", True),  # higress#2396
+        ("/model/arn%3Ax%2Fy/converse", "/model/arn%253Ax%252Fy/converse", True),
+        ("/a/./b/../c//d/", "/a/c/d/", True),
+        ("", "/", True),
+        ("/%7e%41", "/~A", False),
+    ],
+)
+def test_sigv4_verifier_canonical_uri_from_the_received_path(
+    received: str, canonical: str, sdk_form: bool
+) -> None:
+    """The verifier's canonical URI: decoded once, encoded twice, dot segments removed; only
+    the SDKs' encoding counts as sent correctly."""
+    from llmorch.testing._sigv4 import canonical_uri, sdk_encoded
+
+    assert (canonical, sdk_form) == (canonical_uri(received), sdk_encoded(received))
+
+
+def test_sigv4_verifier_agrees_with_botocore_on_sdk_requests() -> None:
+    """For a request in the SDKs' form, the emulator's own verifier computes botocore's
+    canonical request and signature (query, session token and an unsigned header included)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import ReadOnlyCredentials
+
+    from llmorch.testing._sigv4 import verify
+
+    path = f"/bedrock/control/x/{encode_label(PROFILE_ARN)}"
+    request = AWSRequest(
+        method="GET",
+        url=f"http://h:1{path}?nextToken=a%2Bb%3D&maxResults=5",
+        headers={"x-extra": "  two   spaces "},
+    )
+    SigV4Auth(
+        ReadOnlyCredentials("AKID", "s3cret", SESSION_TOKEN), "bedrock", "us-east-1"
+    ).add_auth(request)
+    auth = request.headers["Authorization"]
+    signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {k.lower(): v for k, v in request.headers.items()} | {"host": "h:1"}
+    amz_date = headers["x-amz-date"]
+    verdict = verify(
+        method="GET",
+        raw_path=path,
+        query={"nextToken": "a+b=", "maxResults": "5"},
+        headers=headers,
+        body=b"",
+        signed_headers=signed,
+        signature=auth.rsplit("Signature=", 1)[1],
+        secret_key="s3cret",
+        scope=(amz_date[:8], "us-east-1", "bedrock"),
+        amz_date=amz_date,
+    )
+    signer = SigV4Auth(ReadOnlyCredentials("AKID", "s3cret", SESSION_TOKEN), "bedrock", "us-east-1")
+    request.context["timestamp"] = amz_date
+    del request.headers["Authorization"]
+    assert signer.canonical_request(request) == verdict.canonical_request
+    assert verdict.ok
+    assert f"x-amz-security-token:{SESSION_TOKEN}" in verdict.message()
+
+
+# -- strict: request fields the bedrock-runtime service model does not define -------------------
+
+
+def test_declared_shapes_are_the_service_models() -> None:
+    """The dialect's own shape table is botocore's bedrock-runtime model for both operations."""
+    import botocore.session
+
+    from llmorch.testing._bedrock_shapes import STRUCTURES, UNIONS
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    structures: dict[str, dict[str, str]] = {}
+    unions: set[str] = set()
+
+    def ref(shape: Any) -> str:
+        if shape.type_name == "list":
+            return f"[{ref(shape.member)}]"
+        if shape.type_name == "map":
+            return f"{{{ref(shape.value)}}}"
+        if shape.type_name != "structure":
+            return str(shape.type_name)
+        if shape.metadata.get("document"):
+            return "document"
+        if shape.name not in structures:
+            structures[shape.name] = {}
+            if shape.metadata.get("union"):
+                unions.add(shape.name)
+            structures[shape.name] = {
+                name: ref(member)
+                for name, member in shape.members.items()
+                if member.serialization.get("location") is None  # modelId is the URI label
+            }
+        return str(shape.name)
+
+    for operation in ("Converse", "ConverseStream"):
+        ref(model.operation_model(operation).input_shape)
+    assert structures == STRUCTURES
+    assert unions == UNIONS
+
+
+STRICT_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"foo": 1}, "#: extraneous key [foo]"),
+    ({"inferenceConfig": {"topK": 5}}, "#/inferenceConfig: extraneous key [topK]"),
+    (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+        "#/messages/0/content/0: extraneous key [type]",
+    ),
+    ({"system": [{"text": "s", "role": "system"}]}, "#/system/0: extraneous key [role]"),
+    (
+        {"toolConfig": {"tools": [{"toolSpec": {"name": "f", "parameters": {}}}]}},
+        "#/toolConfig/tools/0/toolSpec: extraneous key [parameters]",
+    ),
+    (
+        {"inferenceConfig": {"maxTokens": "5"}},
+        "#/inferenceConfig/maxTokens: expected type: Integer",
+    ),
+    ({"messages": {"role": "user"}}, "#/messages: expected type: JSONArray"),
+    (
+        {"messages": [{"role": "user", "content": [{"text": "a", "image": {}}]}]},
+        "#/messages/0/content/0: exactly one member of ContentBlock",
+    ),
+    ({"requestMetadata": {"k": 1}}, "#/requestMetadata/k: expected type: String"),
+]
+# botocore's client-side validator takes a Python bool for a float (bool is an int); JSON does not.
+JSON_ONLY_CASES = [({"inferenceConfig": {"temperature": True}}, "expected type: Number")]
+BASE_BODY: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+
+
+@pytest.mark.parametrize(("change", "message"), STRICT_CASES + JSON_ONLY_CASES)
+@pytest.mark.parametrize("operation", ["converse", "converse-stream"])
+async def test_strict_unknown_fields_and_types_get_bedrocks_400(
+    emu: ProviderEmulator, change: dict[str, Any], message: str, operation: str
+) -> None:
+    """Members the service model does not define (top level or nested), wrong JSON types and
+    unions with two members get Bedrock's 400 ValidationException (header and body)."""
+    from llmorch.config import BedrockConfig
+    from llmorch.providers._aws import AWSAuth
+
+    config = emu.config_for("bedrock")
+    auth = AWSAuth("bedrock", BedrockConfig(**{k: v for k, v in config.items() if k != "type"}))
+    url = f"{config['endpoint_url']}/model/{encode_label(FIRST)}/{operation}"
+    body = json.dumps(BASE_BODY | change).encode()
+    headers = await auth.sign("POST", url, body, {"content-type": "application/json"})
+    async with httpx.AsyncClient() as http:
+        response = await http.post(url, content=body, headers=headers)
+    assert 400 == response.status_code
+    assert "ValidationException" == response.headers["x-amzn-errortype"].split(":")[0]
+    assert response.json()["message"].startswith("Malformed input request: ")
+    assert message in response.json()["message"]
+
+
+@pytest.mark.parametrize(("change", "message"), STRICT_CASES)
+def test_strict_refusals_are_botocores_param_validator_refusals(
+    change: dict[str, Any], message: str
+) -> None:
+    """Every body the dialect refuses, botocore's own ParamValidator refuses too (and the base
+    body, with free-form additionalModelRequestFields, passes both)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from llmorch.testing._bedrock_shapes import body_problem
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    shape = model.operation_model("Converse").input_shape
+    free = BASE_BODY | {"additionalModelRequestFields": {"top_k": 5, "x": [{"y": None}]}}
+    assert not ParamValidator().validate({"modelId": FIRST, **free}, shape).has_errors()
+    assert body_problem(free, "ConverseRequest") is None
+    body = BASE_BODY | change
+    assert ParamValidator().validate({"modelId": FIRST, **body}, shape).has_errors()
+    assert message in (body_problem(body, "ConverseRequest") or "")
+
+
+async def test_strict_refusal_reaches_llmorch_as_invalid_request(emu: ProviderEmulator) -> None:
+    """Through llmorch: an unknown inferenceConfig member is Bedrock's 400 (InvalidRequestError);
+    an extra that goes to additionalModelRequestFields is accepted."""
+    async with orch_for(emu, fallback_models=[]) as orch:
+        with pytest.raises(AllFallbacksFailedError) as info:
+            await orch.send_request(MESSAGES, extra_body={"inferenceConfig": {"topK": 5}})
+        extra = {"additionalModelRequestFields": {"top_k": 5}}
+        assert (await orch.send_request(MESSAGES, extra_body=extra)).content
+    assert {"top_k": 5} == emu.requests[-1].body["additionalModelRequestFields"]
+    ((_, error),) = info.value.attempts
+    assert isinstance(error, InvalidRequestError)
+    assert "#/inferenceConfig: extraneous key [topK]" in str(error)

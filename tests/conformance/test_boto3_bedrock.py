@@ -187,3 +187,57 @@ def test_list_inference_profiles_pages(bedrock: Any) -> None:
     assert all(
         p["models"] and p["createdAt"] for page in pages for p in page["inferenceProfileSummaries"]
     )
+
+
+PROFILE_ARN = (
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+)
+
+
+@pytest.mark.parametrize("model", [MODEL, "amazon.nova-lite-v1:0", PROFILE_ARN])
+def test_boto3_requests_verify_as_aws_does(emu: ProviderEmulator, model: str) -> None:
+    """boto3's own Converse and ConverseStream requests (temporary credentials) verify against
+    the emulator's AWS-style check; the wire carries botocore's encoding of the label."""
+    config = emu.config_for("bedrock")
+    runtime = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=config["endpoint_url"],
+        region_name=config["region_name"],
+        aws_access_key_id=config["aws_access_key_id"],
+        aws_secret_access_key=config["aws_secret_access_key"],
+        aws_session_token="IQoJb3JpZ2luX2VjEXAMPLEtoken",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    emu.script("bedrock", model, "one two", "three four")
+    reply = runtime.converse(modelId=model, messages=MESSAGES)
+    events = list(runtime.converse_stream(modelId=model, messages=MESSAGES)["stream"])
+    runtime.close()
+    assert "one two" == reply["output"]["message"]["content"][0]["text"]
+    assert "three four" == "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+    )
+    paths = [r.path for r in emu.requests if r.method == "POST"]
+    assert all("%3A" in p and ":" not in p for p in paths)
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["converse", "converse-stream"]
+
+
+def test_issue11_item1_boto3_wrong_secret_gets_the_canonical_echo(emu: ProviderEmulator) -> None:
+    """A boto3 request signed with another secret gets AWS's message quoting the canonical
+    request the service computed: the label encoded twice."""
+    config = emu.config_for("bedrock")
+    bad = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=config["endpoint_url"],
+        region_name=config["region_name"],
+        aws_access_key_id=config["aws_access_key_id"],
+        aws_secret_access_key="wrong",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as info:
+        bad.converse(modelId=MODEL, messages=MESSAGES)
+    bad.close()
+    message = info.value.response["Error"]["Message"]
+    assert "InvalidSignatureException" == info.value.response["Error"]["Code"]
+    assert "/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse\n" in message
+    assert "The String-to-Sign should have been" in message

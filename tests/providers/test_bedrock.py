@@ -158,38 +158,49 @@ async def test_only_system_messages_are_rejected_before_sending(adapter: Bedrock
         await adapter.send_request([{"role": "system", "content": "x"}], MODEL)
 
 
+def botocore_path(model: str, operation: str = "Converse") -> str:
+    """The path botocore's own REST-JSON serializer builds for a bedrock-runtime operation."""
+    import botocore.session
+    from botocore.serialize import create_serializer
+
+    service = botocore.session.get_session().get_service_model("bedrock-runtime")
+    params = {"modelId": model, "messages": []}
+    request = create_serializer("rest-json").serialize_to_request(
+        params, service.operation_model(operation)
+    )
+    return str(request["url_path"])
+
+
 @pytest.mark.parametrize(
-    ("model", "path"),
+    "model",
     [
-        (MODEL, "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"),
-        (
-            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-            "/model/us.anthropic.claude-3-5-haiku-20241022-v1:0/converse",
-        ),
-        (
-            "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/a1b2c3",
-            (
-                "/model/arn:aws:bedrock:us-west-2:123456789012:application-inference-profile%2F"
-                "a1b2c3/converse"
-            ),
-        ),
+        MODEL,
+        "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/a1b2c3",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-lite-v1:0",
     ],
 )
 async def test_model_ids_and_arns_are_encoded_and_signed_as_sent(
-    adapter: BedrockProvider, model: str, path: str
+    adapter: BedrockProvider, model: str
 ) -> None:
-    """Ids with ':' and ARNs with '/' go out percent-encoded, and that exact path is signed."""
+    """Ids with ':' and ARNs with '/' go out exactly as botocore's serializer writes them
+    (``%3A``, ``%2F``), and that exact path is signed."""
     with respx.mock() as mock:
         route = mock.post(url__startswith=RUNTIME).respond(200, json=REPLY)
         await adapter.send_request(MESSAGES, model)
     request = route.calls[0].request
-    assert path == request.url.raw_path.decode()
+    assert botocore_path(model) == request.url.raw_path.decode()
+    assert "%3A" in request.url.raw_path.decode()
     assert verify_sigv4(request)
 
 
-def test_label_encoding_keeps_transport_stable_characters() -> None:
-    """':' stays, '/' and anything outside RFC 3986 pchar is escaped."""
-    assert "a:b%2Fc%20d%C3%A9" == encode_label("a:b/c dé")
+def test_label_encoding_is_botocores() -> None:
+    """Everything but RFC 3986 unreserved characters is escaped, as botocore's percent_encode."""
+    from botocore.utils import percent_encode
+
+    for value in ("a:b/c dé~_.-", MODEL, "arn:aws:bedrock:us-east-1:1:inference-profile/x:0"):
+        assert percent_encode(value) == encode_label(value)
+    assert "a%3Ab%2Fc%20d%C3%A9" == encode_label("a:b/c dé")
 
 
 async def test_usage_counts_cache_into_prompt_and_request_id(adapter: BedrockProvider) -> None:
@@ -730,3 +741,45 @@ def test_a_bedrock_config_loads_botocore_only_when_a_request_needs_it() -> None:
     modules = set(json.loads(out.stdout))
     assert "llmorch.providers.bedrock" in modules
     assert not {m for m in modules if m.split(".")[0] in ("botocore", "boto3")}
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_issue11_item1_sigv4_transports_send_the_encoded_path_verbatim(
+    transport: str,
+) -> None:
+    """What reaches the socket (a raw server reading the request line) is the URL exactly as
+    httpx encoded it, on both transports: aiohttp's yarl would turn ``%3A`` into ``:``."""
+    import asyncio
+
+    from llmorch._http import create_client
+
+    lines: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0])
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    path = "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx-v1%3A0/c"
+    assert (
+        path == f"/model/{encode_label('arn:aws:bedrock:us-east-1:1:inference-profile/x-v1:0')}/c"
+    )
+    query = "?nextToken=a%3Ab%2Bc"
+    client = create_client(transport)
+    try:
+        response = await client.get(f"http://127.0.0.1:{port}{path}{query}")
+        plain = await client.get(f"http://127.0.0.1:{port}/v1beta/models/g:generateContent")
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert (204, 204) == (response.status_code, plain.status_code)
+    assert [
+        f"GET {path}{query} HTTP/1.1".encode(),
+        b"GET /v1beta/models/g:generateContent HTTP/1.1",
+    ] == lines
+    assert b"%3A" in lines[0]

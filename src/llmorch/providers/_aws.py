@@ -45,19 +45,17 @@ RECHECK_S = 5 * 60
 """How often refreshable credentials whose expiry botocore does not expose are re-checked."""
 
 _SAFE = "-._~"
-# RFC 3986 ``pchar`` minus ``/``: characters a path segment may carry unencoded. httpx sends them
-# as given and yarl (the aiohttp transport) would decode ``%3A`` back to ``:``, so a label encoded
-# with this set travels byte for byte as it was signed, whatever transport moves it.
-_PATH_SAFE = "-._~!$&'()*+,;=:@"
+"""RFC 3986 unreserved characters besides letters and digits: AWS leaves only these as they are."""
 
 
 def encode_label(value: str) -> str:
-    """Percent-encode one URI path label so that the path sent is exactly the path signed.
+    """Percent-encode one URI path label exactly as botocore's REST serializer does.
 
-    ``/`` (in ARNs) and anything outside RFC 3986's ``pchar`` set are escaped; ``:`` stays as
-    it is. botocore sends ``%3A`` instead, which the aiohttp transport would rewrite to ``:``
-    after signing; both forms name the same resource and verify, as long as the bytes on the
-    wire are the ones signed (SigV4 canonicalises the received path either way).
+    Everything but RFC 3986 unreserved characters is escaped (``:`` as ``%3A``, ``/`` as
+    ``%2F``), UTF-8 first. That is the one form every AWS SDK sends: SigV4 then signs the path
+    encoded once more (``%253A``), and AWS computes the same canonical path from it whichever way
+    it reads the received path. The transports send it byte for byte (see
+    :class:`llmorch._http.AiohttpTransport` for the aiohttp one).
 
     Args:
         value: A model id, inference-profile id or ARN.
@@ -65,7 +63,7 @@ def encode_label(value: str) -> str:
     Returns:
         The encoded label.
     """
-    return quote(value, safe=_PATH_SAFE)
+    return quote(value, safe=_SAFE)
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
@@ -148,6 +146,18 @@ class AWSAuth:
     def __repr__(self) -> str:
         mode = "bearer" if self._bearer else "sigv4"
         return f"AWSAuth(provider={self.provider!r}, mode={mode!r}, region={self._region!r})"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The secrets requests carry: the bearer key, or the resolved secret key and token.
+
+        Returns:
+            The values known so far (credentials from the default chain once resolved).
+        """
+        found = [self._bearer or ""]
+        if self._frozen is not None:
+            found += [self._frozen.secret_key or "", self._frozen.token or ""]
+        return [s for s in found if s]
 
     @property
     def uses_bearer(self) -> bool:

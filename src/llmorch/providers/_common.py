@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from llmorch._http import Response, Timeout, fetch, open_stream, parse_retry_after
+from llmorch._scrub import scrub
 from llmorch._sse import ServerSentEvent, SSEDecoder, SSEError
 from llmorch.exceptions import (
     AuthenticationError,
@@ -301,7 +302,9 @@ class HTTPProvider(BaseLLMProvider):
         Returns:
             The error to raise.
         """
+        payload = scrub(payload, self.secrets)  # vendors echo keys and tokens
         cls, message, retryable = self.error_for(status, payload, model)
+        message = scrub(message, self.secrets)
         headers = response_headers or {}
         if request_id is None:
             request_id = headers.get(self.request_id_header)
@@ -375,7 +378,7 @@ class HTTPProvider(BaseLLMProvider):
         try:
             payload: Any = json.loads(body)
         except ValueError:
-            payload = body.decode("utf-8", errors="replace")[:2000]
+            payload = scrub(body.decode("utf-8", errors="replace"), self.secrets)[:2000]
         return self.make_error(response.status_code, payload, model, response.headers)
 
     async def request_json(
@@ -429,7 +432,7 @@ class HTTPProvider(BaseLLMProvider):
                 model=model,
                 status_code=response.status_code,
                 request_id=response.headers.get(self.request_id_header),
-                body=response.text[:2000],
+                body=scrub(response.text, self.secrets)[:2000],
             ) from exc
         if not isinstance(data, dict):
             raise ProviderUnavailableError(

@@ -44,6 +44,15 @@ class BaseLLMProvider(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
+    @property
+    def secrets(self) -> list[str]:
+        """The secret values this adapter sends (keys, tokens), to scrub from vendor echoes.
+
+        Returns:
+            The configured secrets; adapters add the ones they resolve at run time.
+        """
+        return self.config.secrets()
+
     @abc.abstractmethod
     async def send_request(
         self,

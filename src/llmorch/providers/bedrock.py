@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
 from llmorch._http import AsyncClient, Response, StreamBody, fetch, open_stream, parse_retry_after
+from llmorch._scrub import scrub
 from llmorch.config import BedrockConfig, ProviderConfig
 from llmorch.exceptions import (
     AuthenticationError,
@@ -301,6 +302,15 @@ class BedrockProvider(BaseLLMProvider):
         super().__init__(name, config, http)
         self.auth = AWSAuth(name, config)
 
+    @property
+    def secrets(self) -> list[str]:
+        """The configured secrets, plus credentials resolved from botocore's chain.
+
+        Returns:
+            The values to scrub from AWS's answers.
+        """
+        return [*super().secrets, *self.auth.secrets]
+
     async def runtime_url(self) -> str:
         """The runtime API root: ``endpoint_url`` or ``https://bedrock-runtime.{region}…``.
 
@@ -344,6 +354,8 @@ class BedrockProvider(BaseLLMProvider):
             The error to raise.
         """
         headers = headers or {}
+        # AWS echoes signed headers (the session token) in InvalidSignatureException.
+        payload = scrub(payload, self.secrets)
         message = _message(payload, status)
         cls, retryable = classify_error(status, code, message)
         text = f"{code}: {message}" if code else message
@@ -362,7 +374,8 @@ class BedrockProvider(BaseLLMProvider):
         try:
             payload: Any = json.loads(raw)
         except ValueError:
-            payload = raw.decode("utf-8", errors="replace")[:2000]
+            # Scrubbed before it is cut: a cut must not leave half a secret behind.
+            payload = scrub(raw.decode("utf-8", errors="replace"), self.secrets)[:2000]
         code = error_code(response.headers, payload)
         return self.make_error(response.status_code, code, payload, model, response.headers)
 
@@ -429,7 +442,7 @@ class BedrockProvider(BaseLLMProvider):
                 model=model,
                 status_code=response.status_code,
                 request_id=response.headers.get(REQUEST_ID_HEADER),
-                body=response.text[:2000],
+                body=scrub(response.text, self.secrets)[:2000],
             )
         return data, response.headers
 
@@ -700,7 +713,7 @@ def _stream_event(
         try:
             body = json.loads(payload) if payload else {}
         except ValueError:
-            body = payload.decode("utf-8", errors="replace")[:2000]
+            body = scrub(payload.decode("utf-8", errors="replace"), adapter.secrets)[:2000]
         raise adapter.make_error(None, code, body, model, request_id=request_id)
     if kind != "event":
         return []

@@ -4,15 +4,16 @@ Runtime operations live under ``{base}/bedrock/runtime``, the control plane unde
 ``{base}/bedrock/control``. Every request must carry a SigV4 signature (service ``bedrock``,
 region :data:`TEST_REGION`) that verifies for the emulator's documented test credentials
 (:data:`TEST_ACCESS_KEY_ID` / :data:`TEST_SECRET_ACCESS_KEY`; any session token is accepted),
-or a Bedrock API key as ``Authorization: Bearer``. The event-stream encoder is written here from
-the documented frame layout; it shares no code with llmorch's decoder.
+or a Bedrock API key as ``Authorization: Bearer``. Signatures are checked as AWS checks them
+(:mod:`llmorch.testing._sigv4`: canonical path rebuilt from the received one, AWS's 403 echo of
+the expected canonical request). The event-stream encoder is written here from the documented
+frame layout; it shares no code with llmorch's decoder.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
 import struct
@@ -22,9 +23,11 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+from llmorch.testing._bedrock_shapes import body_problem
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import BAD_CRC, ErrorKind, Fault
 from llmorch.testing._server import JSONResponse, Request, Response
+from llmorch.testing._sigv4 import verify
 
 __all__ = [
     "TEST_ACCESS_KEY_ID",
@@ -304,17 +307,22 @@ class BedrockDialect(Dialect):
         if match.group("key") != TEST_ACCESS_KEY_ID:
             return self.error(403, "auth", "")
         problem = self._scope_problem(match, amz_date)
-        if problem is None and not hmac.compare_digest(
-            self._signature(request, signed, match.group("region"), amz_date),
-            match.group("signature"),
-        ):
-            problem = (
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your AWS Secret Access Key and signing method. Consult the service "
-                "documentation for details."
-            )
         if problem is not None:
             return self.aws_error(403, "InvalidSignatureException", problem)
+        verdict = verify(
+            method=request.method,
+            raw_path=request.path,
+            query=request.query,
+            headers=request.headers,
+            body=request.body,
+            signed_headers=signed,
+            signature=match.group("signature"),
+            secret_key=TEST_SECRET_ACCESS_KEY,
+            scope=(match.group("day"), match.group("region"), match.group("service")),
+            amz_date=amz_date,
+        )
+        if not verdict.ok:
+            return self.aws_error(403, "InvalidSignatureException", verdict.message())
         return None
 
     @staticmethod
@@ -332,28 +340,6 @@ class BedrockDialect(Dialect):
         if abs((datetime.now(timezone.utc) - when).total_seconds()) > _MAX_SKEW_S:
             return f"Signature expired: {amz_date} is outside the allowed clock skew."
         return None
-
-    @staticmethod
-    def _signature(request: Request, signed: list[str], region: str, amz_date: str) -> str:
-        """Recompute the SigV4 signature with botocore (imported only when Bedrock is used)."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import ReadOnlyCredentials
-
-        host = request.headers.get("host", "")
-        aws = AWSRequest(
-            method=request.method,
-            url=f"http://{host}{request.path}",
-            headers={name: request.headers.get(name, "") for name in signed},
-            data=request.body,
-            params=request.query,
-        )
-        aws.context["timestamp"] = amz_date
-        signer = SigV4Auth(
-            ReadOnlyCredentials(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, None), "bedrock", region
-        )
-        canonical = signer.canonical_request(aws)
-        return signer.signature(signer.string_to_sign(aws, canonical), aws)
 
     # -- runtime --
 
@@ -382,6 +368,10 @@ class BedrockDialect(Dialect):
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Malformed input request.")
+        shape = "ConverseStreamRequest" if operation == "converse-stream" else "ConverseRequest"
+        problem = body_problem(body, shape)
+        if problem is not None:
+            return self.aws_error(400, "ValidationException", problem)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self.error(
