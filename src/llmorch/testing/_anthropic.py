@@ -187,8 +187,8 @@ class AnthropicDialect(Dialect):
             return self.error(status, plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"request-id": request_id})
-        return JSONResponse(
-            200,
+        return self.whole(
+            plan,
             {
                 "model": model,
                 "id": "msg_" + request_id[4:],
@@ -200,7 +200,6 @@ class AnthropicDialect(Dialect):
                 "usage": self._usage(plan, plan.completion_tokens),
             },
             {"request-id": request_id},
-            cut=plan.ending == "cut",
         )
 
     @staticmethod

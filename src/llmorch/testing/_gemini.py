@@ -369,7 +369,7 @@ class GeminiDialect(Dialect):
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {")
         answer = self.answer(plan, plan.text, response_id, final=plan.ending == "complete")
-        return JSONResponse(200, [answer] if stream else answer, cut=plan.ending == "cut")
+        return self.whole(plan, [answer] if stream else answer)
 
     def usage(self, plan: Plan, completion: int | None) -> dict[str, Any]:
         """``usageMetadata``: ``candidatesTokenCount`` appears once generation is done.

@@ -188,8 +188,8 @@ class OpenAIDialect(Dialect):
             return self.error(error[0], plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"x-request-id": request_id})
-        return JSONResponse(
-            200,
+        return self.whole(
+            plan,
             {
                 "id": "chatcmpl-" + request_id[4:],
                 "object": "chat.completion",
@@ -207,7 +207,6 @@ class OpenAIDialect(Dialect):
                 "system_fingerprint": "fp_llmorch_emu",
             },
             {"x-request-id": request_id},
-            cut=plan.ending == "cut",
         )
 
     @staticmethod
