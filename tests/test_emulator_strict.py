@@ -16,6 +16,7 @@ from llmorch import (
 )
 from llmorch.providers import _google
 from llmorch.testing import ProviderEmulator
+from llmorch.testing._strict import ANY, Arr, Either, Obj, Scalar, Tagged, json_kind, validate
 
 MESSAGES = [{"role": "user", "content": "one two three"}]
 CLAUDE = "claude-haiku-4-5@20251001"
@@ -573,3 +574,28 @@ async def test_llmorch_bodies_pass_the_strict_emulator(
         assert "d e f" == "".join(
             [c async for c in orch.send_streaming_request(messages, **options)]
         )
+
+
+def test_validator_edge_cases() -> None:
+    """JSON kinds, integral floats, non-finite numbers, numbers as strings, unions and tags."""
+    kinds = [None, True, 1, 1.5, "s", [], {}]
+    expected = ["null", "boolean", "integer", "number", "string", "array", "object"]
+    assert expected == [json_kind(v) for v in kinds]
+    integer, number = Scalar("integer", minimum=1), Scalar("number", maximum=2)
+    assert validate(2.0, integer) is None
+    assert "type" == getattr(validate(2.5, integer), "kind", None)
+    assert "type" == getattr(validate(True, number), "kind", None)
+    assert "type" == getattr(validate(float("nan"), number), "kind", None)
+    assert "type" == getattr(validate("1", number), "kind", None)
+    assert validate("1.5", number, numeric_strings=True) is None
+    assert "type" == getattr(validate("x", integer, numeric_strings=True), "kind", None)
+    assert "range" == getattr(validate("3", number, numeric_strings=True), "kind", None)
+    assert "type" == getattr(validate(1, Scalar("boolean")), "kind", None)
+    either = Either((Scalar("string"), Arr(Scalar("string"))))
+    assert validate(["a"], either) is None
+    problem = validate(3, either)
+    assert problem is not None and ("type", "string") == (problem.kind, problem.expected)
+    tagged = Tagged("type", {"a": Obj({"type": Scalar("string")})})
+    assert "tag" == getattr(validate({"type": ["a"]}, tagged), "kind", None)
+    assert "type" == getattr(validate([], tagged), "kind", None)
+    assert "type" == getattr(validate({}, Arr(ANY)), "kind", None)
