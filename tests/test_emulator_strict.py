@@ -16,7 +16,6 @@ from llmorch import (
 )
 from llmorch.providers import _google
 from llmorch.testing import ProviderEmulator
-from llmorch.testing._strict import ANY, Arr, Either, Obj, Scalar, Tagged, json_kind, validate
 
 MESSAGES = [{"role": "user", "content": "one two three"}]
 CLAUDE = "claude-haiku-4-5@20251001"
@@ -578,6 +577,8 @@ async def test_llmorch_bodies_pass_the_strict_emulator(
 
 def test_validator_edge_cases() -> None:
     """JSON kinds, integral floats, non-finite numbers, numbers as strings, unions and tags."""
+    from llmorch.testing._strict import ANY, Arr, Either, Obj, Scalar, Tagged, json_kind, validate
+
     kinds = [None, True, 1, 1.5, "s", [], {}]
     expected = ["null", "boolean", "integer", "number", "string", "array", "object"]
     assert expected == [json_kind(v) for v in kinds]
