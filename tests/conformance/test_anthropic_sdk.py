@@ -159,6 +159,14 @@ def test_sdk_types_accept_every_body_llmorch_sends(emu: ProviderEmulator) -> Non
     assert {"2023-06-01"} == {
         r.headers["anthropic-version"] for r in emu.requests if r.method == "POST"
     }
+    claude = "claude-haiku-4-5@20251001"  # on Vertex AI: the SDK moves model to the path
+    for body in llmorch_bodies(emu, "vertex", claude):
+        assert "vertex-2023-10-16" == body.pop("anthropic_version")
+        body = {k: v for k, v in body.items() if k not in SAMPLING}
+        params = params_types.MessageCreateParamsStreaming
+        if not body.get("stream"):
+            params = params_types.MessageCreateParamsNonStreaming
+        check_body({**body, "model": claude}, params)
 
 
 def test_emulator_declares_no_field_the_sdk_does_not() -> None:
