@@ -10,9 +10,9 @@ anthropic-sdk-python 0.121 (the last release sending ``2023-06-01``) and 2.14 (w
 
 The wording is the API's pydantic validation (quoted in issue trackers): a dotted location whose
 content-block steps name the block type (``messages.0.content.1.tool_use.text: Extra inputs are
-not permitted``), ``max_tokens: Field required``, ``top_p: range: -1 or 0..1`` for a sampling
-parameter out of range (the API no longer takes -1 for ``temperature``), and ``messages:
-Unexpected role "ai". Allowed roles are …`` for an unknown role.
+not permitted``), ``max_tokens: Field required``, ``<field>: range: 0..1`` for a sampling
+parameter out of range (recorded as ``top_p: range: -1 or 0..1`` before the API stopped taking
+-1), and ``messages: Unexpected role "ai". Allowed roles are …`` for an unknown role.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from llmorch.testing._strict import ANY, Arr, Either, Obj, Path, Problem, Scalar, Tagged, validate
 
-__all__ = ["LATEST_VERSION", "VERSIONS", "check"]
+__all__ = ["LATEST_VERSION", "VERSIONS", "check", "problem_message", "request_schema"]
 
 LATEST_VERSION = "2026-10-21"
 VERSIONS = ("2023-06-01", LATEST_VERSION)

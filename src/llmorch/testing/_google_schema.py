@@ -24,7 +24,7 @@ from typing import Any
 
 from llmorch.testing._strict import ANY, Arr, Obj, Path, Problem, Scalar, Spec, validate
 
-__all__ = ["GEMINI_REQUEST", "VERTEX_REQUEST", "check"]
+__all__ = ["GEMINI_REQUEST", "ROLES", "VERTEX_REQUEST", "check", "problem_error"]
 
 _SNAKE = re.compile(r"(?<!^)([A-Z])")
 
