@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -293,3 +295,114 @@ def test_sync_use_records_requests_and_serves_from_a_thread() -> None:
     assert threading.active_count() == before
     with pytest.raises(RuntimeError, match="not running"):
         _ = emu.base_url
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection on a plain socket, reading the body's framing as sent."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.prefix = parts.netloc, parts.path
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=2)
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)  # a missing terminator times out instead of hanging
+        assert data, "connection closed by the emulator"
+        self.buffer += data
+
+    def _take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            self._fill()
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes, bytes]:
+        """Send one request; return status, headers, the body's wire bytes and its content."""
+        payload = json.dumps(body).encode()
+        head = [f"POST {self.prefix}{path} HTTP/1.1", f"Host: {self.host}"]
+        head += [f"{k}: {v}" for k, v in {**headers, "content-length": len(payload)}.items()]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        status = int(self._line().split()[1])
+        fields: dict[str, str] = {}
+        while line := self._line():
+            name, _, value = line.decode().partition(":")
+            fields[name.lower()] = value.strip()
+        if fields.get("transfer-encoding") != "chunked":
+            content = self._take(int(fields["content-length"]))
+            return status, fields, content, content
+        wire, content = b"", b""
+        while True:
+            size_line = self._line()
+            size = int(size_line, 16)
+            chunk = self._take(size + 2)
+            wire += size_line + b"\r\n" + chunk
+            if size == 0:
+                return status, fields, wire, content
+            content += chunk[:-2]
+
+
+CLEAN_CUT = {
+    "openai": (
+        "/chat/completions",
+        {"authorization": "Bearer k"},
+        {"stream": True, "stream_options": {"include_usage": True}},
+        [b"[DONE]", b'"finish_reason":"stop"', b'"usage":{'],
+    ),
+    "anthropic": (
+        "/v1/messages",
+        {"x-api-key": "k", "anthropic-version": "2023-06-01"},
+        {"stream": True, "max_tokens": 50},
+        [b"message_stop", b"message_delta", b"content_block_stop"],
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_clean_cut_ends_the_stream_without_its_terminal_event(dialect: str) -> None:
+    """Fault.cut(clean=True): chunked body properly terminated, connection kept, no last event."""
+    path, headers, extra, terminal = CLEAN_CUT[dialect]
+    body = {"model": FIRST[dialect], "messages": MESSAGES, **extra}
+    with ProviderEmulator() as emu:
+        emu.script(dialect, FIRST[dialect], Fault.cut(after=2, clean=True, text="a b c d"), "ok")
+        connection = RawConnection(emu.url(dialect))
+        try:
+            status, fields, wire, content = connection.post(path, body, headers)
+            assert (200, "chunked") == (status, fields["transfer-encoding"])
+            assert wire.endswith(b"\r\n0\r\n\r\n")
+            assert b'"a"' in content and b'" b"' in content and b'" c"' not in content
+            assert [] == [event for event in terminal if event in content]
+            again, _, _, finished = connection.post(path, body, headers)  # same connection
+            assert 200 == again and terminal[0] in finished
+        finally:
+            connection.close()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_clean_cut_of_a_plain_request_is_a_well_framed_half_body(dialect: str) -> None:
+    """A non-streamed clean cut: Content-Length matches, the JSON stops midway, keep-alive holds."""
+    path, headers, extra, _ = CLEAN_CUT[dialect]
+    extra = {k: v for k, v in extra.items() if k == "max_tokens"}
+    body = {"model": FIRST[dialect], "messages": MESSAGES, **extra}
+    with ProviderEmulator() as emu:
+        emu.script(dialect, FIRST[dialect], Fault.cut(clean=True), "ok")
+        connection = RawConnection(emu.url(dialect))
+        try:
+            status, fields, _, content = connection.post(path, body, headers)
+            assert (200, str(len(content))) == (status, fields["content-length"])
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(content)
+            assert 200 == connection.post(path, body, headers)[0]
+        finally:
+            connection.close()

@@ -464,3 +464,34 @@ async def test_gemini_wire_details(emu: ProviderEmulator) -> None:
         embed = f"{base}/models/gemini-embedding-001:generateContent"
         assert 404 == (await http.post(embed, json=body)).status_code
         assert 404 == (await http.delete(f"{base}/models")).status_code
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_clean_cut_ends_the_stream_without_a_finish_reason(dialect: str) -> None:
+    """Fault.cut(clean=True): the SSE body ends properly, no chunk ever carries finishReason."""
+    from tests.test_emulator import RawConnection
+
+    with ProviderEmulator() as emu:
+        headers = {"x-goog-api-key": "k"}
+        path = f"/v1beta/models/{FIRST[dialect]}"
+        if dialect == "vertex":
+            source = _google.TokenSource("vertex", emu.config_for("vertex")["credentials_path"])
+            headers = {"authorization": f"Bearer {(await source.get()).token}"}
+            source.close()
+            project = "/v1/projects/llmorch-emulator/locations/us-central1"
+            path = f"{project}/publishers/google/models/{FIRST[dialect]}"
+        emu.script(dialect, FIRST[dialect], Fault.cut(after=2, clean=True, text="a b c d"), "ok")
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        connection = RawConnection(emu.url(dialect))
+        try:
+            url = f"{path}:streamGenerateContent?alt=sse"
+            status, fields, wire, content = await anyio.to_thread.run_sync(
+                connection.post, url, body, headers
+            )
+            assert (200, "chunked") == (status, fields["transfer-encoding"])
+            assert wire.endswith(b"\r\n0\r\n\r\n")
+            assert 2 == content.count(b"data: ") and b"finishReason" not in content
+            again = await anyio.to_thread.run_sync(connection.post, url, body, headers)
+            assert 200 == again[0] and b'"finishReason": "STOP"' in again[3]
+        finally:
+            connection.close()

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import typing_extensions
 
 from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.testing._anthropic_schema import LATEST_VERSION, request_schema
+from llmorch.testing._strict import Arr, Either, Tagged
+from tests.conformance._bodies import llmorch_bodies
+from tests.conformance._typed import check_body
 
 anthropic = pytest.importorskip("anthropic")
+anthropic_types = pytest.importorskip("anthropic.types")
+params_types = pytest.importorskip("anthropic.types.message_create_params")
 
 MODEL = "claude-haiku-4-5"
 MESSAGES: list[Any] = [{"role": "user", "content": "one two three"}]
@@ -117,3 +125,67 @@ def test_missing_key_is_401(emu: ProviderEmulator) -> None:
         with pytest.raises(anthropic.AuthenticationError):
             sdk.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
         sdk.close()
+
+
+SAMPLING = {"temperature", "top_p", "top_k"}
+"""The 2023-06-01 sampling parameters that API version 2026-10-21 (this SDK's) no longer takes."""
+
+
+def test_sdk_extra_body_gets_anthropic_own_400(emu: ProviderEmulator, client: Any) -> None:
+    """An undeclared field via extra_body is Anthropic's 400, as is temperature on 2026-10-21."""
+    assert client.default_headers["anthropic-version"] == LATEST_VERSION
+    for extra, message in [
+        ({"foo": 1}, "foo: Extra inputs are not permitted"),
+        ({"temperature": 0.5}, "temperature: Extra inputs are not permitted"),
+    ]:
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_body=extra)
+        body = info.value.body
+        assert ("error", "invalid_request_error", message) == (
+            body["type"],
+            body["error"]["type"],
+            body["error"]["message"],
+        )
+        assert body["request_id"] == info.value.request_id
+
+
+def test_sdk_types_accept_every_body_llmorch_sends(emu: ProviderEmulator) -> None:
+    """anthropic's own TypedDicts type llmorch's bodies (2023-06-01's sampling fields aside)."""
+    for body in llmorch_bodies(emu, "anthropic", MODEL):
+        params = params_types.MessageCreateParamsStreaming
+        if not body.get("stream"):
+            params = params_types.MessageCreateParamsNonStreaming
+        check_body({k: v for k, v in body.items() if k not in SAMPLING}, params)
+    assert {"2023-06-01"} == {
+        r.headers["anthropic-version"] for r in emu.requests if r.method == "POST"
+    }
+    claude = "claude-haiku-4-5@20251001"  # on Vertex AI: the SDK moves model to the path
+    for body in llmorch_bodies(emu, "vertex", claude):
+        assert "vertex-2023-10-16" == body.pop("anthropic_version")
+        body = {k: v for k, v in body.items() if k not in SAMPLING}
+        params = params_types.MessageCreateParamsStreaming
+        if not body.get("stream"):
+            params = params_types.MessageCreateParamsNonStreaming
+        check_body({**body, "model": claude}, params)
+
+
+def test_emulator_declares_no_field_the_sdk_does_not() -> None:
+    """Per API version the emulator's fields are the SDK's: 2023-06-01 only adds sampling."""
+    sdk = set(params_types.MessageCreateParamsStreaming.__annotations__)
+    assert set(request_schema(LATEST_VERSION).fields) == sdk
+    assert set(request_schema("2023-06-01").fields) - sdk == SAMPLING
+    content = request_schema(LATEST_VERSION).fields["messages"]
+    assert isinstance(content, Arr) and isinstance(content.items, Tagged)
+    assert set(content.items.variants) == {"user", "assistant", "system"}
+    blocks = content.items.variants["user"].fields["content"]
+    assert isinstance(blocks, Either) and isinstance(blocks.options[1], Arr)
+    tagged = blocks.options[1].items
+    assert isinstance(tagged, Tagged)
+    sdk_blocks = {
+        typing.get_args(typing_extensions.get_type_hints(b)["type"])[0]: b
+        for b in typing.get_args(anthropic_types.ContentBlockParam)
+        if typing_extensions.is_typeddict(b)
+    }
+    assert set(tagged.variants) == set(sdk_blocks)
+    for tag, variant in tagged.variants.items():
+        assert set(variant.fields) == set(sdk_blocks[tag].__annotations__), tag

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.testing._google_schema import GEMINI_REQUEST, VERTEX_REQUEST
+from llmorch.testing._strict import Obj
+from tests.conformance._bodies import llmorch_bodies
 
 genai = pytest.importorskip("google.genai")
 errors = pytest.importorskip("google.genai.errors")
@@ -167,3 +170,68 @@ def test_claude_on_vertex_with_the_anthropic_sdk(emu: ProviderEmulator) -> None:
             text = "".join(stream.text_stream)
     assert ("hello from claude", "end_turn") == (message.content[0].text, message.stop_reason)
     assert "streamed claude" == text
+
+
+def test_sdk_extra_body_gets_google_own_400(
+    emu: ProviderEmulator, dialect: str, client: Any
+) -> None:
+    """A field Google does not define, via the SDK's extra_body, is a 400 INVALID_ARGUMENT."""
+    options = types.HttpOptions(extra_body={"foo": 1})
+    if dialect == "vertex":
+        config = emu.config_for("vertex")
+        options = types.HttpOptions(base_url=config["base_url"], extra_body={"foo": 1})
+    with pytest.raises(errors.ClientError) as info:
+        client.models.generate_content(
+            model=MODEL, contents="x", config=types.GenerateContentConfig(http_options=options)
+        )
+    message = 'Invalid JSON payload received. Unknown name "foo": Cannot find field.'
+    assert (400, "INVALID_ARGUMENT", message) == (
+        info.value.code,
+        info.value.status,
+        info.value.message,
+    )
+    violation = {"description": message}
+    assert [{"@type": BAD_REQUEST, "fieldViolations": [violation]}] == info.value.details["error"][
+        "details"
+    ]
+
+
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+
+def test_sdk_types_accept_every_body_llmorch_sends(emu: ProviderEmulator, dialect: str) -> None:
+    """google-genai's own models (extra=forbid) type each part of llmorch's bodies."""
+    top = _sdk_top_level()
+    for body in llmorch_bodies(emu, dialect, MODEL):
+        assert set(body) <= top
+        for content in body["contents"]:
+            types.Content.model_validate(content)
+        if "systemInstruction" in body:
+            types.Content.model_validate(body["systemInstruction"])
+        if "generationConfig" in body:
+            types.GenerationConfig.model_validate(body["generationConfig"])
+        for setting in body.get("safetySettings", []):
+            types.SafetySetting.model_validate(setting)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _sdk_top_level() -> set[str]:
+    """Top-level body keys the SDK can send: its config's fields that are not generation ones."""
+    generation = {_camel(f) for f in types.GenerationConfig.model_fields}
+    config = {_camel(f) for f in types.GenerateContentConfig.model_fields}
+    return {"contents", "generationConfig", "model"} | (config - generation)
+
+
+def test_emulator_declares_no_field_the_sdk_does_not() -> None:
+    """Every field the emulator declares, in either spelling, is one the SDK's types have."""
+    top = _sdk_top_level()
+    generation = {_camel(f) for f in types.GenerationConfig.model_fields} | {"imageConfig"}
+    for schema in (GEMINI_REQUEST, VERTEX_REQUEST):
+        assert {_camel(f) for f in schema.fields} <= top
+        config = schema.fields["generationConfig"]
+        assert isinstance(config, Obj)
+        assert {_camel(f) for f in config.fields} <= generation

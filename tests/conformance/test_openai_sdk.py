@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import typing_extensions
 
 from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.testing._openai_schema import CHAT_REQUEST
+from llmorch.testing._strict import Arr, Tagged
+from tests.conformance._bodies import llmorch_bodies
+from tests.conformance._typed import check_body
 
 openai = pytest.importorskip("openai")
+chat_types = pytest.importorskip("openai.types.chat")
+params_types = pytest.importorskip("openai.types.chat.completion_create_params")
 
 MODEL = "gpt-4o-mini"
 MESSAGES: list[Any] = [{"role": "user", "content": "one two three"}]
@@ -137,3 +145,43 @@ def test_wrong_key_is_401() -> None:
         with openai.OpenAI(base_url=pinned.url("openai"), api_key="bad", max_retries=0) as sdk:
             with pytest.raises(openai.AuthenticationError, match="Incorrect API key"):
                 sdk.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+def test_sdk_extra_body_gets_openai_own_400(emu: ProviderEmulator, client: Any) -> None:
+    """A field OpenAI does not define, sent through the SDK's extra_body, is OpenAI's 400."""
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_body={"foo": 1})
+    assert {
+        "message": "Unrecognized request argument supplied: foo",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    } == info.value.body
+    with pytest.raises(openai.BadRequestError, match="expected a decimal") as info:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, temperature="hot")
+    assert ("temperature", "invalid_type") == (info.value.param, info.value.code)
+
+
+def test_sdk_types_accept_every_body_llmorch_sends(emu: ProviderEmulator) -> None:
+    """openai-python's own request TypedDicts type llmorch's bodies, with no undeclared key."""
+    for body in llmorch_bodies(emu, "openai", MODEL):
+        params = params_types.CompletionCreateParamsStreaming
+        if not body.get("stream"):
+            params = params_types.CompletionCreateParamsNonStreaming
+        check_body(body, params)
+
+
+def test_emulator_declares_no_field_the_sdk_does_not() -> None:
+    """The emulator is not looser than the SDK: its top-level and message fields are the SDK's."""
+    assert set(CHAT_REQUEST.fields) == set(
+        params_types.CompletionCreateParamsStreaming.__annotations__
+    )
+    by_role = {
+        typing.get_args(typing_extensions.get_type_hints(t)["role"])[0]: t
+        for t in typing.get_args(chat_types.ChatCompletionMessageParam)
+    }
+    messages = CHAT_REQUEST.fields["messages"]
+    assert isinstance(messages, Arr) and isinstance(messages.items, Tagged)
+    assert set(messages.items.variants) == set(by_role)
+    for role, variant in messages.items.variants.items():
+        assert set(variant.fields) == set(by_role[role].__annotations__), role

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmorch.testing._anthropic_schema import check
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import ErrorKind, Fault
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -144,14 +145,23 @@ class AnthropicDialect(Dialect):
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "There was an error parsing the body.")
-        model = body.get("model")
-        messages = body.get("messages")
-        if not isinstance(model, str) or not model:
-            return self.error(400, "invalid_request", "model: Field required")
-        if not isinstance(body.get("max_tokens"), int):
-            return self.error(400, "invalid_request", "max_tokens: Field required")
-        if not isinstance(messages, list) or not messages:
-            return self.error(400, "invalid_request", "messages: at least one message is required")
+        refusal = check(body, request.headers.get("anthropic-version", ""))
+        if refusal is not None:
+            return self.error(400, "invalid_request", refusal)
+        return self.answer(body, request)
+
+    def answer(self, body: dict[str, Any], request: Request) -> Response:
+        """Answer a Messages request whose body is valid.
+
+        Args:
+            body: The body, ``model`` included (Vertex AI's comes from the path).
+            request: The request.
+
+        Returns:
+            The response.
+        """
+        model = body["model"]
+        messages = body["messages"]
         if model not in self.models():
             return self.error(404, "not_found", f"model: {model}")
         system = body.get("system")
@@ -177,8 +187,8 @@ class AnthropicDialect(Dialect):
             return self.error(status, plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"request-id": request_id})
-        return JSONResponse(
-            200,
+        return self.whole(
+            plan,
             {
                 "model": model,
                 "id": "msg_" + request_id[4:],
@@ -190,7 +200,6 @@ class AnthropicDialect(Dialect):
                 "usage": self._usage(plan, plan.completion_tokens),
             },
             {"request-id": request_id},
-            cut=plan.ending == "cut",
         )
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Plan:
         completion_tokens: Reported output tokens.
         delay: Seconds before each chunk.
         stall: For a ``cut`` ending, keep the connection open and silent instead of closing it.
+        clean: For a ``cut`` ending, terminate the body properly instead of closing it.
     """
 
     model: str
@@ -61,6 +63,7 @@ class Plan:
     completion_tokens: int
     delay: float = 0.0
     stall: bool = False
+    clean: bool = False
 
     @property
     def text(self) -> str:
@@ -204,6 +207,7 @@ class Dialect(abc.ABC):
                 prompt,
                 count_tokens("".join(chunks)),
                 stall=item.kind == "stall",
+                clean=item.clean,
             )
         text, cut = truncate(item.text, max_tokens)
         return Plan(
@@ -298,5 +302,23 @@ class Dialect(abc.ABC):
             if plan.stall:
                 await anyio.sleep_forever()
 
-        cut = plan.ending == "cut" and not plan.stall
+        cut = plan.ending == "cut" and not plan.stall and not plan.clean
         return StreamResponse(frames(), content_type, headers, cut=cut)
+
+    @staticmethod
+    def whole(plan: Plan, payload: Any, headers: dict[str, str] | None = None) -> Response:
+        """A non-streamed answer, cut short as the plan says.
+
+        Args:
+            plan: The answer.
+            payload: The JSON body.
+            headers: Extra headers.
+
+        Returns:
+            The response: whole; or, for a ``cut`` ending, half of it with the connection closed
+            (or, for a clean cut, half of it as a well-framed body).
+        """
+        if plan.ending == "cut" and plan.clean:
+            body = json.dumps(payload).encode()
+            return RawResponse(200, "application/json", body[: len(body) // 2])
+        return JSONResponse(200, payload, headers or {}, cut=plan.ending == "cut")

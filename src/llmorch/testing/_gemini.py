@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._google_schema import GEMINI_REQUEST, check
 from llmorch.testing._script import ErrorKind, Fault
 from llmorch.testing._server import JSONResponse, Request, Response
+from llmorch.testing._strict import Obj
 
 __all__ = ["GeminiDialect", "google_error"]
 
@@ -108,6 +110,7 @@ class GeminiDialect(Dialect):
 
     name = "gemini"
     prefix = "/gemini"
+    request_schema: ClassVar[Obj] = GEMINI_REQUEST
     chat_models = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
     default_models = (
         *chat_models,
@@ -235,7 +238,7 @@ class GeminiDialect(Dialect):
         match = _GENERATE.match(path)
         if request.method == "POST" and match:
             stream = match.group(3) == "streamGenerateContent"
-            return self.generate(request, match.group(2), stream)
+            return self.generate(request, match.group(2), stream, match.group(1))
         return self.error(404, "not_found", f"Not found: {request.method} {request.path}")
 
     def _invalid_key(self) -> JSONResponse:
@@ -317,13 +320,25 @@ class GeminiDialect(Dialect):
             "supported methods."
         )
 
-    def generate(self, request: Request, model: str, stream: bool) -> Response:
+    def proto_package(self, version: str) -> str:
+        """The proto package Google's errors name types in, for an API version.
+
+        Args:
+            version: The path's version (``v1beta``, …).
+
+        Returns:
+            The package.
+        """
+        return f"google.ai.generativelanguage.{version}"
+
+    def generate(self, request: Request, model: str, stream: bool, version: str) -> Response:
         """Answer ``generateContent`` / ``streamGenerateContent``.
 
         Args:
             request: The request.
             model: The model from the path.
             stream: True for ``streamGenerateContent`` (SSE with ``alt=sse``, else a JSON array).
+            version: The API version in the path.
 
         Returns:
             The response.
@@ -331,12 +346,10 @@ class GeminiDialect(Dialect):
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Invalid JSON payload received.")
-        if not isinstance(body.get("contents"), list) or not body["contents"]:
-            return self.error(
-                400,
-                "invalid_request",
-                "* GenerateContentRequest.contents: contents is not specified",
-            )
+        refusal = check(body, self.request_schema, self.proto_package(version))
+        if refusal is not None:
+            message, details = refusal
+            return JSONResponse(400, google_error(400, message, details))
         if model not in self.models() or not self.is_chat(model):
             return self.error(404, "not_found", self.not_found_message(model))
         texts, last_user = _texts(body)
@@ -356,7 +369,7 @@ class GeminiDialect(Dialect):
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {")
         answer = self.answer(plan, plan.text, response_id, final=plan.ending == "complete")
-        return JSONResponse(200, [answer] if stream else answer, cut=plan.ending == "cut")
+        return self.whole(plan, [answer] if stream else answer)
 
     def usage(self, plan: Plan, completion: int | None) -> dict[str, Any]:
         """``usageMetadata``: ``candidatesTokenCount`` appears once generation is done.

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._openai_schema import check
 from llmorch.testing._script import ErrorKind, Fault
 from llmorch.testing._server import JSONResponse, Request, Response
 
@@ -91,6 +92,20 @@ class OpenAIDialect(Dialect):
             {"x-request-id": self.request_id(), **(headers or {})},
         )
 
+    def invalid(self, message: str, param: str | None, code: str | None) -> JSONResponse:
+        """A 400 ``invalid_request_error`` naming the offending parameter.
+
+        Args:
+            message: The message.
+            param: The parameter's path, if the API names one.
+            code: The error code, if the API gives one.
+
+        Returns:
+            The response.
+        """
+        error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+        return JSONResponse(400, {"error": error}, {"x-request-id": self.request_id()})
+
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request.
 
@@ -133,14 +148,11 @@ class OpenAIDialect(Dialect):
             return self.error(
                 400, "invalid_request", "We could not parse the JSON body of your request."
             )
-        model = body.get("model")
-        messages = body.get("messages")
-        if not isinstance(model, str) or not model:
-            return self.error(400, "invalid_request", "you must provide a model parameter")
-        if not isinstance(messages, list) or not messages:
-            return self.error(
-                400, "invalid_request", "'messages' must contain at least one message"
-            )
+        refusal = check(body)
+        if refusal is not None:
+            return self.invalid(*refusal)
+        model = body["model"]
+        messages = body["messages"]
         if model not in self.models():
             return self.error(
                 404,
@@ -176,8 +188,8 @@ class OpenAIDialect(Dialect):
             return self.error(error[0], plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"x-request-id": request_id})
-        return JSONResponse(
-            200,
+        return self.whole(
+            plan,
             {
                 "id": "chatcmpl-" + request_id[4:],
                 "object": "chat.completion",
@@ -195,7 +207,6 @@ class OpenAIDialect(Dialect):
                 "system_fingerprint": "fp_llmorch_emu",
             },
             {"x-request-id": request_id},
-            cut=plan.ending == "cut",
         )
 
     @staticmethod

@@ -94,6 +94,8 @@ class Fault:
         headers: Extra response headers.
         after: For stream faults, how many text chunks are sent first.
         text: For stream faults, the text those chunks come from.
+        clean: For ``cut``, end the body properly (chunked terminator, keep-alive) instead of
+            closing the connection: the terminal event simply never comes.
     """
 
     kind: FaultKind
@@ -104,6 +106,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     after: int = 0
     text: str = "This answer will not finish because the emulator cuts it"
+    clean: bool = False
 
     @classmethod
     def http(
@@ -178,17 +181,22 @@ class Fault:
         return cls("hang")
 
     @classmethod
-    def cut(cls, after: int = 2, text: str | None = None) -> Fault:
+    def cut(cls, after: int = 2, text: str | None = None, *, clean: bool = False) -> Fault:
         """Close the connection after ``after`` stream chunks (mid-body for non-streams).
 
         Args:
             after: Text chunks sent before the cut.
             text: The text to stream.
+            clean: End the body properly instead: a stream stops before its terminal event
+                (OpenAI's finish chunk, usage and ``[DONE]``; Anthropic's ``message_delta`` and
+                ``message_stop``; Gemini's ``finishReason``) but its chunked body is terminated
+                and the connection kept; a non-streamed answer is a well-framed body that stops
+                mid-JSON.
 
         Returns:
             The fault.
         """
-        fault = cls("cut", after=after)
+        fault = cls("cut", after=after, clean=clean)
         return dataclasses.replace(fault, text=text) if text else fault
 
     @classmethod

@@ -9,7 +9,6 @@ when the emulator stops. google-auth and cryptography are imported only here, an
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -22,8 +21,10 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from llmorch.testing._anthropic import AnthropicDialect
+from llmorch.testing._anthropic_schema import check
 from llmorch.testing._dialect import Plan
 from llmorch.testing._gemini import GeminiDialect, google_error
+from llmorch.testing._google_schema import VERTEX_REQUEST
 from llmorch.testing._server import JSONResponse, Request, Response
 
 __all__ = ["PROJECT_ID", "VertexDialect"]
@@ -37,7 +38,7 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 _API_VERSION = re.compile(r"(?:vertex-)?\d{4}-\d{2}-\d{2}")  # newer SDKs send a dated version
 
 _PREDICT = re.compile(
-    r"^/(?:v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/(google|anthropic)"
+    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/(google|anthropic)"
     r"/models/([^/:]+):(\w+)$"
 )
 _MODEL_IN_PATH = re.compile(r"/models/([^/:]+):")
@@ -80,6 +81,7 @@ class VertexDialect(GeminiDialect):
     name = "vertex"
     prefix = "/vertex"
     extra_paths = (TOKEN_PATH,)
+    request_schema = VERTEX_REQUEST
     default_models = (
         *GeminiDialect.chat_models,
         "gemini-2.5-flash-lite",
@@ -260,11 +262,11 @@ class VertexDialect(GeminiDialect):
         match = _PREDICT.match(path)
         if request.method != "POST" or not match:
             return self.error(404, "not_found", f"Not found: {request.method} {request.path}")
-        project, location, publisher, model, method = match.groups()
+        version, project, location, publisher, model, method = match.groups()
         if project != PROJECT_ID:
             return self._denied(project, location, publisher, model)
         if publisher == "google" and method in ("generateContent", "streamGenerateContent"):
-            return self.generate(request, model, method == "streamGenerateContent")
+            return self.generate(request, model, method == "streamGenerateContent", version)
         if publisher == "anthropic" and method in ("rawPredict", "streamRawPredict"):
             return self._claude_call(request, model)
         return self.error(400, "invalid_request", f"Unsupported method {publisher}/{method}.")
@@ -315,14 +317,23 @@ class VertexDialect(GeminiDialect):
         if not _API_VERSION.fullmatch(str(body.get("anthropic_version") or "")):
             message = f"anthropic_version: Input should be '{ANTHROPIC_VERSION}'"
             return self._claude.error(400, "invalid_request", message)
-        if "model" in body:
-            return self._claude.error(
-                400, "invalid_request", "model: Extra inputs are not permitted"
-            )
-        forwarded = dataclasses.replace(request, body=json.dumps({**body, "model": model}).encode())
-        return self._claude._messages(forwarded)
+        refusal = check(body, body["anthropic_version"], vertex=True)
+        if refusal is not None:
+            return self._claude.error(400, "invalid_request", refusal)
+        return self._claude.answer({**body, "model": model}, request)
 
     # -- answers ------------------------------------------------------------------------------
+
+    def proto_package(self, version: str) -> str:
+        """Vertex AI's proto package for an API version.
+
+        Args:
+            version: The path's version (``v1`` or ``v1beta1``).
+
+        Returns:
+            The package.
+        """
+        return f"google.cloud.aiplatform.{version}"
 
     def not_found_message(self, model: str) -> str:
         """Vertex's wording for an unknown publisher model.

@@ -1,0 +1,247 @@
+"""What Anthropic's Messages endpoint accepts, per API version, and how it words a refusal.
+
+The declared fields are the official SDK's request types for each ``anthropic-version``:
+anthropic-sdk-python 0.121 (the last release sending ``2023-06-01``) and 2.14 (which sends
+``2026-10-21``, the version that dropped ``temperature``, ``top_p`` and ``top_k``): the top-level
+``MessageCreateParams`` keys plus ``stream``, ``MessageParam`` (roles ``user``, ``assistant``,
+``system``) and every ``ContentBlockParam`` variant with its keys. On Vertex AI the body carries
+``anthropic_version`` and no ``model``. Ranges are the API reference's: ``temperature`` and
+``top_p`` 0–1, ``max_tokens`` at least 1.
+
+The wording is the API's pydantic validation (quoted in issue trackers): a dotted location whose
+content-block steps name the block type (``messages.0.content.1.tool_use.text: Extra inputs are
+not permitted``), ``max_tokens: Field required``, ``<field>: range: 0..1`` for a sampling
+parameter out of range (recorded as ``top_p: range: -1 or 0..1`` before the API stopped taking
+-1), and ``messages: Unexpected role "ai". Allowed roles are …`` for an unknown role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from llmorch.testing._strict import ANY, Arr, Either, Obj, Path, Problem, Scalar, Tagged, validate
+
+__all__ = ["LATEST_VERSION", "VERSIONS", "check", "problem_message", "request_schema"]
+
+LATEST_VERSION = "2026-10-21"
+VERSIONS = ("2023-06-01", LATEST_VERSION)
+"""The ``anthropic-version`` values the emulator knows (other dated values read as the first)."""
+
+_STRING = Scalar("string")
+_UNIT = Scalar("number", minimum=0, maximum=1)
+_ROLES = ("user", "assistant", "system")
+
+
+def _block(keys: Collection[str], required: Collection[str], **checked: Any) -> Obj:
+    return Obj(
+        {key: checked.get(key, ANY) for key in ("type", *keys)},
+        frozenset({"type", *required}),
+    )
+
+
+_TEXT = _block(("text", "cache_control", "citations"), ("text",), text=_STRING)
+_RESULT = ("cache_control", "content", "tool_use_id")
+_COMMON_BLOCKS: dict[str, Obj] = {
+    "text": _TEXT,
+    "document": _block(("cache_control", "citations", "context", "source", "title"), ("source",)),
+    "search_result": _block(
+        ("cache_control", "citations", "content", "source", "title"),
+        ("content", "source", "title"),
+    ),
+    "thinking": _block(("signature", "thinking"), ("signature", "thinking")),
+    "redacted_thinking": _block(("data",), ("data",)),
+    "server_tool_use": _block(
+        ("cache_control", "caller", "id", "input", "name"), ("id", "input", "name")
+    ),
+    "web_search_tool_result": _block((*_RESULT, "caller"), ("content", "tool_use_id")),
+    "web_fetch_tool_result": _block((*_RESULT, "caller"), ("content", "tool_use_id")),
+    "code_execution_tool_result": _block(_RESULT, ("content", "tool_use_id")),
+    "bash_code_execution_tool_result": _block(_RESULT, ("content", "tool_use_id")),
+    "text_editor_code_execution_tool_result": _block(_RESULT, ("content", "tool_use_id")),
+    "tool_search_tool_result": _block(_RESULT, ("content", "tool_use_id")),
+    "container_upload": _block(("cache_control", "file_id"), ("file_id",)),
+}
+_BLOCKS = {
+    "2023-06-01": {
+        **_COMMON_BLOCKS,
+        "image": _block(("cache_control", "source"), ("source",)),
+        "tool_use": _block(
+            ("cache_control", "caller", "id", "input", "name"), ("id", "input", "name")
+        ),
+        "tool_result": _block(
+            ("cache_control", "content", "is_error", "tool_use_id"), ("tool_use_id",)
+        ),
+        "mid_conv_system": _block(("cache_control", "content"), ("content",)),
+    },
+    LATEST_VERSION: {
+        **_COMMON_BLOCKS,
+        "image": _block(("cache_control", "source", "transformations"), ("source",)),
+        "tool_use": _block(
+            ("cache_control", "caller", "id", "input", "name", "toolset_name"),
+            ("id", "input", "name"),
+        ),
+        "tool_result": _block(
+            ("cache_control", "content", "is_error", "tool_use_id", "toolset_name"),
+            ("tool_use_id",),
+        ),
+    },
+}
+_TOP = {
+    "2023-06-01": (
+        "cache_control",
+        "container",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
+        "user_profile_id",
+    ),
+    LATEST_VERSION: (
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+        "workspace_id",
+    ),
+}
+_CHECKED: dict[str, Any] = {
+    "max_tokens": Scalar("integer", minimum=1),
+    "stop_sequences": Arr(_STRING),
+    "stream": Scalar("boolean"),
+    "temperature": _UNIT,
+    "top_p": _UNIT,
+    "top_k": Scalar("integer", minimum=0),
+    "tools": Arr(ANY),
+}
+
+
+def _request(version: str, vertex: bool) -> Obj:
+    content = Either((_STRING, Arr(Tagged("type", _BLOCKS[version]))))
+    message = Obj({"role": _STRING, "content": content}, frozenset({"role", "content"}))
+    fields: dict[str, Any] = {
+        "anthropic_version" if vertex else "model": _STRING,
+        "max_tokens": _CHECKED["max_tokens"],
+        "messages": Arr(Tagged("role", dict.fromkeys(_ROLES, message)), min_items=1),
+        "system": Either((_STRING, Arr(Tagged("type", {"text": _TEXT})))),
+        "stop_sequences": _CHECKED["stop_sequences"],
+        "stream": _CHECKED["stream"],
+    }
+    fields.update({key: _CHECKED.get(key, ANY) for key in _TOP[version]})
+    required = {"anthropic_version" if vertex else "model", "max_tokens", "messages"}
+    return Obj(fields, frozenset(required))
+
+
+_REQUESTS = {(v, vertex): _request(v, vertex) for v in VERSIONS for vertex in (False, True)}
+
+_TYPE_WORDS = {
+    "string": "a valid string",
+    "integer": "a valid integer",
+    "number": "a valid number",
+    "boolean": "a valid boolean",
+    "array": "a valid list",
+    "object": "a valid dictionary",
+}
+
+
+def request_schema(version: str, *, vertex: bool = False) -> Obj:
+    """The request schema for an API version (unknown dated versions read as ``2023-06-01``).
+
+    Args:
+        version: The ``anthropic-version`` header (or Vertex's ``anthropic_version``).
+        vertex: Claude on Vertex AI (``anthropic_version`` in the body, no ``model``).
+
+    Returns:
+        The schema.
+    """
+    known = LATEST_VERSION if version.removeprefix("vertex-") == LATEST_VERSION else VERSIONS[0]
+    return _REQUESTS[(known, vertex)]
+
+
+def _location(body: Any, path: Path) -> str:
+    """Pydantic's dotted location, with each content block's type after its index."""
+    steps: list[str] = []
+    node = body
+    for i, step in enumerate(path):
+        steps.append(str(step))
+        node = _child(node, step)
+        # Content blocks are a union, so pydantic names the variant (system blocks are not).
+        in_content = i >= 2 and path[i - 1] == "content"
+        if isinstance(step, int) and in_content and isinstance(node, dict):
+            if isinstance(node.get("type"), str) and i < len(path) - 1 and path[i + 1] != "type":
+                steps.append(node["type"])
+    return ".".join(steps)
+
+
+def _child(node: Any, step: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(step)
+    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        return node[step]
+    return None
+
+
+def problem_message(body: Any, problem: Problem) -> str:
+    """Anthropic's wording for a problem.
+
+    Args:
+        body: The request body (content block types name the location's steps).
+        problem: What :func:`validate` found.
+
+    Returns:
+        The ``error.message``.
+    """
+    where = _location(body, problem.path)
+    if problem.kind == "unknown":
+        return f"{where}: Extra inputs are not permitted"
+    if problem.kind == "missing" or (problem.kind == "tag" and problem.value is None):
+        return f"{where}: Field required"
+    if problem.kind == "short":
+        return "messages: at least one message is required"
+    if problem.kind == "tag" and problem.path[-1] == "role":
+        allowed = ", ".join(f'"{r}"' for r in _ROLES[:-1]) + f' or "{_ROLES[-1]}"'
+        return f"messages: Unexpected role {json.dumps(problem.value)}. Allowed roles are {allowed}"
+    if problem.kind == "tag":
+        assert isinstance(problem.spec, Tagged)
+        tags = ", ".join(f"'{t}'" for t in problem.spec.variants)
+        owner = _location(body, problem.path[:-1])
+        return (
+            f"{owner}: Input tag '{problem.value}' found using 'type' does not match "
+            f"any of the expected tags: {tags}"
+        )
+    if problem.kind == "range":
+        assert isinstance(problem.spec, Scalar)
+        if problem.spec.maximum is not None:
+            return f"{where}: range: {problem.spec.minimum:g}..{problem.spec.maximum:g}"
+        return f"{where}: Input should be greater than or equal to {problem.spec.minimum:g}"
+    return f"{where}: Input should be {_TYPE_WORDS.get(problem.expected, 'a valid dictionary')}"
+
+
+def check(body: Any, version: str, *, vertex: bool = False) -> str | None:
+    """Validate a Messages request body.
+
+    Args:
+        body: The decoded JSON body.
+        version: The API version the request names.
+        vertex: Claude on Vertex AI.
+
+    Returns:
+        The refusal's message, or ``None`` when the body is valid.
+    """
+    problem = validate(body, request_schema(version, vertex=vertex))
+    return None if problem is None else problem_message(body, problem)
