@@ -61,7 +61,7 @@ async def test_auto_transport_is_aiohttp_on_asyncio_and_httpx_elsewhere() -> Non
 
 
 def test_auto_outside_asyncio_and_explicit_aiohttp_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside asyncio auto is httpx; aiohttp there, or without aiohttp installed, is a clear error."""
+    """Outside asyncio auto is httpx; aiohttp there, or without aiohttp, is a clear error."""
     assert "httpx" == _http.resolve_transport("auto")
     assert "httpx" == anyio.run(_resolve_auto, backend="trio")
     with pytest.raises(ConfigurationError, match="only on asyncio"):
