@@ -11,10 +11,12 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -337,7 +339,7 @@ def test_review_13_lone_surrogates_in_every_string_field(tmp_path: Path) -> None
         "m\\udcfe\\ud800",
     )
     assert rec.tags == {"k": "café"}
-    assert t.get_session_cost("s\\xff") == rec.cost
+    assert t.get_session_cost("s\udcff") == t.get_session_cost("s\\xff") == rec.cost
     # a line with JSON escapes for lone surrogates (another tool): escaped on reading
     line = json.loads(_lines(path)[0])
     line["tags"] = {"f": "\udcff"}
@@ -439,3 +441,41 @@ def test_concurrent_writers_leave_no_blank_lines(tmp_path: Path) -> None:
     lines = _lines(path)
     assert len(lines) == 4500
     assert all(lines)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_another_thread_is_recording_does_not_deadlock_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork taken while a thread is inside log_usage: the child's own records still go in."""
+    path = tmp_path / "l.log"
+    tracker = CostTracker(log_path=path, fsync=True)
+    inside, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        inside.set()
+        release.wait(5)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    writer = threading.Thread(target=tracker.log_usage, args=("openai", "gpt-4o", TOKENS, "parent"))
+    writer.start()
+    assert inside.wait(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            signal.alarm(5)
+            monkeypatch.setattr(os, "fsync", real_fsync)
+            tracker.log_usage("openai", "gpt-4o", TOKENS, "child")
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    writer.join(5)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(_sessions(path)) == ["child", "parent"]

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
@@ -391,6 +392,13 @@ class CostTracker:
         self._fd_id = (0, 0)  # (st_dev, st_ino) of the open ledger
         self._fd_readable = False
         self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
+        _TRACKERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock when another one forked; in the child
+        # that thread does not exist, so the lock would never be released.
+        self._lock = threading.RLock()
+        self._busy = False
 
     @property
     def writes_ledger(self) -> bool:
@@ -664,7 +672,7 @@ class CostTracker:
             USD; 0.0 for an unknown session.
         """
         with self._lock:
-            return self._session_costs.get(session_id, 0.0)
+            return self._session_costs.get(_utf8_text(session_id), 0.0)
 
     def iter_records(
         self,
@@ -806,6 +814,18 @@ class CostTracker:
                 writer.writerow([_csv_value(k, d[k]) for k in LEDGER_COLUMNS])
                 rows += 1
         return rows
+
+
+_TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+
+
+def _reset_trackers_in_child() -> None:
+    for tracker in list(_TRACKERS):
+        tracker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_reset_trackers_in_child)
 
 
 def _lock_file(fd: int) -> bool:
