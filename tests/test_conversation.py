@@ -178,6 +178,7 @@ def test_newcomer_9_sync_conversation_continues_stored_history(tmp_path: Path) -
         ({"messages": [STORED[0], STORED[0]]}, "messages[1] is a system message"),
         ({"messages": STORED, "system": "Be verbose."}, "two different system messages"),
         ({"system": 3}, "system must be a str"),
+        ({"max_messages": 0}, "max_messages must be at least 1"),
     ],
 )
 async def test_newcomer_9_stored_history_is_checked_before_any_network(
@@ -211,6 +212,8 @@ async def test_spec_2_1_conv_send_provider_is_refused(tmp_path: Path) -> None:
             await conv.send("hi", provider="anthropic")
         with pytest.raises(InvalidRequestError, match="pinned to provider 'openai'"):
             conv.stream("hi", provider="openai")
+        with pytest.raises(InvalidRequestError, match="the user message must be a str"):
+            await conv.send(["hi"])  # type: ignore[arg-type]
         assert emu.requests == []
         await conv.send("hi", model="gpt-4o-mini")
         await conv.send("again")

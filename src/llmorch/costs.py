@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import json
 import logging
 import math
@@ -38,6 +37,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import date, datetime, time, timezone
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: records are appended without the checks
+    fcntl = None  # type: ignore[assignment]
 
 from llmorch.exceptions import ConfigurationError
 from llmorch.pricing import DEFAULT_PRICES, PRICING_AS_OF, ModelPrice, resolve_price
@@ -83,6 +87,7 @@ _RECORD_START = '{"v"'  # every ledger line begins so; a reader resynchronises a
 _MAX_RESYNC_MISSES = 64  # bounds the work spent on one corrupt line
 _DECODER = json.JSONDecoder()
 _LOCK_TRIES = 1000  # each a sched_yield: about a millisecond when nothing else runs
+_CHECKS = fcntl is not None and hasattr(os, "pread")  # the torn-record check (POSIX)
 
 
 # --- Arithmetic --------------------------------------------------------------------------------
@@ -620,12 +625,12 @@ class CostTracker:
     def _append(self, data: bytes) -> None:
         try:
             fd = self._ledger_fd()
-            locked = _lock_file(fd)
+            locked = _CHECKS and _lock_file(fd)
             try:
                 # A file that does not end in a newline ends in a torn record (a full disk, a
                 # writer killed mid-write): end that line first, or this record would join it.
                 # Under the file lock no other llmorch writer is half-way through its line.
-                if self._fd_readable:
+                if _CHECKS and self._fd_readable:
                     size = os.lseek(fd, 0, os.SEEK_END)
                     if size and os.pread(fd, 1, size - 1) != b"\n":
                         data = b"\n" + data
