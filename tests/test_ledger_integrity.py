@@ -116,8 +116,12 @@ def test_chaos_bug6_reader_keeps_whole_records_glued_to_a_torn_one(
         assert _sessions(path) == ["g1", "g1", "g2"]
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert messages[0].startswith("skipping line 1 ") and "kept the 1 whole records" in messages[0]
-    assert messages[1].startswith("skipping line 2 ") and "kept the 2 whole records" in messages[1]
+    assert (
+        messages[0].startswith("skipping line 1 ") and "kept the 1 whole record(s)" in messages[0]
+    )
+    assert (
+        messages[1].startswith("skipping line 2 ") and "kept the 2 whole record(s)" in messages[1]
+    )
 
 
 def test_chaos_bug6_resync_gives_up_on_a_pathological_line(tmp_path: Path) -> None:

@@ -399,7 +399,7 @@ class CostTracker:
         self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
         _TRACKERS.add(self)
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:  # pragma: no cover - runs in a forked child
         # A thread of the parent may have held the lock when another one forked; in the child
         # that thread does not exist, so the lock would never be released.
         self._lock = threading.RLock()
@@ -734,7 +734,7 @@ class CostTracker:
                         lineno,
                         self.log_path,
                         exc,
-                        f" (kept the {len(kept)} whole records glued to it)" if kept else "",
+                        f" (kept the {len(kept)} whole record(s) glued to it)" if kept else "",
                     )
                     yield from kept
                 else:
@@ -824,7 +824,7 @@ class CostTracker:
 _TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
-def _reset_trackers_in_child() -> None:
+def _reset_trackers_in_child() -> None:  # pragma: no cover - runs in a forked child
     for tracker in list(_TRACKERS):
         tracker._after_fork_in_child()
 
