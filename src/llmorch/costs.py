@@ -4,8 +4,12 @@ Every call the orchestrator makes ends in one :class:`~llmorch.types.UsageRecord
 prices it (configured overrides first, then the dated table in :mod:`llmorch.pricing`) and
 appends it as one JSON line to the ledger. The ledger is append-only and shared: each line is
 written with a single ``os.write`` on a file opened with ``O_APPEND``, so several processes can
-log to one file without interleaving. Reports and CSV exports read the ledger back, so a weekly
-report covers every process that wrote to it; a corrupt line is skipped with a WARNING.
+log to one file without interleaving. Before each write the tracker checks that ``log_path`` is
+still the file it holds open (a rotated or deleted ledger is reopened) and that the file ends in a
+newline (a record torn by a full disk or a killed writer is ended first, so it never swallows the
+next record). Reports and CSV exports read the ledger back, so a weekly report covers every
+process that wrote to it; a corrupt line is skipped with a WARNING, and whole records found glued
+to a torn one on the same line are kept.
 
 Token semantics (SPEC §2.2): ``prompt`` counts every input token, ``cache_read`` and
 ``cache_write`` are parts of it; ``completion`` counts every output token, ``reasoning`` is part
@@ -27,10 +31,17 @@ import logging
 import math
 import os
 import threading
+import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import date, datetime, time, timezone
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: records are appended without the checks
+    fcntl = None  # type: ignore[assignment]
 
 from llmorch.exceptions import ConfigurationError
 from llmorch.pricing import DEFAULT_PRICES, PRICING_AS_OF, ModelPrice, resolve_price
@@ -72,6 +83,11 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 OVERRIDE = "override"
 _PER_MILLION = 1_000_000
 _PRICE_FIELDS = tuple(f.name for f in fields(ModelPrice))
+_RECORD_START = '{"v"'  # every ledger line begins so; a reader resynchronises at it
+_MAX_RESYNC_MISSES = 64  # bounds the work spent on one corrupt line
+_DECODER = json.JSONDecoder()
+_LOCK_TRIES = 1000  # each a sched_yield: about a millisecond when nothing else runs
+_CHECKS = fcntl is not None and hasattr(os, "pread")  # the torn-record check (POSIX)
 
 
 # --- Arithmetic --------------------------------------------------------------------------------
@@ -133,6 +149,35 @@ def _iso(ts: datetime) -> str:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=timezone.utc)
     return ts.astimezone(timezone.utc).isoformat()
+
+
+def _utf8_text(value: str) -> str:
+    r"""Make a string encodable as UTF-8 without losing what it says.
+
+    A lone surrogate (what :func:`os.fsdecode` gives for a byte that is not UTF-8) cannot be
+    written to a UTF-8 file. Surrogates from ``surrogateescape`` become the original byte spelled
+    ``\xNN``; any other lone surrogate becomes ``\uNNNN``. Every other string is returned as is.
+
+    Args:
+        value: The string.
+
+    Returns:
+        ``value``, or its escaped form when it holds lone surrogates.
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _opt_text(value: str | None) -> str | None:
+    return None if value is None else _utf8_text(value)
 
 
 def record_to_dict(record: UsageRecord) -> dict[str, Any]:
@@ -205,10 +250,12 @@ def _parse_ts(value: str) -> datetime:
 
 
 def record_from_dict(d: Mapping[str, Any]) -> UsageRecord:
-    """Rebuild a record from its ledger form.
+    r"""Rebuild a record from its ledger form.
 
     Unknown keys are ignored (a later schema may add columns); missing optional keys take the
-    record's defaults. A naive ``ts`` is taken as UTC.
+    record's defaults. A naive ``ts`` is taken as UTC. A lone surrogate in a string (a JSON
+    ``\udcff`` escape) is escaped as :class:`CostTracker` does when writing, so every record can
+    be exported as UTF-8.
 
     Args:
         d: One parsed ledger line.
@@ -232,15 +279,15 @@ def record_from_dict(d: Mapping[str, Any]) -> UsageRecord:
     tags = _get(d, "tags", dict, default={}, nullable=True) or {}
     return UsageRecord(
         ts=_parse_ts(_get(d, "ts", str)),
-        session_id=_get(d, "session_id", str),
-        provider=_get(d, "provider", str),
-        model=_get(d, "model", str),
+        session_id=_utf8_text(_get(d, "session_id", str)),
+        provider=_utf8_text(_get(d, "provider", str)),
+        model=_utf8_text(_get(d, "model", str)),
         prompt=prompt,
         completion=completion,
         total=_get(d, "total", int, default=prompt + completion),
         cost=float(cost),
-        model_answered=_get(d, "model_answered", str, default=None, nullable=True),
-        request_id=_get(d, "request_id", str, default=None, nullable=True),
+        model_answered=_opt_text(_get(d, "model_answered", str, default=None, nullable=True)),
+        request_id=_opt_text(_get(d, "request_id", str, default=None, nullable=True)),
         cache_read=_get(d, "cache_read", int, default=0),
         cache_write=_get(d, "cache_write", int, default=0),
         reasoning=_get(d, "reasoning", int, default=0),
@@ -248,7 +295,7 @@ def record_from_dict(d: Mapping[str, Any]) -> UsageRecord:
         priced=_get(d, "priced", bool, default=True),
         complete=_get(d, "complete", bool, default=True),
         estimated=_get(d, "estimated", bool, default=False),
-        tags={str(k): str(val) for k, val in tags.items()},
+        tags={_utf8_text(str(k)): _utf8_text(str(val)) for k, val in tags.items()},
         v=v,
     )
 
@@ -335,14 +382,28 @@ class CostTracker:
             str(name): {str(model): _to_price(name, model, p) for model, p in models.items()}
             for name, models in (pricing or {}).items()
         }
-        self._lock = threading.Lock()
+        # Re-entrant, and with _busy/_deferred below, so that a finaliser which records a call
+        # (an abandoned stream collected by the GC) while this thread is inside a locked section
+        # neither deadlocks nor interleaves with the record being stored.
+        self._lock = threading.RLock()
+        self._busy = False
+        self._deferred: deque[tuple[UsageRecord, bytes | None]] = deque()
         self._warned: set[tuple[str, str]] = set()
         self._session_costs: dict[str, float] = {}
         self._records: list[UsageRecord] = []
         self._dir_ready = False
         self._fd: int | None = None
         self._fd_pid = 0
+        self._fd_id = (0, 0)  # (st_dev, st_ino) of the open ledger
+        self._fd_readable = False
         self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
+        _TRACKERS.add(self)
+
+    def _after_fork_in_child(self) -> None:  # pragma: no cover - runs in a forked child
+        # A thread of the parent may have held the lock when another one forked; in the child
+        # that thread does not exist, so the lock would never be released.
+        self._lock = threading.RLock()
+        self._busy = False
 
     @property
     def writes_ledger(self) -> bool:
@@ -446,11 +507,13 @@ class CostTracker:
         tags: Mapping[str, str] | None = None,
         cost: float | None = None,
     ) -> UsageRecord:
-        """Record one call.
+        r"""Record one call.
 
         The record is priced (unless ``cost`` is given), counted for :meth:`get_session_cost`
         and, when the ledger is on, appended as one JSON line. A failure to write the ledger is
-        logged as a WARNING and never raised: the call itself succeeded.
+        logged as a WARNING and never raised: the call itself succeeded. A string that is not
+        valid Unicode (a lone surrogate, e.g. a file name from :func:`os.fsdecode`) is recorded
+        with the offending code points escaped (``\xff``), never refused.
 
         Args:
             provider: The configured provider name.
@@ -479,15 +542,15 @@ class CostTracker:
         total = tokens.get("total")
         record = UsageRecord(
             ts=datetime.now(timezone.utc),
-            session_id=session_id,
-            provider=provider,
-            model=model,
+            session_id=_utf8_text(session_id),
+            provider=_utf8_text(provider),
+            model=_utf8_text(model),
             prompt=prompt,
             completion=completion,
             total=int(total) if total is not None else prompt + completion,
             cost=float(cost),
-            model_answered=model_answered,
-            request_id=request_id,
+            model_answered=_opt_text(model_answered),
+            request_id=_opt_text(request_id),
             cache_read=_count(tokens, "cache_read"),
             cache_write=_count(tokens, "cache_write"),
             reasoning=_count(tokens, "reasoning"),
@@ -495,46 +558,96 @@ class CostTracker:
             priced=priced,
             complete=complete,
             estimated=estimated,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            tags={_utf8_text(str(k)): _utf8_text(str(v)) for k, v in (tags or {}).items()},
         )
-        with self._lock:
-            self._session_costs[session_id] = round(
-                self._session_costs.get(session_id, 0.0) + record.cost, 12
-            )
-            if not self.writes_ledger:
-                self._records.append(record)
-        if self.writes_ledger:
-            self._append(record)
+        line = _encode(record) if self.writes_ledger else None
+        self._commit(record, line)
         return record
 
-    def _ledger_fd(self) -> int:
-        """The ledger's descriptor, opened once per process (O_APPEND, so shared safely)."""
-        assert self.log_path is not None
-        if self._fd is None or self._fd_pid != os.getpid():
-            if not self._dir_ready:
-                os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-                self._dir_ready = True
-            self._fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._fd_pid = os.getpid()
-        return self._fd
-
-    def _append(self, record: UsageRecord) -> None:
-        line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8")
+    def _commit(self, record: UsageRecord, line: bytes | None) -> None:
         with self._lock:
+            if self._busy:  # re-entered on this thread (a finaliser): store it on the way out
+                self._deferred.append((record, line))
+                return
+            self._busy = True
             try:
-                fd = self._ledger_fd()
-                # One write per line: O_APPEND makes it land whole at the end of the file even
-                # when other processes append at the same time.
+                self._store(record, line)
+                while self._deferred:
+                    self._store(*self._deferred.popleft())
+            finally:
+                self._busy = False
+
+    def _store(self, record: UsageRecord, line: bytes | None) -> None:
+        self._session_costs[record.session_id] = round(
+            self._session_costs.get(record.session_id, 0.0) + record.cost, 12
+        )
+        if line is None:
+            self._records.append(record)
+        else:
+            self._append(line)
+
+    def _open_fd(self) -> int:
+        """Open (or create) the ledger for appending; read access too, for the newline check."""
+        assert self.log_path is not None
+        if not self._dir_ready:
+            os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+            self._dir_ready = True
+        flags = os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.log_path, os.O_RDWR | flags, 0o600)
+            self._fd_readable = True
+        except PermissionError:  # a write-only ledger: append without the newline check
+            fd = os.open(self.log_path, os.O_WRONLY | flags, 0o600)
+            self._fd_readable = False
+        self._fd, self._fd_pid = fd, os.getpid()
+        st = os.fstat(fd)
+        self._fd_id = (st.st_dev, st.st_ino)
+        return fd
+
+    def _ledger_fd(self) -> int:
+        """The descriptor of the file now at ``log_path``.
+
+        The descriptor is kept open, but a ledger that was renamed (logrotate), replaced or
+        deleted since is closed and ``log_path`` (re)opened, so records always land there.
+        """
+        assert self.log_path is not None
+        if self._fd is not None and self._fd_pid == os.getpid():
+            try:
+                st = os.stat(self.log_path)
+            except FileNotFoundError:
+                self._dir_ready = False  # its directory may be gone too
+            else:
+                if (st.st_dev, st.st_ino) == self._fd_id:
+                    return self._fd
+            self._close_fd()
+        return self._open_fd()
+
+    def _append(self, data: bytes) -> None:
+        try:
+            fd = self._ledger_fd()
+            locked = _CHECKS and _lock_file(fd)
+            try:
+                # A file that does not end in a newline ends in a torn record (a full disk, a
+                # writer killed mid-write): end that line first, or this record would join it.
+                # Under the file lock no other llmorch writer is half-way through its line.
+                if _CHECKS and self._fd_readable:
+                    size = os.lseek(fd, 0, os.SEEK_END)
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        data = b"\n" + data
+                # One write per line: O_APPEND makes it land whole at the end of the file
+                # even when other processes append at the same time.
                 written = os.write(fd, data)
-                if written < len(data):  # pragma: no cover - regular files write fully
+                if written < len(data):  # a full disk: the retry raises ENOSPC
                     os.write(fd, data[written:])
-                if self._fsync:
-                    os.fsync(fd)
-            except OSError as exc:
-                self._dir_ready = False
-                self._close_fd()
-                logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+            finally:
+                if locked:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            self._dir_ready = False
+            self._close_fd()
+            logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
@@ -545,7 +658,8 @@ class CostTracker:
     def close(self) -> None:
         """Close the ledger file (it reopens on the next record). Safe to call twice."""
         with self._lock:
-            self._close_fd()
+            if not self._busy:
+                self._close_fd()
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:  # not when __init__ failed half-way
@@ -563,7 +677,7 @@ class CostTracker:
             USD; 0.0 for an unknown session.
         """
         with self._lock:
-            return self._session_costs.get(session_id, 0.0)
+            return self._session_costs.get(_utf8_text(session_id), 0.0)
 
     def iter_records(
         self,
@@ -574,8 +688,9 @@ class CostTracker:
 
         With the ledger on, the ledger file is read, so records of earlier processes are
         included; a missing file yields nothing; a corrupt or partial line, or one that does not
-        fit the schema, is skipped with a WARNING naming its line number. Otherwise this
-        tracker's in-memory records are used.
+        fit the schema, is skipped with a WARNING naming its line number, and any whole records
+        glued to a torn one on that line are still yielded. Otherwise this tracker's in-memory
+        records are used.
 
         Args:
             start_date: Inclusive lower bound. Naive datetimes are taken as UTC; a ``date``
@@ -611,11 +726,19 @@ class CostTracker:
                 if not raw.strip():
                     continue
                 try:
-                    yield record_from_dict(json.loads(raw.decode("utf-8")))
-                except (ValueError, TypeError) as exc:
+                    record = record_from_dict(json.loads(raw.decode("utf-8")))
+                except (ValueError, TypeError, RecursionError) as exc:
+                    kept = _resync(raw)
                     logger.warning(
-                        "skipping line %d of the cost ledger %s: %s", lineno, self.log_path, exc
+                        "skipping line %d of the cost ledger %s: %s%s",
+                        lineno,
+                        self.log_path,
+                        exc,
+                        f" (kept the {len(kept)} whole record(s) glued to it)" if kept else "",
                     )
+                    yield from kept
+                else:
+                    yield record
 
     def get_usage_report(
         self,
@@ -696,6 +819,77 @@ class CostTracker:
                 writer.writerow([_csv_value(k, d[k]) for k in LEDGER_COLUMNS])
                 rows += 1
         return rows
+
+
+_TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+
+
+def _reset_trackers_in_child() -> None:  # pragma: no cover - runs in a forked child
+    for tracker in list(_TRACKERS):
+        tracker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_reset_trackers_in_child)
+
+
+def _lock_file(fd: int) -> bool:
+    """Take the ledger's advisory lock between llmorch writers, if it comes within ~1 ms.
+
+    It only makes the torn-record check exact. A writer stopped (SIGSTOP, a debugger) while
+    holding it must not stall every other process, so after a bounded wait, or where the
+    filesystem has no locks, the record is appended without it.
+    """
+    for _ in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # noqa: PERF203 - a retry loop
+            os.sched_yield()
+        except OSError:  # e.g. ENOLCK on some network filesystems
+            return False
+        else:
+            return True
+    return False
+
+
+def _resync(raw: bytes) -> list[UsageRecord]:
+    """The whole records in a corrupt ledger line.
+
+    A torn record (a writer killed mid-write, a full disk) followed on the same line by the next
+    process's record makes one unparseable line. The records in it start at ``{"v"``; a JSON
+    string cannot hold that text unescaped, so each candidate is tried in turn and every one that
+    parses as a record, with valid UTF-8 throughout, is kept. A torn record never parses: it lacks
+    at least its closing brace.
+    """
+    text = raw.decode("utf-8", "surrogateescape")
+    kept: list[UsageRecord] = []
+    misses = 0
+    pos = text.find(_RECORD_START)
+    while pos != -1 and misses < _MAX_RESYNC_MISSES:
+        found = _record_at(text, pos)
+        if found is None:
+            misses += 1
+            pos = text.find(_RECORD_START, pos + 1)
+        else:
+            kept.append(found[0])
+            pos = text.find(_RECORD_START, found[1])
+    return kept
+
+
+def _record_at(text: str, pos: int) -> tuple[UsageRecord, int] | None:
+    """The record that starts at ``text[pos]`` and where it ends, or ``None``."""
+    try:
+        obj, end = _DECODER.raw_decode(text, pos)
+        text[pos:end].encode("utf-8")  # bytes that were not UTF-8 are not a record
+        return record_from_dict(obj), end
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def _encode(record: UsageRecord) -> bytes:
+    """One ledger line (its strings are already UTF-8-safe, see :func:`_utf8_text`)."""
+    line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+    return (line + "\n").encode("utf-8")
 
 
 def _to_price(provider: object, model: object, value: Any) -> ModelPrice:

@@ -560,23 +560,35 @@ class AsyncLLMOrchestrator:
         self,
         system: str | None = None,
         *,
+        messages: list[Message] | None = None,
         provider: str | None = None,
         model: str | None = None,
         max_messages: int | None = None,
     ) -> Conversation:
-        """Start a conversation pinned to one provider.
+        """Start a conversation pinned to one provider, or continue a stored one.
 
         Args:
             system: An optional system message kept at the start of the history.
+            messages: A stored history to continue (e.g. an earlier ``conv.messages``); it may
+                open with the system message, which must then equal ``system`` if both are given.
             provider: The provider to pin (the active one by default).
             model: The model to try first each turn.
             max_messages: Keep the system message plus only the last N messages.
 
         Returns:
             A new :class:`~llmorch.Conversation`.
+
+        Raises:
+            InvalidRequestError: ``messages`` is malformed (see :class:`~llmorch.Conversation`);
+                nothing is sent.
         """
         from llmorch.conversation import Conversation
 
         return Conversation(
-            self, system=system, provider=provider, model=model, max_messages=max_messages
+            self,
+            system=system,
+            messages=messages,
+            provider=provider,
+            model=model,
+            max_messages=max_messages,
         )

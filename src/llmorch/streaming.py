@@ -115,6 +115,7 @@ class ResponseStream:
         self._response: LLMResponse | None = None
         self._closed = False
         self._on_complete: list[Callable[[LLMResponse], None]] = []
+        self._on_end: list[Callable[[LLMResponse, bool], None]] = []
 
     @property
     def response(self) -> LLMResponse:
@@ -134,6 +135,17 @@ class ResponseStream:
             callback: A sync function.
         """
         self._on_complete.append(callback)
+
+    def add_end_callback(self, callback: Callable[[LLMResponse, bool], None]) -> None:
+        """Call ``callback(response, complete)`` once when the stream ends in any way.
+
+        Exhausted, closed early, broken, cancelled or collected unfinished: whenever the call is
+        recorded. ``complete`` is False when it was cut short.
+
+        Args:
+            callback: A sync function.
+        """
+        self._on_end.append(callback)
 
     async def _open(self) -> OpenedStream:
         if self._opened is None:
@@ -198,6 +210,8 @@ class ResponseStream:
             return
         self._closed = True
         self._response = self._finish(opened, complete)
+        for end_callback in self._on_end:
+            end_callback(self._response, complete)
         if complete:
             for callback in self._on_complete:
                 callback(self._response)

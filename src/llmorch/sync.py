@@ -404,14 +404,17 @@ class LLMOrchestrator:
         self,
         system: str | None = None,
         *,
+        messages: list[Message] | None = None,
         provider: str | None = None,
         model: str | None = None,
         max_messages: int | None = None,
     ) -> SyncConversation:
-        """Start a conversation pinned to one provider.
+        """Start a conversation pinned to one provider, or continue a stored one.
 
         Args:
             system: An optional system message.
+            messages: A stored history to continue (see
+                :meth:`AsyncLLMOrchestrator.conversation`).
             provider: The provider to pin (the active one by default).
             model: The model tried first each turn.
             max_messages: Keep the system message plus only the last N messages.
@@ -423,7 +426,11 @@ class LLMOrchestrator:
             self._portal,
             self._wrap,
             self._async.conversation(
-                system, provider=provider, model=model, max_messages=max_messages
+                system,
+                messages=messages,
+                provider=provider,
+                model=model,
+                max_messages=max_messages,
             ),
         )
 
