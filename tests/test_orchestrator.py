@@ -497,3 +497,69 @@ async def test_tags_reach_the_ledger_for_requests_and_streams() -> None:
                 pass
     assert [{"feature": "search"}, {"feature": "chat"}] == [r["tags"] for r in ledger()]
     assert all("tags" not in json.loads(call.request.content) for call in route.calls)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        err(400, "context_length_exceeded"),
+        err(400),
+        httpx.Response(
+            200,
+            json={"choices": [{"message": {"content": ""}, "finish_reason": "content_filter"}]},
+        ),
+    ],
+)
+async def test_review_11_request_specific_errors_never_start_a_cooldown(
+    error: httpx.Response, sleeps: list[float]
+) -> None:
+    """A prompt too long, an invalid request or a content filter says nothing about the model:
+    the next request goes to the primary model again (4a56482 benched it for cooldown_s)."""
+    config = base_config()
+    config["providers"]["openai"]["cooldown_s"] = 300
+    async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
+        with respx.mock() as mock:
+            route = mock.post(OPENAI).mock(
+                side_effect=[error] + [httpx.Response(200, json=completion())] * 2
+            )
+            await orch.send_request(MESSAGES)
+            await orch.send_request(MESSAGES)
+    assert ["gpt-4o", "gpt-4o-mini", "gpt-4o"] == sent_models(route)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_review_15_close_while_a_call_waits_to_retry_is_an_orchestrator_error(
+    transport: str,
+) -> None:
+    """aclose() during a retry wait: the caller gets OrchestratorError("closed"), never httpx's
+    raw RuntimeError from the closed client."""
+    from llmorch import OrchestratorError
+    from llmorch.testing import Fault, ProviderEmulator
+
+    async with ProviderEmulator() as emu:
+        config = {
+            "active_provider": "openai",
+            "active_model": "gpt-4o-mini",
+            "providers": {"openai": emu.config_for("openai")},
+            "cost_tracking": {"enabled": False},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            "http_transport": transport,
+        }
+        emu.script("openai", "gpt-4o-mini", Fault.rate_limit(retry_after=0.3))
+        orch = AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config))
+        await orch.start()
+        outcome: list[BaseException] = []
+
+        async def call() -> None:
+            try:
+                await orch.send_request(MESSAGES)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            await anyio.sleep(0.1)
+            await orch.aclose()
+    [error] = outcome
+    assert type(error) is OrchestratorError, repr(error)
+    assert "closed" in str(error)

@@ -92,3 +92,44 @@ def test_field_without_colon_and_unknown_fields_are_ignored() -> None:
 def test_blank_lines_alone_dispatch_nothing() -> None:
     """Empty events (only blank lines or only retry) are not dispatched."""
     assert [] == decode(b"\n\n\nretry: 5\n\n")
+
+
+def test_chaos_bug4_decoding_is_linear_in_line_length() -> None:
+    """A 15 MiB line fed in 16 KiB reads decodes in well under a second (4a56482: 2.3 s for
+    10 MiB, 11.6 s for 20 MiB, each feed re-splitting the whole buffer)."""
+    import time
+
+    decoder = SSEDecoder()
+    piece = b"A" * 16384
+    started = time.perf_counter()
+    decoder.feed(b"data: ")
+    for _ in range(15 * 64):
+        assert [] == decoder.feed(piece)
+    [event] = decoder.feed(b"\n\n")
+    assert 15 * 2**20 == len(event.data)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_chaos_bug4_a_line_past_the_bound_is_an_error() -> None:
+    """A line (or an event of many lines) past MAX_LINE_BYTES raises SSEError, so a junk stream
+    fails instead of growing without end."""
+    from llmorch._sse import MAX_LINE_BYTES, SSEError
+
+    decoder = SSEDecoder()
+    piece = b"A" * (1 << 20)
+    with pytest.raises(SSEError, match="longer than"):
+        for _ in range(MAX_LINE_BYTES // len(piece) + 1):
+            decoder.feed(piece)
+    many = SSEDecoder()
+    line = b"data: " + b"B" * (1 << 20) + b"\n"
+    with pytest.raises(SSEError, match="larger than"):
+        for _ in range(MAX_LINE_BYTES // (1 << 20) + 1):
+            many.feed(line)
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_a_cr_at_the_end_of_a_chunk_is_one_line_end_with_a_following_lf(cut: int) -> None:
+    """`\\r` then `\\n` in the next chunk is one line end; a lone `\\r` is one too."""
+    data = b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"
+    assert [e.data for e in decode(data)] == [e.data for e in decode(data[:cut], data[cut:])]
+    assert ["a", "b", "c"] == [e.data for e in decode(data)]

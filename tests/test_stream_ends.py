@@ -22,7 +22,6 @@ from llmorch import (
     ProviderUnavailableError,
     StreamInterruptedError,
 )
-from llmorch.providers._common import end_of_stream
 from llmorch.providers.bedrock import decode_event_stream
 from llmorch.streaming import StreamAccumulator
 from tests.conftest import base_config, chunks, fixture_bytes
@@ -144,6 +143,8 @@ async def test_chaos_bug3_bedrock_stream_cut_before_message_stop_and_metadata() 
 
 def test_end_of_stream_tells_a_cut_stream_from_a_non_answer() -> None:
     """Nothing of the protocol: not an answer; events without the terminal one: cut."""
+    from llmorch.providers._common import end_of_stream
+
     end_of_stream(True, True, "p", "m", None)
     with pytest.raises(ProviderUnavailableError, match="no answer"):
         end_of_stream(False, False, "p", "m", "rid")

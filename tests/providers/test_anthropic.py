@@ -267,3 +267,18 @@ async def test_model_listing_follows_pages(adapter: AnthropicProvider) -> None:
     assert ["a", "b", "c"] == [m.name for m in models]
     assert "b" == route.calls[1].request.url.params["after_id"]
     assert "after_id" not in route.calls[0].request.url.params
+
+
+async def test_issue11_item9_thinking_tokens_are_reasoning(adapter: AnthropicProvider) -> None:
+    """`usage.output_tokens_details.thinking_tokens` becomes tokens_used["reasoning"] (a part of
+    completion, as SPEC §2.2 says); 4a56482 dropped it."""
+    usage = {
+        "input_tokens": 12,
+        "output_tokens": 900,
+        "output_tokens_details": {"thinking_tokens": 850},
+    }
+    body = {"content": [{"type": "text", "text": "42"}], "stop_reason": "end_turn", "usage": usage}
+    with respx.mock() as mock:
+        mock.post(URL).respond(200, json=body)
+        response = await adapter.send_request(MESSAGES, "m")
+    assert {"prompt": 12, "completion": 900, "total": 912, "reasoning": 850} == response.tokens_used
