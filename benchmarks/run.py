@@ -146,8 +146,8 @@ def _imports(repeat: int, names: list[str]) -> dict[str, Any]:
     from llmorch.providers import BUILTIN_TYPES
 
     cases = {
-        "dependencies (httpx, pydantic, yaml, anyio, httpx_aiohttp)": (
-            "import httpx, pydantic, yaml, anyio, httpx_aiohttp"
+        "dependencies (httpx, pydantic, yaml, anyio, aiohttp)": (
+            "import httpx, pydantic, yaml, anyio, aiohttp"
         ),
         "import llmorch": "import llmorch",
         "llmorch + openai configured": _CONFIGURED.format(names=["openai"]),
@@ -324,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "worker":
         return _worker(argv[1:])
+    if argv and argv[0] == "ab":
+        from benchmarks.ab import main as ab
+
+        return ab(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
     parser.add_argument("--requests", type=int, default=2000)
