@@ -212,3 +212,30 @@ async def test_issue11_item5_an_empty_answer_the_vendor_billed_is_a_success() ->
         response.tokens_used["reasoning"],
     )
     assert 1 == len(ledger())
+
+
+async def test_a_gzip_encoded_stream_is_decoded() -> None:
+    """A stream the server gzips (proxies and CDNs do) is decoded before the SSE parser."""
+    import gzip
+
+    body = (
+        "".join(
+            "data: " + json.dumps(chunk) + "\n\n"
+            for chunk in (
+                {"choices": [{"index": 0, "delta": {"content": "zip"}}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            )
+        )
+        + "data: [DONE]\n\n"
+    )
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+        content=gzip.compress(body.encode()),
+    )
+    with respx.mock() as mock:
+        mock.post(OPENAI).mock(return_value=response)
+        async with orch() as o:
+            async with o.send_streaming_request(MESSAGES) as s:
+                text = "".join([c async for c in s])
+    assert ("zip", "stop") == (text, s.response.finish_reason)

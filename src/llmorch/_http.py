@@ -15,8 +15,8 @@ import importlib.util
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx
@@ -362,7 +362,8 @@ class StreamBody:
         self._model = model
         self._seconds = seconds
         self._deadline = anyio.current_time() + seconds
-        self._chunks = response.aiter_raw()
+        # Content-decoded (gzip), like the body fetch() reads; an async generator to close.
+        self._chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
 
     def event(self) -> None:
         """A whole event arrived: the next one has ``t`` seconds from now."""
@@ -399,6 +400,7 @@ class StreamBody:
         """Release the connection (shielded from cancellation: it always happens)."""
         with anyio.CancelScope(shield=True):
             try:
+                await self._chunks.aclose()
                 await self.response.aclose()
             except Exception:  # the connection is going away either way
                 logger.debug("error while closing a response", exc_info=True)
