@@ -100,7 +100,7 @@ def check_call(
             f"unknown keyword argument(s) {unknown} are sent as top-level body fields; this is "
             "deprecated and will become an error: pass vendor fields as extra_body={...}",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of send_request()
         )
     out = dict(kwargs)
     if timeout is not None:
