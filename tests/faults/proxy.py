@@ -1,7 +1,7 @@
 """A fault-injecting HTTP/1.1 proxy for the chaos tests: malformed HTTP the emulator never sends.
 
-`FaultProxy` listens on loopback in front of the emulator, on its own thread (like the emulator's
-sync mode), so that a client which hangs or stalls its own event loop cannot stall the proxy. For
+`FaultProxy` listens on loopback in front of the emulator (run it on its own thread, through a
+blocking portal, so that a client which stalls its own event loop cannot stall the proxy). For
 every request it forwards the bytes unchanged, reads the emulator's whole answer (keeping its
 framing: Content-Length, chunked or close-delimited) and then delivers it as the next queued fault
 `Plan` says. POSTs (the chat calls) take the faults, in queue order; everything else passes.
@@ -18,15 +18,11 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
-from anyio.from_thread import start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 __all__ = ["TERMINATOR", "FaultProxy", "Message", "Plan", "chunk", "events", "has_text", "head"]
@@ -190,8 +186,6 @@ class FaultProxy:
         self.log: list[str] = []
         self.port = 0
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._portal_cm: AbstractContextManager[Any] | None = None
-        self._sync: AbstractContextManager[Any] | None = None
 
     @property
     def base_url(self) -> str:
@@ -211,7 +205,8 @@ class FaultProxy:
 
     def _take(self, request: Message) -> Fault | None:
         with self._lock:
-            fault = self._queue.popleft() if request.start.startswith(b"POST ") and self._queue else None
+            chat = request.start.startswith(b"POST ")
+            fault = self._queue.popleft() if chat and self._queue else None
             path = request.start.split(b" ")[1].decode("latin-1")
             name = getattr(fault, "__name__", "pass") if fault else "pass"
             self.log.append(f"{request.start.split(b' ')[0].decode()} {path} {name}")
@@ -275,25 +270,3 @@ class FaultProxy:
         if task_group is not None:
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
-
-    def __enter__(self) -> FaultProxy:
-        self._portal_cm = start_blocking_portal()
-        portal = self._portal_cm.__enter__()
-        self._sync = portal.wrap_async_context_manager(self)
-        self._sync.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        sync, portal_cm = self._sync, self._portal_cm
-        self._sync = self._portal_cm = None
-        try:
-            if sync is not None:
-                sync.__exit__(None, None, None)
-        finally:
-            if portal_cm is not None:
-                portal_cm.__exit__(None, None, None)
