@@ -175,15 +175,12 @@ class FaultProxy:
     Args:
         upstream: ``(host, port)`` of the emulator.
 
-    Attributes:
-        log: One line per request: ``"METHOD path fault-name"`` (``pass`` when not faulted).
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self._upstream = upstream
         self._lock = threading.Lock()
         self._queue: deque[Fault] = deque()
-        self.log: list[str] = []
         self.port = 0
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -198,19 +195,14 @@ class FaultProxy:
             self._queue.extend(faults)
 
     def reset(self) -> None:
-        """Forget queued faults and the log."""
+        """Forget the queued faults."""
         with self._lock:
             self._queue.clear()
-            self.log.clear()
 
     def _take(self, request: Message) -> Fault | None:
         with self._lock:
             chat = request.start.startswith(b"POST ")
-            fault = self._queue.popleft() if chat and self._queue else None
-            path = request.start.split(b" ")[1].decode("latin-1")
-            name = getattr(fault, "__name__", "pass") if fault else "pass"
-            self.log.append(f"{request.start.split(b' ')[0].decode()} {path} {name}")
-        return fault
+            return self._queue.popleft() if chat and self._queue else None
 
     async def _deliver(self, client: anyio.abc.SocketStream, plan: Plan) -> bool:
         for part in plan.parts:
