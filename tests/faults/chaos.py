@@ -27,7 +27,8 @@ __all__ = ["CHAOS", "DIALECTS", "TRANSPORTS", "Chaos", "cells"]
 DIALECTS = ("openai", "anthropic", "gemini", "vertex", "bedrock")
 TRANSPORTS = ("httpx", "aiohttp")
 PAUSE = 0.2  # seconds between the first write and the late one (BUG-1)
-JUNK_BYTES = 16 * 1024 * 1024  # linear decoding reads this in ~0.1 s, quadratic in 2-4 s
+JUNK_BYTES = 16 * 1024 * 1024  # a stream: linear decoding reads it in ~0.1 s, quadratic in 2-4 s
+JUNK_JSON_BYTES = 4 * 1024 * 1024  # a plain request parses its body whole: no need for more
 JUNK_PIECE = 64 * 1024
 HTML = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 BUSY = b'{"error": {"message": "busy", "type": "server_error", "code": 503}}'
@@ -163,7 +164,7 @@ def _html(m: Message) -> Plan:
 
 def _junk(m: Message) -> Plan:
     if not m.streamed:
-        return Plan([head(m, framing=f"length:{JUNK_BYTES}") + b"A" * JUNK_BYTES])
+        return Plan([head(m, framing=f"length:{JUNK_JSON_BYTES}") + b"A" * JUNK_JSON_BYTES])
     piece = chunk(b"A" * JUNK_PIECE)
     return Plan([head(m), *[piece] * (JUNK_BYTES // JUNK_PIECE), TERMINATOR])
 
@@ -221,7 +222,7 @@ CHAOS: list[Chaos] = [
     Chaos("html_mislabelled", "bug3",
           "200 HTML page labelled as the answer's type (JSON, text/event-stream, eventstream)",
           _html, "retry", "retry"),
-    Chaos("junk", "bug4", f"{JUNK_BYTES >> 20} MiB of 'A' without a newline, normal type",
+    Chaos("junk", "bug4", "MiBs of 'A' without a newline, normal type (stream: 16, request: 4)",
           _junk, "retry", "retry"),
     Chaos("drip", "bug5", "1 byte / 50 ms (request: whole body; stream: after text)",
           _drip, "retry", "interrupted", causes=("ProviderTimeoutError",)),

@@ -120,7 +120,7 @@ class Cell:
     """A cell's faulted call and the upstream requests it made, per model."""
 
     call: Call
-    requests: list[str | None]
+    requests: list[str]
 
 
 async def _run_cell(
@@ -151,7 +151,7 @@ def _check(
     case: Chaos,
     expect: str,
     call: Call,
-    requests: list[str | None],
+    requests: list[str],
     first: str,
     second: str,
     stream: bool,
@@ -180,7 +180,7 @@ def _ids(cell: tuple[Chaos, str, str, str]) -> str:
     return f"{case.name}-{mode}-{dialect}-{transport}"
 
 
-def _params(finding: str) -> Any:
+def _params(finding: str) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("cell", cells(finding), ids=_ids)
 
 
