@@ -44,8 +44,11 @@ class Chaos:
         finding: ``bug1`` … ``bug5`` (chaos.md) or ``guard``.
         what: What the fault does, in words.
         plan: The emulator's answer → what the client receives.
-        request: Outcome of a plain request, or ``None`` when the fault has no request form.
-        stream: Outcome of a stream, or ``None``.
+        request: Outcome of a plain request, or ``None`` when the fault has no request form
+            (the table says why).
+        stream: Outcome of a stream, or ``None``. Every fault exists for every provider:
+            Bedrock's binary event stream takes the same HTTP-level damage, its "HTML page
+            labelled as the stream" is labelled ``application/vnd.amazon.eventstream``.
         causes: Accepted ``__cause__`` classes of an ``interrupted`` stream.
     """
 
@@ -207,6 +210,7 @@ CHAOS: list[Chaos] = [
       for mode in ("zz", "neg", "huge", "small", "nocrlf")],
     Chaos("dup16", "bug2", "16 body bytes sent twice, connection kept",
           _dup16, "recover", "retry"),
+    # Streams are chunked: a stream whose length lies is close_cut below.
     Chaos("cl_short", "bug2", "Content-Length 10 bytes short, connection kept",
           _cl_short, "recover", None),
     *[Chaos(f"late_chunk_{mode}", "bug1",
@@ -217,6 +221,7 @@ CHAOS: list[Chaos] = [
     Chaos("close_cut", "bug3", "close-delimited body, FIN after text (request: mid-body)",
           _close_cut, "retry", "interrupted",
           causes=("ProviderConnectionError", "ProviderUnavailableError")),
+    # A plain request has no events to come before: its cut is close_cut's request form.
     Chaos("close_cut_pre", "bug3", "close-delimited stream, FIN at an event boundary before text",
           _close_cut_pre, None, "retry"),
     Chaos("html_mislabelled", "bug3",
@@ -234,6 +239,7 @@ CHAOS: list[Chaos] = [
           _cut("rst", "body"), "retry", "interrupted"),
     Chaos("fin_body", "guard", "FIN mid-body / between events after text",
           _cut("fin", "body"), "retry", "interrupted"),
+    # A plain request has no events: its mid-body RST is rst_body's request form.
     Chaos("rst_pre", "guard", "RST between events before text",
           _cut("rst", "pre"), None, "retry"),
 ]  # fmt: skip
