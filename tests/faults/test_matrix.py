@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import llmorch
-from llmorch import AllFallbacksFailedError, AsyncLLMOrchestrator, OrchestratorConfig
+from llmorch import AllFallbacksFailedError, AsyncLLMOrchestrator
 from llmorch.testing import ProviderEmulator
 from tests.faults.matrix import CASES, Case, cells, render
+from tests.faults.support import chain, config, ledger
 
 MESSAGES = [{"role": "user", "content": "one two three"}]
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[ProviderEmulator]:
-    with ProviderEmulator() as emulator:
-        yield emulator
-
-
-def _chain(emu: ProviderEmulator, dialect: str) -> tuple[str, str]:
-    models = emu.chat_models(dialect)
-    return models[0], models[1]
-
-
 async def _run(emu: ProviderEmulator, case: Case, dialect: str) -> tuple[Any, list[str | None]]:
-    first, second = _chain(emu, dialect)
+    first, second = chain(emu, dialect)
     emu.clear()
     emu.script(dialect, first, *case.first())
     emu.script(dialect, second, *case.second())
     provider = emu.config_for(dialect) | {"fallback_models": [second]} | case.provider
-    config = OrchestratorConfig.from_dict(
-        {
-            "active_provider": dialect,
-            "active_model": first,
-            "providers": {dialect: provider},
-            "model_discovery": {"refresh_on_start": False, "cache_path": None},
-            "cost_tracking": {"log_path": "ledger.jsonl"},
-        }
-    )
     outcome: Any
-    async with AsyncLLMOrchestrator(config) as orch:
+    async with AsyncLLMOrchestrator(config(dialect, first, {dialect: provider})) as orch:
         try:
             if case.stream:
                 stream = orch.send_streaming_request(MESSAGES)
@@ -58,19 +37,14 @@ async def _run(emu: ProviderEmulator, case: Case, dialect: str) -> tuple[Any, li
     return outcome, models
 
 
-def _ledger() -> list[dict[str, Any]]:
-    ledger = Path("ledger.jsonl")
-    return [json.loads(x) for x in ledger.read_text().splitlines()] if ledger.exists() else []
-
-
 @pytest.mark.parametrize(("case", "dialect"), cells(), ids=lambda v: getattr(v, "name", v))
 async def test_fault_cell(
     emu: ProviderEmulator, case: Case, dialect: str, sleeps: list[float]
 ) -> None:
     """The fault ends in its documented outcome, and the ledger has one line per answer."""
-    first, second = _chain(emu, dialect)
+    first, second = chain(emu, dialect)
     outcome, models = await _run(emu, case, dialect)
-    records = _ledger()
+    records = ledger()
     if case.first_calls is not None:
         refreshed = dialect == "vertex" and case.name == "401 auth failure"  # refresh, retry once
         assert case.first_calls + refreshed == models.count(first), models
