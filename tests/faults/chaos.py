@@ -256,3 +256,31 @@ def cells(finding: str) -> list[tuple[Chaos, str, str, str]]:
         for dialect in DIALECTS
         for transport in TRANSPORTS
     ]
+
+
+_OUTCOMES = {
+    "ok": "answered",
+    "answer": "answered (at once or after one retry)",
+    "retry": "retried, then answered",
+    "recover": "retried or next model, then answered",
+    "interrupted": "StreamInterruptedError",
+}
+
+
+def render() -> str:
+    """The chaos matrix as a Markdown table (fault → outcome per mode), with the cell count."""
+    lines = [
+        "| fault | finding | plain request | stream |",
+        "|---|---|---|---|",
+    ]
+    for case in CHAOS:
+        request = _OUTCOMES[case.request] if case.request else "—"
+        stream = _OUTCOMES[case.stream] if case.stream else "—"
+        lines.append(f"| {case.what} | {case.finding} | {request} | {stream} |")
+    count = sum(len(cells(f)) for f in sorted({c.finding for c in CHAOS}))
+    lines.append("")
+    lines.append(
+        f"{len(CHAOS)} faults × {len(DIALECTS)} providers × {len(TRANSPORTS)} transports "
+        f"(`httpx`, `aiohttp`): {count} cells tested."
+    )
+    return "\n".join(lines)

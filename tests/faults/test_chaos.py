@@ -276,3 +276,13 @@ async def test_chaos_bug4_junk_stream_does_not_stall_other_calls(
     ]
     _check(junk, "retry", calls[0], requests, first, second, True)
     assert len(_records("bystander")) == len(latencies)
+
+
+def test_the_reliability_page_shows_the_chaos_matrix() -> None:
+    """docs/reliability.md carries exactly the chaos faults these tests run, with the count."""
+    from pathlib import Path
+
+    from tests.faults.chaos import render
+
+    page = Path(__file__).parent.parent.parent / "docs" / "reliability.md"
+    assert render() in page.read_text()
