@@ -30,6 +30,7 @@ __all__ = [
     "create_client",
     "map_transport_errors",
     "parse_retry_after",
+    "release_unawaited",
     "resolve_transport",
     "timeout",
     "transport_name",
@@ -49,7 +50,7 @@ def _asyncio_running() -> bool:
     return True
 
 
-def resolve_transport(setting: str) -> str:
+def resolve_transport(setting: str, *, on_asyncio: bool | None = None) -> str:
     """Decide what carries the bytes under httpx.
 
     ``auto`` is ``aiohttp`` (httpx-aiohttp's transport, whose pool holds up under concurrency)
@@ -58,6 +59,8 @@ def resolve_transport(setting: str) -> str:
 
     Args:
         setting: The config's ``http_transport``: ``auto``, ``aiohttp`` or ``httpx``.
+        on_asyncio: Whether the client will run on asyncio (by default: whether this thread
+            runs an asyncio loop; pass it when building the client in a worker thread).
 
     Returns:
         ``"aiohttp"`` or ``"httpx"``.
@@ -68,7 +71,7 @@ def resolve_transport(setting: str) -> str:
     if setting == "httpx":
         return "httpx"
     available = importlib.util.find_spec("httpx_aiohttp") is not None
-    on_asyncio = _asyncio_running()
+    on_asyncio = _asyncio_running() if on_asyncio is None else on_asyncio
     if setting == "aiohttp":
         if not available:
             raise ConfigurationError(
@@ -83,20 +86,21 @@ def resolve_transport(setting: str) -> str:
     return "aiohttp" if available and on_asyncio else "httpx"
 
 
-def create_client(transport: str = "auto") -> httpx.AsyncClient:
+def create_client(transport: str = "auto", *, on_asyncio: bool | None = None) -> httpx.AsyncClient:
     """Create the pooled client an orchestrator shares between its providers.
 
-    Call it inside the event loop that will drive the client.
+    Call it inside the event loop that will drive the client, or pass ``on_asyncio``.
 
     Args:
         transport: The config's ``http_transport`` (see :func:`resolve_transport`).
+        on_asyncio: As for :func:`resolve_transport`.
 
     Returns:
         A new client; the caller closes it.
     """
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     kwargs: dict[str, Any] = {}
-    if resolve_transport(transport) == "aiohttp":
+    if resolve_transport(transport, on_asyncio=on_asyncio) == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
         kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=True)
@@ -107,6 +111,24 @@ def create_client(transport: str = "auto") -> httpx.AsyncClient:
         trust_env=True,
         **kwargs,
     )
+
+
+def release_unawaited(client: httpx.AsyncClient) -> None:
+    """Close a client's pooled connections without awaiting: for a forgotten ``aclose()``.
+
+    Call it on the thread of the loop the client ran on, or once that loop has closed.
+    aiohttp's connector closes its transports synchronously underneath its async ``close()``
+    (which also keeps aiohttp from reporting an "Unclosed client session" and an "Unclosed
+    connector"); httpx's own pool has no synchronous close, and its sockets close, silently,
+    when they are collected.
+
+    Args:
+        client: A client from :func:`create_client`.
+    """
+    session = getattr(client._transport, "client", None)
+    close = getattr(getattr(session, "connector", None), "_close", None)
+    if callable(close):
+        close()
 
 
 def transport_name(client: httpx.AsyncClient) -> str:
