@@ -151,6 +151,19 @@ def _release_on_loop(loop: asyncio.AbstractEventLoop, client: _http.AsyncClient)
     loop.create_task(aclose())
 
 
+def _prepare(config: OrchestratorConfig, transport: str) -> _http.AsyncClient:
+    """Import the adapters start-up will use and build the client (in a worker thread).
+
+    A function of the config, not a method: the worker thread never holds the orchestrator.
+    """
+    discovery = config.model_discovery.refresh_on_start
+    for name, provider_config in config.providers.items():
+        if discovery or name == config.active_provider:
+            with contextlib.suppress(Exception):  # reported when that provider is used
+                load_provider_class(provider_config.type)
+    return _http.create_client(transport, on_asyncio=transport == "aiohttp")
+
+
 class AsyncLLMOrchestrator:
     """One interface to every configured provider, with fallback, retries and cost tracking.
 
@@ -256,7 +269,7 @@ class AsyncLLMOrchestrator:
                 raise OrchestratorError("the orchestrator is closed")
             if self._http is None and self._adapters is None:
                 transport = _http.resolve_transport(self.config.http_transport)  # asks the loop
-                self._http = await anyio.to_thread.run_sync(self._prepare, transport)
+                self._http = await anyio.to_thread.run_sync(_prepare, self.config, transport)
                 self._owns_http = True
                 self._leftovers.track(self._http)
             self._adapter_map()
@@ -267,15 +280,6 @@ class AsyncLLMOrchestrator:
         finally:
             starting, self._starting = self._starting, None
             starting.set()
-
-    def _prepare(self, transport: str) -> _http.AsyncClient:
-        """Import the adapters start-up will use and build the client (in a worker thread)."""
-        discovery = self.config.model_discovery.refresh_on_start
-        for name, provider_config in self.config.providers.items():
-            if discovery or name == self.config.active_provider:
-                with contextlib.suppress(Exception):  # reported when that provider is used
-                    load_provider_class(provider_config.type)
-        return _http.create_client(transport, on_asyncio=transport == "aiohttp")
 
     async def _discover_all(self) -> None:
         async def one(name: str) -> None:

@@ -274,6 +274,8 @@ class _State:
         if self.closed:
             raise OrchestratorError("the orchestrator is closed")
         if gen.pid == os.getpid():
+            if gen.stopping:  # by the exit hook or the finaliser
+                raise OrchestratorError("the orchestrator is closed")
             return gen
         with self.lock:
             if self.closed:
@@ -401,7 +403,12 @@ class SyncResponseStream:
         try:
             if self._receive is None:
                 send, receive = anyio.create_memory_object_stream[object](0)
-                self._pump.task = gen.start_pump(self._pump, self._stream, send, receive)
+                try:
+                    self._pump.task = gen.start_pump(self._pump, self._stream, send, receive)
+                except BaseException:
+                    send.close()
+                    receive.close()
+                    raise
                 self._receive = receive
             item = gen.call(self._receive.receive)
         except (anyio.EndOfStream, anyio.ClosedResourceError, OrchestratorError):
