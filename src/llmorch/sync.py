@@ -73,6 +73,7 @@ class _Generation:
     def __init__(self, config: OrchestratorConfig, session_id: str | None) -> None:
         self.pid = os.getpid()
         self.core = AsyncLLMOrchestrator(config, session_id=session_id)
+        self.core._finalizer.detach()  # this generation closes (or, after a fork, abandons) it
         self.pumps: set[_Pump] = set()
         self.stopping = False
         self.portal: BlockingPortal
@@ -80,8 +81,6 @@ class _Generation:
         self._stop_event: anyio.Event
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.thread = threading.Thread(target=self._run, name="llmorch-portal", daemon=True)
-        with _registry_lock():
-            _LIVE.add(self)
         self.thread.start()
         self._ready.result()
         try:
@@ -105,6 +104,8 @@ class _Generation:
             async with BlockingPortal() as portal:
                 self.portal, self.loop = portal, asyncio.get_running_loop()
                 self._stop_event = anyio.Event()
+                with _registry_lock():
+                    _LIVE.add(self)
                 self._ready.set_result(None)
                 await self._stop_event.wait()
                 pumps = list(self.pumps)  # streams end cleanly, recorded, before anything else
@@ -551,6 +552,7 @@ class LLMOrchestrator:
         self.config = config
         self._state = _State(config, session_id)
         self._finalizer = weakref.finalize(self, self._state.release)
+        self._finalizer.atexit = False  # at exit the module's hook closes it, after user hooks
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         gen = self._state.current()
