@@ -27,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import TaskStatus
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from llmorch.streaming import ResponseStream
 
 __all__ = ["LLMOrchestrator", "SyncConversation", "SyncResponseStream"]
-
-T = TypeVar("T")
 
 #: How long interpreter exit waits for the portal threads to close their clients.
 _EXIT_WAIT_S = 3.0
@@ -133,15 +131,11 @@ class _Generation:
         except RuntimeError:  # the loop has already closed
             pass
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Close the core and stop the thread, waiting for it unless called from that thread.
-
-        Args:
-            timeout: How long to wait for the thread (``None``: until it has stopped).
-        """
+    def stop(self) -> None:
+        """Close the core and stop the thread, waiting for it unless called from that thread."""
         self.request_stop()
         if not self.on_loop_thread:
-            self.thread.join(timeout)
+            self.thread.join()
 
     def call(self, func: Callable[[], Any]) -> Any:
         """Run ``func`` (sync or async) on the portal and return its result.
