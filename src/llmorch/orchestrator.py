@@ -148,7 +148,12 @@ def _release_on_loop(loop: asyncio.AbstractEventLoop, client: _http.AsyncClient)
         except Exception:  # already broken: nothing more to release
             logger.debug("error while closing an unclosed client", exc_info=True)
 
-    loop.create_task(aclose())
+    task = loop.create_task(aclose())
+    _CLOSING.add(task)  # the loop keeps only a weak reference to its tasks
+    task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def _prepare(config: OrchestratorConfig, transport: str) -> _http.AsyncClient:
