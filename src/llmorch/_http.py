@@ -42,6 +42,7 @@ __all__ = [
     "map_transport_errors",
     "open_stream",
     "parse_retry_after",
+    "release_unawaited",
     "resolve_transport",
     "timeout",
     "transport_name",
@@ -63,7 +64,7 @@ def _asyncio_running() -> bool:
     return True
 
 
-def resolve_transport(setting: str) -> str:
+def resolve_transport(setting: str, *, on_asyncio: bool | None = None) -> str:
     """Decide what carries the bytes under httpx.
 
     ``auto`` is ``aiohttp`` (aiohttp's connection pool, which holds up under concurrency) when
@@ -72,6 +73,8 @@ def resolve_transport(setting: str) -> str:
 
     Args:
         setting: The config's ``http_transport``: ``auto``, ``aiohttp`` or ``httpx``.
+        on_asyncio: Whether the client will run on asyncio (by default: whether this thread
+            runs an asyncio loop; pass it when building the client in a worker thread).
 
     Returns:
         ``"aiohttp"`` or ``"httpx"``.
@@ -82,7 +85,7 @@ def resolve_transport(setting: str) -> str:
     if setting == "httpx":
         return "httpx"
     available = importlib.util.find_spec("aiohttp") is not None
-    on_asyncio = _asyncio_running()
+    on_asyncio = _asyncio_running() if on_asyncio is None else on_asyncio
     if setting == "aiohttp":
         if not available:
             raise ConfigurationError(
@@ -96,20 +99,21 @@ def resolve_transport(setting: str) -> str:
     return "aiohttp" if available and on_asyncio else "httpx"
 
 
-def create_client(transport: str = "auto") -> httpx.AsyncClient:
+def create_client(transport: str = "auto", *, on_asyncio: bool | None = None) -> httpx.AsyncClient:
     """Create the pooled client an orchestrator shares between its providers.
 
-    Call it inside the event loop that will drive the client.
+    Call it inside the event loop that will drive the client, or pass ``on_asyncio``.
 
     Args:
         transport: The config's ``http_transport`` (see :func:`resolve_transport`).
+        on_asyncio: As for :func:`resolve_transport`.
 
     Returns:
         A new client; the caller closes it.
     """
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     kwargs: dict[str, Any] = {}
-    if resolve_transport(transport) == "aiohttp":
+    if resolve_transport(transport, on_asyncio=on_asyncio) == "aiohttp":
         kwargs["transport"] = AiohttpTransport(limits)
     return httpx.AsyncClient(
         headers={"user-agent": _USER_AGENT},
@@ -118,6 +122,22 @@ def create_client(transport: str = "auto") -> httpx.AsyncClient:
         trust_env=True,
         **kwargs,
     )
+
+
+def release_unawaited(client: httpx.AsyncClient) -> None:
+    """Close a client's pooled connections without awaiting: for a forgotten ``aclose()``.
+
+    Call it on the thread of the loop the client ran on, or once that loop has closed.
+    aiohttp's connector closes its transports synchronously underneath its async ``close()``
+    (which also keeps aiohttp from reporting an "Unclosed client session" and an "Unclosed
+    connector"); httpx's own pool has no synchronous close, and its sockets close, silently,
+    when they are collected.
+
+    Args:
+        client: A client from :func:`create_client`.
+    """
+    if isinstance(client._transport, AiohttpTransport):
+        client._transport.close_now()
 
 
 def transport_name(client: httpx.AsyncClient) -> str:
@@ -201,7 +221,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
+        import aiohttp  # noqa: F401 - imported here, where start-up builds it off the loop
+
         self._limits = limits
+        self._ssl = httpx.create_ssl_context()  # loads the CA bundle: not on the event loop
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -210,7 +233,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 5.0,
-            ssl=httpx.create_ssl_context(),
+            ssl=self._ssl,
         )
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self._session
@@ -268,6 +291,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """Close the pool."""
         if self._session is not None:
             await self._session.close()
+
+    def close_now(self) -> None:
+        """Close the pool's connections without awaiting (an orchestrator never closed).
+
+        aiohttp's connector closes its transports synchronously under its async ``close()``
+        (a private method: checked by a test against the installed aiohttp); a closed connector
+        also keeps aiohttp from reporting an unclosed session and connector.
+        """
+        connector = self._session.connector if self._session is not None else None
+        close = getattr(connector, "_close", None)
+        if callable(close):
+            close()
 
 
 # -- timeouts and deadlines --------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import os
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -117,6 +121,85 @@ class _Adapters:
             await self._http.aclose()
 
 
+class _Leftovers:
+    """What the finaliser of an orchestrator that was never ``aclose()``-d releases.
+
+    It holds the client, never the orchestrator. In a forked child it does nothing: the
+    parent's sockets are the parent's.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.client: _http.AsyncClient | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = 0
+
+    def track(self, client: _http.AsyncClient) -> None:
+        """Remember the client and the loop (and thread) it runs on.
+
+        Args:
+            client: The orchestrator's own client.
+        """
+        self.client = client
+        self.thread = threading.get_ident()
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio: httpx's pool, whose sockets close quietly when collected
+            self.loop = None
+
+    def release(self) -> None:
+        """Close the client's connections, from whatever thread the GC uses, without waiting."""
+        client, loop = self.client, self.loop
+        if client is None or os.getpid() != self.pid:
+            return
+        if loop is None or not loop.is_running():
+            _release_now(client)  # (its loop has closed, or it ran on trio)
+        elif threading.get_ident() == self.thread:
+            _release_on_loop(loop, client)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_release_on_loop, loop, client)
+
+
+def _release_now(client: _http.AsyncClient) -> None:
+    try:
+        _http.release_unawaited(client)
+    except Exception:  # a finaliser never raises
+        logger.debug("error while releasing an unclosed client", exc_info=True)
+
+
+def _release_on_loop(loop: asyncio.AbstractEventLoop, client: _http.AsyncClient) -> None:
+    """On the client's running loop: close what closes synchronously, then the rest."""
+    _release_now(client)
+
+    async def aclose() -> None:
+        try:
+            await client.aclose()
+        except Exception:  # already broken: nothing more to release
+            logger.debug("error while closing an unclosed client", exc_info=True)
+
+    task = loop.create_task(aclose())
+    _CLOSING.add(task)  # the loop keeps only a weak reference to its tasks
+    task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _prepare(config: OrchestratorConfig, transport: str) -> _http.AsyncClient:
+    """Import the adapters start-up will use and build the client (in a worker thread).
+
+    A function of the config, not a method: the worker thread never holds the orchestrator.
+    """
+    discovery = config.model_discovery.refresh_on_start
+    unset = {path.split(".")[1] for path in config.unset_variables()}  # skipped at start-up
+    for name, provider_config in config.providers.items():
+        if name == config.active_provider or (discovery and name not in unset):
+            with contextlib.suppress(Exception):  # reported when that provider is used
+                load_provider_class(provider_config.type)
+    return _http.create_client(transport, on_asyncio=transport == "aiohttp")
+
+
 class AsyncLLMOrchestrator:
     """One interface to every configured provider, with fallback, retries and cost tracking.
 
@@ -151,10 +234,14 @@ class AsyncLLMOrchestrator:
         self.config = config
         self.session_id = session_id or uuid.uuid4().hex
         self._http = http_client
+        self._owns_http = False
         self._adapters: _Adapters | None = None
         self._registry: ModelRegistry | None = None
         self._started = False
+        self._starting: anyio.Event | None = None
         self._closed = False
+        self._leftovers = _Leftovers()
+        self._finalizer = weakref.finalize(self, self._leftovers.release)
         self._cooldown: dict[tuple[str, str], float] = {}
         self.cost_tracker = CostTracker(
             enabled=config.cost_tracking.enabled,
@@ -204,14 +291,33 @@ class AsyncLLMOrchestrator:
         await self.aclose()
 
     async def start(self) -> None:
-        """Create the HTTP client and discover models (once). Called by ``async with``."""
+        """Create the HTTP client and discover models (once). Called by ``async with``.
+
+        The imports and the client (with its TLS context) are built in a worker thread, so
+        start-up does not block the event loop.
+        """
         if self._started:
             return
-        self._adapter_map()
-        self._started = True
-        await self.registry.load()
-        if self.config.model_discovery.refresh_on_start:
-            await self._discover_all()
+        if self._starting is not None:  # another task is starting it
+            await self._starting.wait()
+            return
+        self._starting = anyio.Event()
+        try:
+            if self._closed:
+                raise OrchestratorError("the orchestrator is closed")
+            if self._http is None and self._adapters is None:
+                transport = _http.resolve_transport(self.config.http_transport)  # asks the loop
+                self._http = await anyio.to_thread.run_sync(_prepare, self.config, transport)
+                self._owns_http = True
+                self._leftovers.track(self._http)
+            self._adapter_map()
+            self._started = True
+            await self.registry.load()
+            if self.config.model_discovery.refresh_on_start:
+                await self._discover_all()
+        finally:
+            starting, self._starting = self._starting, None
+            starting.set()
 
     async def _discover_all(self) -> None:
         # One refresh of every provider: concurrent listings, providers that cannot be built
@@ -223,9 +329,12 @@ class AsyncLLMOrchestrator:
         if self._closed:
             return
         self._closed = True
+        self._finalizer.detach()
         with anyio.CancelScope(shield=True):
             if self._adapters is not None:
                 await self._adapters.aclose()
+            if self._owns_http and self._http is not None:
+                await self._http.aclose()
         self.cost_tracker.close()
 
     async def _ensure_started(self) -> None:

@@ -1,38 +1,57 @@
-"""The synchronous facade: the async core on one long-lived anyio portal thread."""
+"""The synchronous facade: the async core on one long-lived anyio portal thread per process.
+
+Lifetime rules (SPEC §2.1, §2.2, §2.8):
+
+- Every sync object resolves the facade's *current generation* (one portal thread, its event loop
+  and one async core) on each call, so nothing keeps a stale core.
+- The portal thread is a daemon thread; an orchestrator that is never closed is closed when it
+  is collected, and at interpreter exit before daemon threads are frozen, so it never keeps a
+  process alive.
+- After ``os.fork()`` the child abandons the parent's generations without touching them (no
+  close, no finaliser: a close would write on sockets and an epoll set the parent still uses),
+  and its first call starts a fresh generation.
+- A sync stream left early (``break``, an exception, garbage collection) cancels its pump task,
+  which records the call and releases the connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
 import functools
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
-from contextlib import ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from llmorch._http import Timeout
 from llmorch.config import ConfigManager, OrchestratorConfig
+from llmorch.conversation import Conversation
 from llmorch.exceptions import OrchestratorError
 from llmorch.orchestrator import AsyncLLMOrchestrator
 from llmorch.types import LLMResponse, Message
 
 if TYPE_CHECKING:
-    from llmorch.conversation import Conversation
     from llmorch.costs import CostTracker
     from llmorch.registry import ModelRegistry
     from llmorch.streaming import ResponseStream
 
 __all__ = ["LLMOrchestrator", "SyncConversation", "SyncResponseStream"]
 
-T = TypeVar("T")
-
-_END = object()
+#: How long interpreter exit waits for the portal threads to close their clients.
+_EXIT_WAIT_S = 3.0
+#: How long a stream's finaliser waits for its pump to record the call and release the connection.
+_FINALISER_WAIT_S = 1.0
 
 
 class _Failure:
@@ -42,20 +61,313 @@ class _Failure:
         self.error = error
 
 
+class _Generation:
+    """One process's portal thread, its asyncio loop and the async core it drives.
+
+    Args:
+        config: The validated configuration.
+        session_id: The session id of the core.
+    """
+
+    def __init__(self, config: OrchestratorConfig, session_id: str | None) -> None:
+        self.pid = os.getpid()
+        self.core = AsyncLLMOrchestrator(config, session_id=session_id)
+        self.core._finalizer.detach()  # this generation closes (or, after a fork, abandons) it
+        self.pumps: set[_Pump] = set()
+        self.stopping = False
+        self.portal: BlockingPortal
+        self.loop: asyncio.AbstractEventLoop
+        self._stop_event: anyio.Event
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.thread = threading.Thread(target=self._run, name="llmorch-portal", daemon=True)
+        self.thread.start()
+        self._ready.result()
+        try:
+            self.portal.call(self.core.start)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _run(self) -> None:
+        try:
+            anyio.run(self._serve, backend="asyncio")
+        except BaseException as exc:  # pragma: no cover - the loop itself failed to start
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+        finally:
+            with _registry_lock():
+                _LIVE.discard(self)
+
+    async def _serve(self) -> None:
+        try:
+            async with BlockingPortal() as portal:
+                self.portal, self.loop = portal, asyncio.get_running_loop()
+                self._stop_event = anyio.Event()
+                with _registry_lock():
+                    _LIVE.add(self)
+                self._ready.set_result(None)
+                await self._stop_event.wait()
+                pumps = list(self.pumps)  # streams end cleanly, recorded, before anything else
+                for pump in pumps:
+                    if pump.scope is not None:
+                        pump.scope.cancel()
+                for pump in pumps:
+                    if pump.finished is not None:
+                        await pump.finished.wait()
+                await portal.stop(cancel_remaining=True)  # calls still in flight from other threads
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.core.aclose()
+
+    @property
+    def on_loop_thread(self) -> bool:
+        """Whether the caller runs on this generation's portal thread."""
+        return threading.get_ident() == self.thread.ident
+
+    def request_stop(self) -> None:
+        """Ask the portal thread to close the core and stop; returns at once, from any thread."""
+        self.stopping = True
+        try:
+            self.loop.call_soon_threadsafe(self._stop_event.set)
+        except RuntimeError:  # the loop has already closed
+            pass
+
+    def stop(self) -> None:
+        """Close the core and stop the thread, waiting for it unless called from that thread."""
+        self.request_stop()
+        if not self.on_loop_thread:
+            self.thread.join()
+
+    def call(self, func: Callable[[], Any]) -> Any:
+        """Run ``func`` (sync or async) on the portal and return its result.
+
+        Args:
+            func: A callable without arguments.
+
+        Returns:
+            Its result.
+
+        Raises:
+            OrchestratorError: The orchestrator was closed before or during the call.
+        """
+        try:
+            return self.portal.call(func)
+        except (RuntimeError, concurrent.futures.CancelledError):
+            if self.stopping:
+                raise OrchestratorError("the orchestrator is closed") from None
+            raise
+
+    def start_pump(
+        self,
+        pump: _Pump,
+        stream: ResponseStream,
+        send: MemoryObjectSendStream[object],
+        receive: MemoryObjectReceiveStream[object],
+    ) -> concurrent.futures.Future[None]:
+        """Start a stream's pump task on the portal.
+
+        Args:
+            pump: The state the pump shares with the stream's finaliser.
+            stream: The async stream.
+            send: Where the pump puts chunks.
+            receive: Where the stream takes them (the pump closes it when it ends).
+
+        Returns:
+            The task's future.
+
+        Raises:
+            OrchestratorError: The orchestrator is closed.
+        """
+        try:
+            task, _ = self.portal.start_task(_pump_chunks, self, pump, stream, send, receive)
+        except RuntimeError:
+            if self.stopping:
+                raise OrchestratorError("the orchestrator is closed") from None
+            raise
+        return task
+
+
+def _registry_lock() -> threading.Lock:
+    return _REGISTRY_LOCK[0]
+
+
+_REGISTRY_LOCK = [threading.Lock()]
+#: Generations of this process whose portal thread may still be running.
+_LIVE: set[_Generation] = set()
+#: Generations inherited through fork: kept alive and untouched for the life of the process.
+_ABANDONED: set[_Generation] = set()
+_ABANDONED_PINNED = [False]
+#: Every facade's state, to reset its lock in a forked child.
+_STATES: weakref.WeakSet[_State] = weakref.WeakSet()
+
+
+def _abandon(gen: _Generation) -> None:
+    """Keep a parent's generation forever, unused, in a forked child.
+
+    Closing it, or letting it be collected, would run the parent's loop, selector and socket
+    finalisers here: a TLS close_notify or an HTTP write on a socket the parent still uses, an
+    ``epoll_ctl(DEL)`` on the epoll set the parent's loop shares with this process. So the set
+    that holds it gets one extra reference that nothing ever drops, even at interpreter exit.
+    """
+    _ABANDONED.add(gen)
+    if not _ABANDONED_PINNED[0]:
+        _ABANDONED_PINNED[0] = True
+        try:
+            import ctypes
+
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(_ABANDONED))
+        except (ImportError, AttributeError, OSError):  # pragma: no cover - not CPython
+            pass  # the module global still holds them until interpreter exit
+
+
+def _after_fork_in_child() -> None:
+    _REGISTRY_LOCK[0] = threading.Lock()
+    for gen in list(_LIVE):
+        _abandon(gen)
+    _LIVE.clear()
+    for state in list(_STATES):
+        state.lock = threading.Lock()
+
+
+def _stop_all_at_exit() -> None:
+    """Close every generation of this process while its daemon thread still runs."""
+    pid = os.getpid()
+    gens = [gen for gen in list(_LIVE) if gen.pid == pid]
+    for gen in gens:
+        gen.request_stop()
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    for gen in gens:
+        if not gen.on_loop_thread:
+            gen.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_stop_all_at_exit)
+
+
+class _State:
+    """A facade's current generation, replaced after a fork; holds no reference to the facade."""
+
+    def __init__(self, config: OrchestratorConfig, session_id: str | None) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self.closed = False
+        self.gen = _Generation(config, session_id)
+        self.session_id = self.gen.core.session_id
+        _STATES.add(self)
+
+    def current(self) -> _Generation:
+        """The generation serving this process, started on the first call after a fork.
+
+        Returns:
+            The generation.
+
+        Raises:
+            OrchestratorError: The orchestrator is closed.
+        """
+        gen = self.gen
+        if self.closed:
+            raise OrchestratorError("the orchestrator is closed")
+        if gen.pid == os.getpid():
+            if gen.stopping:  # by the exit hook or the finaliser
+                raise OrchestratorError("the orchestrator is closed")
+            return gen
+        with self.lock:
+            if self.closed:
+                raise OrchestratorError("the orchestrator is closed")
+            if self.gen.pid != os.getpid():
+                _abandon(self.gen)  # (the fork hook normally did this already)
+                self.gen = _Generation(self.config, self.session_id)
+            return self.gen
+
+    def latest(self) -> AsyncLLMOrchestrator:
+        """The current core, or after ``close()`` the last one (for its tracker and registry)."""
+        return self.gen.core if self.closed else self.current().core
+
+    def close(self) -> None:
+        """Close this process's generation and wait for its thread (from any other thread)."""
+        self.closed = True
+        if self.gen.pid == os.getpid():
+            self.gen.stop()
+
+    def release(self) -> None:
+        """The facade's finaliser: ask the thread to stop, without waiting (any thread)."""
+        self.closed = True
+        if self.gen.pid == os.getpid():
+            self.gen.request_stop()
+
+
+class _Pump:
+    """What a stream's pump task shares with the stream's finaliser (never the stream itself)."""
+
+    __slots__ = ("finished", "scope", "task")
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.finished: anyio.Event | None = None
+        self.task: concurrent.futures.Future[None] | None = None
+
+
+async def _pump_chunks(
+    gen: _Generation,
+    pump: _Pump,
+    stream: ResponseStream,
+    send: MemoryObjectSendStream[object],
+    receive: MemoryObjectReceiveStream[object],
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """Hand the stream's chunks over one at a time; cancelled, it records and releases."""
+    pump.finished = anyio.Event()
+    gen.pumps.add(pump)
+    try:
+        with anyio.CancelScope() as pump.scope:
+            task_status.started()
+            async with send:
+                try:
+                    async for chunk in stream:
+                        await send.send(chunk)
+                except Exception as exc:
+                    await send.send(_Failure(exc))
+                finally:
+                    await stream.aclose()
+    finally:
+        receive.close()  # the consumer's next receive ends the iteration
+        gen.pumps.discard(pump)
+        pump.finished.set()
+
+
+def _cancel_pump(gen: _Generation, pump: _Pump, *, wait: bool) -> None:
+    """Cancel a pump from any thread; optionally wait (bounded) for it to record and release."""
+    if gen.pid != os.getpid() or pump.scope is None:
+        return
+    try:
+        gen.loop.call_soon_threadsafe(pump.scope.cancel)
+    except RuntimeError:  # the loop has closed: its shutdown cancelled every pump
+        return
+    if wait and pump.task is not None and not gen.on_loop_thread:
+        concurrent.futures.wait([pump.task], timeout=_FINALISER_WAIT_S)
+
+
 class SyncResponseStream:
     """A :class:`~llmorch.ResponseStream` for sync code: an iterator of ``str`` chunks.
 
-    One task on the portal owns the async stream and hands chunks over one at a time;
-    :meth:`close` cancels that task, which releases the connection and records the call.
+    One task on the portal owns the async stream and hands chunks over one at a time. Leaving
+    the stream early — :meth:`close`, a ``with`` block, ``break``, an exception in the loop
+    body, or dropping the last reference — cancels that task, which records the call and
+    releases the connection before the next statement runs.
     """
 
-    def __init__(self, portal: BlockingPortal, stream: ResponseStream) -> None:
-        self._portal = portal
+    def __init__(self, owner: LLMOrchestrator, gen: _Generation, stream: ResponseStream) -> None:
+        self._owner = owner  # keeps the facade, so its thread, alive while the stream is
+        self._gen = gen
         self._stream = stream
-        self._receive: anyio.abc.ObjectReceiveStream[object] | None = None
-        self._task: Future[None] | None = None
-        self._scope: anyio.CancelScope | None = None
+        self._pump = _Pump()
+        self._receive: MemoryObjectReceiveStream[object] | None = None
         self._done = False
+        self._finalizer = weakref.finalize(self, _cancel_pump, gen, self._pump, wait=True)
+        self._finalizer.atexit = False  # at exit the generation's shutdown cancels every pump
 
     @property
     def response(self) -> LLMResponse:
@@ -70,29 +382,12 @@ class SyncResponseStream:
         """
         self._stream.add_done_callback(callback)
 
-    async def _pump(
-        self,
-        send: anyio.abc.ObjectSendStream[object],
-        *,
-        task_status: TaskStatus[anyio.CancelScope],
-    ) -> None:
-        with anyio.CancelScope() as scope:
-            task_status.started(scope)
-            async with send:
-                try:
-                    async for chunk in self._stream:
-                        await send.send(chunk)
-                except Exception as exc:
-                    await send.send(_Failure(exc))
-                finally:
-                    await self._stream.aclose()
-
-    def _start(self) -> anyio.abc.ObjectReceiveStream[object]:
-        if self._receive is None:
-            send, receive = anyio.create_memory_object_stream[object](0)
-            self._receive = receive
-            self._task, self._scope = self._portal.start_task(self._pump, send)
-        return self._receive
+    def _generation(self) -> _Generation:
+        if self._gen.pid != os.getpid():
+            raise OrchestratorError(
+                "this stream was opened in another process (before os.fork()): open a new one"
+            )
+        return self._gen
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -100,10 +395,20 @@ class SyncResponseStream:
     def __next__(self) -> str:
         if self._done:
             raise StopIteration
-        receive = self._start()
+        gen = self._generation()
         try:
-            item = self._portal.call(receive.receive)
-        except anyio.EndOfStream:
+            if self._receive is None:
+                send, receive = anyio.create_memory_object_stream[object](0)
+                try:
+                    self._pump.task = gen.start_pump(self._pump, self._stream, send, receive)
+                except BaseException:
+                    send.close()
+                    receive.close()
+                    raise
+                self._receive = receive
+            item = gen.call(self._receive.receive)
+        except (anyio.EndOfStream, anyio.ClosedResourceError, OrchestratorError):
+            # exhausted, ended by close() or a finaliser, or the orchestrator closed
             self._finish()
             raise StopIteration from None
         if isinstance(item, _Failure):
@@ -125,34 +430,52 @@ class SyncResponseStream:
 
     def _finish(self) -> None:
         self._done = True
-        if self._task is not None:
-            self._task.result()
-        if self._receive is not None:
-            self._portal.call(self._receive.aclose)
+        self._finalizer.detach()
+        if self._pump.task is not None and not self._gen.on_loop_thread:
+            concurrent.futures.wait([self._pump.task])
 
     def close(self) -> None:
-        """Stop the stream, release the connection and record what was received."""
+        """Stop the stream, release the connection and record what was received.
+
+        In a process that inherited the stream through ``os.fork()`` it only forgets it: the
+        connection belongs to the parent.
+        """
         if self._done:
             return
-        if self._scope is None:
-            self._done = True
-            self._portal.call(self._stream.aclose)
+        self._done = True
+        self._finalizer.detach()
+        gen = self._gen
+        if gen.pid != os.getpid():
             return
-        self._portal.call(self._scope.cancel)
-        self._finish()
+        if self._pump.task is None:  # never started: nothing is open, nothing to record
+            if not gen.on_loop_thread:
+                with contextlib.suppress(OrchestratorError):
+                    gen.call(self._stream.aclose)
+            return
+        _cancel_pump(gen, self._pump, wait=False)
+        if not gen.on_loop_thread:
+            concurrent.futures.wait([self._pump.task])
+
+
+class _CurrentCore:
+    """Stands in for the async core inside a conversation.
+
+    Each use resolves the facade's current generation, so a conversation made before
+    ``os.fork()`` works in the child.
+    """
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state.current().core, name)
 
 
 class SyncConversation:
     """The sync form of :class:`~llmorch.Conversation` (same history rules)."""
 
-    def __init__(
-        self,
-        portal: Callable[[], BlockingPortal],
-        wrap: Callable[[ResponseStream], SyncResponseStream],
-        conversation: Conversation,
-    ) -> None:
-        self._portal = portal
-        self._wrap = wrap
+    def __init__(self, owner: LLMOrchestrator, conversation: Conversation) -> None:
+        self._owner = owner
         self._conversation = conversation
 
     @property
@@ -180,7 +503,9 @@ class SyncConversation:
         Returns:
             The response.
         """
-        return self._portal().call(functools.partial(self._conversation.send, text, **kwargs))
+        gen = self._owner._state.current()
+        response: LLMResponse = gen.call(functools.partial(self._conversation.send, text, **kwargs))
+        return response
 
     def stream(self, text: str, **kwargs: Any) -> SyncResponseStream:
         """Stream a user turn; see :meth:`llmorch.Conversation.stream`.
@@ -192,15 +517,19 @@ class SyncConversation:
         Returns:
             The sync stream.
         """
-        return self._wrap(self._conversation.stream(text, **kwargs))
+        gen = self._owner._state.current()
+        return SyncResponseStream(self._owner, gen, self._conversation.stream(text, **kwargs))
 
 
 class LLMOrchestrator:
     """The synchronous facade over :class:`~llmorch.AsyncLLMOrchestrator`.
 
-    The async core runs on one background thread for the life of the object, so the connection
-    pool stays bound to a live event loop. It works from threads that already run an event loop
-    (Jupyter, a FastAPI handler), and after ``os.fork()`` the child starts a fresh thread.
+    The async core runs on one background (daemon) thread for the life of the object, so the
+    connection pool stays bound to a live event loop. It works from threads that already run an
+    event loop (Jupyter, a FastAPI handler). ``close()`` (or ``with``) releases it at once; an
+    orchestrator that is never closed is released when it is garbage-collected or at interpreter
+    exit, and never keeps the process alive. After ``os.fork()`` the child's first call starts a
+    fresh thread and client; the child never touches the parent's connections.
 
     Args:
         config: A path to a YAML config, or an :class:`~llmorch.OrchestratorConfig`.
@@ -216,42 +545,13 @@ class LLMOrchestrator:
         if not isinstance(config, OrchestratorConfig):
             config = ConfigManager.load_config(config)
         self.config = config
-        self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._streams: weakref.WeakSet[SyncResponseStream] = weakref.WeakSet()
-        self._forked_from: list[tuple[ExitStack | None, AsyncLLMOrchestrator]] = []
-        self._pid = 0
-        self._closed = False
-        self._async = self._start(session_id)
+        self._state = _State(config, session_id)
+        self._finalizer = weakref.finalize(self, self._state.release)
+        self._finalizer.atexit = False  # at exit the module's hook closes it, after user hooks
 
-    def _start(self, session_id: str | None) -> AsyncLLMOrchestrator:
-        stack = ExitStack()
-        portal = stack.enter_context(start_blocking_portal())
-        orch = AsyncLLMOrchestrator(self.config, session_id=session_id)
-        try:
-            portal.call(orch.start)
-        except BaseException:
-            portal.call(orch.aclose)
-            stack.close()
-            raise
-        stack.callback(portal.call, orch.aclose)
-        self._stack, self._portal_obj, self._pid = stack, portal, os.getpid()
-        return orch
-
-    def _portal(self) -> BlockingPortal:
-        if self._closed:
-            raise OrchestratorError("the orchestrator is closed")
-        if os.getpid() != self._pid:
-            with self._lock:
-                if os.getpid() != self._pid:  # forked: the parent's thread does not exist here
-                    # Never finalise the parent's portal in the child: closing it would wait
-                    # forever for a thread that was not copied. Keep it referenced instead.
-                    self._forked_from.append((self._stack, self._async))
-                    self._async = self._start(self._async.session_id)
-        return self._portal_obj
-
-    def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self._portal().call(functools.partial(func, *args, **kwargs))
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        gen = self._state.current()
+        return gen.call(functools.partial(getattr(gen.core, name), *args, **kwargs))
 
     def __repr__(self) -> str:
         return (
@@ -260,19 +560,24 @@ class LLMOrchestrator:
         )
 
     @property
+    def _async(self) -> AsyncLLMOrchestrator:
+        """The async core serving this process (for tests and debugging)."""
+        return self._state.latest()
+
+    @property
     def session_id(self) -> str:
         """This orchestrator's session id."""
-        return self._async.session_id
+        return self._state.session_id
 
     @property
     def cost_tracker(self) -> CostTracker:
         """The cost tracker."""
-        return self._async.cost_tracker
+        return self._state.latest().cost_tracker
 
     @property
     def registry(self) -> ModelRegistry:
         """The model registry."""
-        return self._async.registry
+        return self._state.latest().registry
 
     def send_request(
         self,
@@ -307,7 +612,7 @@ class LLMOrchestrator:
             The response.
         """
         result: LLMResponse = self._call(
-            self._async.send_request,
+            "send_request",
             messages,
             temperature,
             max_tokens,
@@ -353,7 +658,8 @@ class LLMOrchestrator:
         Returns:
             An iterator of ``str`` chunks; ``.response`` once it has ended.
         """
-        stream = self._async.send_streaming_request(
+        gen = self._state.current()
+        stream = gen.core.send_streaming_request(
             messages,
             temperature,
             max_tokens,
@@ -365,12 +671,7 @@ class LLMOrchestrator:
             extra_headers=extra_headers,
             **kwargs,
         )
-        return self._wrap(stream)
-
-    def _wrap(self, stream: ResponseStream) -> SyncResponseStream:
-        sync_stream = SyncResponseStream(self._portal(), stream)
-        self._streams.add(sync_stream)
-        return sync_stream
+        return SyncResponseStream(self, gen, stream)
 
     def get_available_models(self, provider: str | None = None) -> list[str]:
         """Model ids of a provider; see :meth:`AsyncLLMOrchestrator.get_available_models`.
@@ -381,7 +682,7 @@ class LLMOrchestrator:
         Returns:
             The non-deprecated model ids.
         """
-        models: list[str] = self._call(self._async.get_available_models, provider)
+        models: list[str] = self._call("get_available_models", provider)
         return models
 
     def refresh_models(self, provider_name: str | None = None) -> None:
@@ -390,15 +691,15 @@ class LLMOrchestrator:
         Args:
             provider_name: One provider, or all of them.
         """
-        self._call(self._async.refresh_models, provider_name)
+        self._call("refresh_models", provider_name)
 
     def get_session_cost(self) -> float:
-        """USD spent by this session so far.
+        """USD spent by this session so far (in this process).
 
         Returns:
             The sum of the recorded costs.
         """
-        return self._async.get_session_cost()
+        return self._state.latest().get_session_cost()
 
     def conversation(
         self,
@@ -422,27 +723,25 @@ class LLMOrchestrator:
         Returns:
             A :class:`SyncConversation`.
         """
-        return SyncConversation(
-            self._portal,
-            self._wrap,
-            self._async.conversation(
-                system,
-                messages=messages,
-                provider=provider,
-                model=model,
-                max_messages=max_messages,
-            ),
+        core = cast(AsyncLLMOrchestrator, _CurrentCore(self._state))
+        conversation = Conversation(
+            core,
+            system=system,
+            messages=messages,
+            provider=provider,
+            model=model,
+            max_messages=max_messages,
         )
+        return SyncConversation(self, conversation)
 
     def close(self) -> None:
-        """Close the HTTP client and stop the background thread. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._stack is not None and os.getpid() == self._pid:
-            for stream in list(self._streams):  # a stream left open must not block the stop
-                stream.close()
-            self._stack.close()
+        """Close the HTTP client and stop the background thread. Safe to call twice.
+
+        A stream left open is ended (and recorded) first. In a child process that never made a
+        call it only forgets the parent's thread and connections.
+        """
+        self._finalizer.detach()
+        self._state.close()
 
     def __enter__(self) -> LLMOrchestrator:
         return self
