@@ -192,7 +192,7 @@ async def test_issue11_item5_a_200_that_is_not_an_answer_is_retried(
     assert 1 == len(ledger())
 
 
-async def test_issue11_item5_an_empty_answer_the_vendor_billed_is_a_success() -> None:
+async def test_an_empty_answer_the_vendor_billed_is_still_a_success() -> None:
     """Finish `length` with every token spent on reasoning: empty, billed, recorded."""
     body = {
         "choices": [{"message": {"content": ""}, "finish_reason": "length"}],
