@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from llmorch import config as config_module
 from llmorch.config import (
     AnthropicConfig,
     BedrockConfig,
@@ -21,7 +22,6 @@ from llmorch.config import (
     OrchestratorConfig,
     VertexConfig,
 )
-from llmorch import config as config_module
 from llmorch.exceptions import ConfigurationError
 
 SECRET = "sk-test-DISTINCTIVE-9f8e7d6c"

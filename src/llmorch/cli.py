@@ -24,6 +24,7 @@ from llmorch.exceptions import OrchestratorError
 
 if TYPE_CHECKING:
     import anyio
+    import anyio.abc
 
     from llmorch.config import OrchestratorConfig
     from llmorch.testing import ProviderEmulator
@@ -479,7 +480,9 @@ async def _serve_emulator(
 
     from llmorch.testing import ProviderEmulator
 
-    async with ProviderEmulator(host=host, port=port) as emulator:
+    async with ProviderEmulator(host=host, port=port) as emulator, anyio.create_task_group() as tg:
+        if on_sigterm:  # listening before anything is printed: a SIGTERM from then on is seen
+            await tg.start(_cancel_on_sigterm, tg.cancel_scope)
         for dialect, model in models:
             emulator.script(dialect, model)  # a scripted model exists, with the default reply
         _out(emulator.describe().rstrip("\n"))
@@ -489,22 +492,22 @@ async def _serve_emulator(
         sys.stdout.flush()
         if ready is not None:
             ready(emulator)
-        async with anyio.create_task_group() as tg:
-            if on_sigterm:
-                tg.start_soon(_cancel_on_sigterm, tg.cancel_scope)
-            if stop is None:
-                await anyio.sleep_forever()
-            else:
-                await stop.wait()
-            tg.cancel_scope.cancel()
+        if stop is None:
+            await anyio.sleep_forever()
+        else:
+            await stop.wait()
+        tg.cancel_scope.cancel()
 
 
-async def _cancel_on_sigterm(scope: anyio.CancelScope) -> None:
+async def _cancel_on_sigterm(
+    scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
     import signal
 
     import anyio
 
     with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
         async for _ in signals:
             _err("llmorch: emulator stopped (SIGTERM)")
             scope.cancel()
