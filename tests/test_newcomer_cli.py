@@ -399,7 +399,7 @@ async def test_newcomer_14_each_attempt_retry_and_fallback_is_logged(
     fallbacks = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(fallbacks) == 1
     assert fallbacks[0].startswith("model openai/gpt-4o-mini failed with ProviderUnavailableError")
-    assert fallbacks[0].endswith("; 1 retries used; falling back to gpt-4.1-mini")
+    assert fallbacks[0].endswith("; 1 retry used; falling back to gpt-4.1-mini")
     blob = "\n".join(r.getMessage() for r in records)
     assert secret not in blob and "127.0.0.1" not in "\n".join(attempts)
     assert sleeps == [0.0]

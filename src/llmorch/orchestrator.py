@@ -424,7 +424,8 @@ class AsyncLLMOrchestrator:
                         f"max_backoff_s={provider_config.max_backoff_s:g}"
                     )
                 elif decision == "retry":
-                    why = f"; {provider_config.max_retries} retries used"
+                    used = provider_config.max_retries
+                    why = f"; {used} {'retry' if used == 1 else 'retries'} used"
                 break
             attempts.append((model, error))
             if provider_config.cooldown_s > 0 and benches_model(error):
