@@ -1,6 +1,7 @@
-"""The last 7 days of spending from the cost ledger, by provider and by model, plus a CSV.
+"""The last 7 days of spending from the cost ledger, by provider and by model, and a CSV.
 
-Run ``python examples/cost_report.py [--days 7] [--csv usage_last_7_days.csv]``.
+Run ``python examples/cost_report.py [--days 7] [--csv usage_last_7_days.csv]``; the CSV is
+written only when ``--csv`` names a file.
 
 With ``OPENAI_API_KEY`` set it only reads the ledger named by ./config.yaml (no request is
 made). Offline it first makes a few calls against the emulator, so there is something to report.
@@ -25,7 +26,7 @@ def _make_some_calls(config: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the report and export the CSV.
+    """Print the report and export the CSV when asked to.
 
     Args:
         argv: Command-line arguments.
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--csv", default="usage_last_7_days.csv")
+    parser.add_argument("--csv", metavar="FILE", help="also export the records as CSV to FILE")
     args = parser.parse_args(argv)
 
     offline = not os.environ.get("OPENAI_API_KEY")
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         if report["unpriced_requests"]:
             print(f"\n{report['unpriced_requests']} requests had no known price (counted as $0)")
 
-        rows = tracker.export_to_csv(args.csv, start_date=start, end_date=end)
-        print(f"\nExported {rows} records to {args.csv}")
+        if args.csv:
+            rows = tracker.export_to_csv(args.csv, start_date=start, end_date=end)
+            print(f"\nExported {rows} records to {args.csv}")
     return 0
 
 

@@ -116,9 +116,15 @@ async def ask(question: Question, request: Request) -> dict[str, Any]:
         The answer, the model that gave it and its cost.
 
     Raises:
-        HTTPException: 502 when the provider failed (after llmorch's retries and fallback).
+        HTTPException: 400 for a provider that is not configured (the client's mistake);
+            502 when the provider failed (after llmorch's retries and fallback).
     """
     orch: AsyncLLMOrchestrator = request.app.state.orch
+    if question.provider is not None and question.provider not in orch.config.providers:
+        known = ", ".join(orch.config.providers)
+        raise HTTPException(
+            status_code=400, detail=f"unknown provider {question.provider!r}; use one of {known}"
+        )
     try:
         response = await orch.send_request(
             [{"role": "user", "content": question.q}], provider=question.provider

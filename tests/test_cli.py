@@ -185,7 +185,7 @@ def test_ask_summary_notes_fallback_and_dims_on_a_tty(
         )
         assert main(["ask", "hi"]) == 0
     err = capsys.readouterr().err
-    assert "llmorch: WARNING: model openai/gpt-4o failed" in err
+    assert "llmorch: warning: model openai/gpt-4o failed" in err
     assert "\x1b[2mopenai/gpt-4o-mini" in err and "after 1 failed attempt(s)\x1b[0m" in err
     monkeypatch.setenv("NO_COLOR", "1")
     assert cli._dim("x") == "x"
@@ -253,7 +253,7 @@ def test_models_lists_each_provider_and_reports_failures(
         assert main(["models"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines() == ["openai (2 models)", "  gpt-4o", "  gpt-4o-mini"]
-    assert err.startswith("llmorch: anthropic: ") and "Traceback" not in err
+    assert err.startswith("llmorch: error: anthropic: ") and "Traceback" not in err
 
 
 def test_models_all_failing_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -264,7 +264,7 @@ def test_models_all_failing_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["models", "openai"]) == 1
     assert main(["models", "nope"]) == 1
     err = capsys.readouterr().err
-    assert "llmorch: openai: " in err and "llmorch: nope: unknown provider" in err
+    assert "llmorch: error: openai: " in err and "llmorch: error: nope: unknown provider" in err
 
 
 def test_models_refresh_marks_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
@@ -563,10 +563,10 @@ def test_verbose_logs_debug_and_quiet_shows_warnings(capsys: pytest.CaptureFixtu
         mock.post(CHAT).respond(200, json=completion())
         assert main(["ask", "-v", "hi"]) == 0
     assert "DEBUG llmorch.cli: loading config config.yaml" in capsys.readouterr().err
-    Path("ledger.jsonl").write_text("not json\n")
+    Path("ledger.jsonl").write_text('{"v": 1, "torn\n')  # a ledger with a torn line
     assert main(["costs"]) == 0
     err = capsys.readouterr().err
-    assert "llmorch: WARNING: skipping line 1" in err and "DEBUG" not in err
+    assert "llmorch: warning: skipping line 1" in err and "DEBUG" not in err
 
 
 def test_keyboard_interrupt_and_broken_pipe(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from llmorch import config as config_module
 from llmorch.config import (
     AnthropicConfig,
     BedrockConfig,
@@ -436,10 +437,10 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
 def test_yaml_error_without_position(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A YAML error with no position or problem still names the file."""
 
-    def fail(_: str) -> None:
+    def fail(text: str, source: str) -> None:
         raise yaml.YAMLError("boom")
 
-    monkeypatch.setattr(yaml, "safe_load", fail)
+    monkeypatch.setattr(config_module, "_load_yaml", fail)
 
     assert f"{tmp_path / 'config.yaml'}: invalid YAML: cannot parse" == load_error(
         tmp_path, MINIMAL

@@ -155,7 +155,8 @@ def _events(text: str) -> list[tuple[str, str]]:
 
 
 def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GET /chat streams data events then a done event; POST /ask answers; failures are 502."""
+    """GET /chat streams data events then a done event; POST /ask answers; an unknown
+    provider is 400."""
     pytest.importorskip("fastapi")
     import anyio
     import httpx
@@ -193,7 +194,7 @@ def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
                 assert answer.json()["provider"] == "anthropic"
 
                 failed = await client.post("/ask", json={"q": "Hi", "provider": "nope"})
-                assert failed.status_code == 502
+                assert failed.status_code == 400  # the client's mistake, not the provider's
 
     anyio.run(exercise)
 

@@ -137,7 +137,11 @@ async def test_all_five_providers_leak_no_credential(
             if provider.get("credentials_path"):
                 private_key = json.loads(Path(provider["credentials_path"]).read_text())
                 secrets.add(private_key["private_key"].splitlines()[1])
-    seen += [r.getMessage() for r in caplog.records if not r.name.startswith("botocore")]
+    logged = [r.getMessage() for r in caplog.records if not r.name.startswith("botocore")]
+    # The scan covers the per-attempt DEBUG lines (SPEC §2.12) of every provider.
+    attempted = {m.split("/")[0].split()[-1] for m in logged if m.startswith("attempt ")}
+    assert attempted >= {"openai", "anthropic", "gemini", "vertex", "bedrock", "bedrock_badsig"}
+    seen += logged
     seen += [Path("models.json").read_text(), Path("ledger.jsonl").read_text()]
     blob = "\n".join(seen)
     assert {"IQoJb3JpZ2luX2VjEXAMPLEscanTOKEN", "IQoJb3JpZ2luX2VjEXAMPLEechoTOKEN"} <= secrets

@@ -366,13 +366,62 @@ async def fetch(
         ProviderConnectionError: Any other transport failure.
     """
     per_request, seconds = timeout(timeout_s)
-    with map_transport_errors(provider, model):
-        with anyio.move_on_after(seconds) as scope:
-            return await client.request(
-                method, url, headers=headers, content=content, params=params, timeout=per_request
-            )
-    assert scope.cancelled_caught
-    raise _deadline_error(provider, model, seconds, "no complete answer")
+    started = time.monotonic()
+    try:
+        with map_transport_errors(provider, model):
+            with anyio.move_on_after(seconds) as scope:
+                response = await client.request(
+                    method,
+                    url,
+                    headers=headers,
+                    content=content,
+                    params=params,
+                    timeout=per_request,
+                )
+                _log_attempt(provider, model, method, url, started, response)
+                return response
+        assert scope.cancelled_caught
+        raise _deadline_error(provider, model, seconds, "no complete answer")
+    except ProviderError as exc:
+        _log_attempt(provider, model, method, url, started, exc)
+        raise
+
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-goog-request-id")
+
+
+def _log_attempt(
+    provider: str,
+    model: str | None,
+    method: str,
+    url: str,
+    started: float,
+    outcome: httpx.Response | ProviderError,
+) -> None:
+    """Log one DEBUG line for an attempt (SPEC §2.12).
+
+    It names the provider and model, the URL's path only (never its query or userinfo, which
+    may carry a key), the status or the failure, the latency and the vendor's request id.
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    if isinstance(outcome, httpx.Response):
+        result = f"HTTP {outcome.status_code}"
+        found = (outcome.headers.get(name) for name in _REQUEST_ID_HEADERS)
+        request_id = next((value for value in found if value), None)
+    else:
+        result = type(outcome).__name__
+        request_id = None
+    logger.debug(
+        "attempt %s/%s: %s %s -> %s in %.3fs%s",
+        provider,
+        model or "-",
+        method,
+        httpx.URL(url).path,
+        result,
+        time.monotonic() - started,
+        f" (request_id {request_id})" if request_id else "",
+    )
 
 
 class StreamBody:
@@ -478,12 +527,18 @@ async def open_stream(
     request = client.build_request(
         method, url, headers=headers, content=content, timeout=per_request
     )
-    with map_transport_errors(provider, model):
-        with anyio.move_on_after(seconds) as scope:
-            response = await client.send(request, stream=True)
-            return StreamBody(response, provider, model, seconds)
-    assert scope.cancelled_caught
-    raise _deadline_error(provider, model, seconds, "no answer")
+    started = time.monotonic()
+    try:
+        with map_transport_errors(provider, model):
+            with anyio.move_on_after(seconds) as scope:
+                response = await client.send(request, stream=True)
+                _log_attempt(provider, model, method, url, started, response)
+                return StreamBody(response, provider, model, seconds)
+        assert scope.cancelled_caught
+        raise _deadline_error(provider, model, seconds, "no answer")
+    except ProviderError as exc:
+        _log_attempt(provider, model, method, url, started, exc)
+        raise
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

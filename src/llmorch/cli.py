@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from llmorch import __version__
 from llmorch.exceptions import OrchestratorError
 
 if TYPE_CHECKING:
     import anyio
+    import anyio.abc
 
     from llmorch.config import OrchestratorConfig
     from llmorch.testing import ProviderEmulator
@@ -36,6 +37,7 @@ DEFAULT_CONFIG = "config.yaml"
 DEFAULT_LEDGER = "./llm_costs.log"
 BAR_WIDTH = 40
 GROUPS = ("provider", "model", "session", "day")
+EMULATOR_DIALECTS = ("openai", "anthropic", "gemini", "vertex", "bedrock")
 
 logger = logging.getLogger("llmorch.cli")
 
@@ -117,6 +119,17 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
+
+
+def _dialect_model(text: str) -> tuple[str, str]:
+    """``DIALECT:ID`` (the id may hold colons: ``bedrock:amazon.nova-lite-v1:0``)."""
+    dialect, sep, model = text.partition(":")
+    if not sep or not model.strip() or dialect not in EMULATOR_DIALECTS:
+        raise argparse.ArgumentTypeError(
+            f"expected DIALECT:MODEL_ID with DIALECT one of {', '.join(EMULATOR_DIALECTS)}, "
+            f"got {text!r}"
+        )
+    return dialect, model.strip()
 
 
 def _port(text: str) -> int:
@@ -225,13 +238,29 @@ def _response_json(response: LLMResponse) -> dict[str, Any]:
     }
 
 
+def _check_model_chosen(
+    config: OrchestratorConfig, provider: str | None, model: str | None
+) -> None:
+    """Refuse, with the CLI's flag in the hint, a call that names no model to try."""
+    name = provider or config.active_provider
+    if model is None and name != config.active_provider:
+        if not config.provider(name).fallback_models:
+            raise OrchestratorError(
+                f"provider {name!r} has no fallback_models: pass --model to choose one"
+            )
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     from llmorch.sync import LLMOrchestrator
 
-    prompt: str = sys.stdin.read() if args.prompt == "-" else args.prompt
+    words: list[str] = args.prompt
+    # `echo hi | llmorch ask -`: the newline that ends the input is not part of the prompt.
+    prompt = sys.stdin.read().rstrip("\r\n") if words == ["-"] else " ".join(words)
     messages = [{"role": "user", "content": prompt}]
     options: dict[str, Any] = {"provider": args.provider, "model": args.model}
-    with LLMOrchestrator(_load_config(args.config)) as orch:
+    config = _load_config(args.config)
+    _check_model_chosen(config, args.provider, args.model)
+    with LLMOrchestrator(config) as orch:
         if args.stream:
             with orch.send_streaming_request(
                 messages, args.temperature, args.max_tokens, **options
@@ -276,7 +305,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                     orch.refresh_models(name)
                 infos = orch.registry.get_available_models(name, args.include_deprecated)
             except OrchestratorError as exc:
-                _err(f"llmorch: {name}: {_one_line(exc)}")
+                _err(f"llmorch: error: {name}: {_one_line(exc)}")
                 continue
             listings[name] = [{"name": i.name, "deprecated": i.deprecated} for i in infos]
     if args.json:
@@ -351,7 +380,7 @@ def _cmd_costs(args: argparse.Namespace) -> int:
     assert tracker.log_path is not None
     logger.debug("reading the cost ledger %s", tracker.log_path)
     if not os.path.exists(tracker.log_path):
-        _err(f"llmorch: no cost ledger at {tracker.log_path} (nothing recorded yet)")
+        _err(f"llmorch: warning: no cost ledger at {tracker.log_path} (nothing recorded yet)")
     if args.csv:
         rows = tracker.export_to_csv(args.csv, args.since, args.until)
         message = f"wrote {rows} row{'' if rows == 1 else 's'} to {args.csv}"
@@ -379,7 +408,7 @@ def _cmd_costs(args: argparse.Namespace) -> int:
 def _cmd_config_check(args: argparse.Namespace) -> int:
     import yaml
 
-    path = _config_path(args.file)
+    path = _config_path(args.file or args.config)
     config = _load_config(path)
     _out(yaml.safe_dump(config.masked(), sort_keys=False, allow_unicode=True), end="")
     # An unset variable of the active provider failed the load above; any other provider's
@@ -399,12 +428,42 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 # --- emulator and demo -------------------------------------------------------------------------
 
 
+def emulator_config(emulator: ProviderEmulator) -> dict[str, Any]:
+    """A ready config for every dialect of a running emulator (what ``--write-config`` writes).
+
+    Args:
+        emulator: The running emulator.
+
+    Returns:
+        A config dict: ``active_provider: openai`` and one provider per dialect.
+    """
+    return {
+        "active_provider": "openai",
+        "active_model": emulator.chat_models("openai")[0],
+        "providers": {name: emulator.config_for(name) for name in emulator.dialects},
+    }
+
+
+def _write_emulator_config(emulator: ProviderEmulator, path: str) -> None:
+    import yaml
+
+    header = (
+        f"# Written by `llmorch emulator` for the emulator on {emulator.base_url}: valid while\n"
+        "# it runs (the Vertex service-account file is deleted when it stops).\n"
+    )
+    text = yaml.safe_dump(emulator_config(emulator), sort_keys=False, allow_unicode=True)
+    Path(path).write_text(header + text, encoding="utf-8")
+
+
 async def _serve_emulator(
     host: str,
     port: int,
     *,
     ready: Callable[[ProviderEmulator], None] | None = None,
     stop: anyio.Event | None = None,
+    models: Sequence[tuple[str, str]] = (),
+    write_config: str | None = None,
+    on_sigterm: bool = False,
 ) -> None:
     """Run the provider emulator, print how to reach it, and serve until stopped.
 
@@ -413,13 +472,23 @@ async def _serve_emulator(
         port: The port (0 picks a free one).
         ready: Called with the running emulator once it listens.
         stop: Serve until this event is set; ``None`` serves until cancelled (Ctrl-C).
+        models: Extra ``(dialect, model id)`` pairs to serve.
+        write_config: Write a ready config for every dialect to this file.
+        on_sigterm: Also stop, cleaning up the same way, on SIGTERM.
     """
     import anyio
 
     from llmorch.testing import ProviderEmulator
 
-    async with ProviderEmulator(host=host, port=port) as emulator:
+    async with ProviderEmulator(host=host, port=port) as emulator, anyio.create_task_group() as tg:
+        if on_sigterm:  # listening before anything is printed: a SIGTERM from then on is seen
+            await tg.start(_cancel_on_sigterm, tg.cancel_scope)
+        for dialect, model in models:
+            emulator.script(dialect, model)  # a scripted model exists, with the default reply
         _out(emulator.describe().rstrip("\n"))
+        if write_config is not None:
+            _write_emulator_config(emulator, write_config)
+            _out(f"wrote a config for every dialect to {write_config}")
         sys.stdout.flush()
         if ready is not None:
             ready(emulator)
@@ -427,6 +496,22 @@ async def _serve_emulator(
             await anyio.sleep_forever()
         else:
             await stop.wait()
+        tg.cancel_scope.cancel()
+
+
+async def _cancel_on_sigterm(
+    scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    import signal
+
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            _err("llmorch: emulator stopped (SIGTERM)")
+            scope.cancel()
+            return
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
@@ -434,8 +519,16 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     import anyio
 
+    serve = functools.partial(
+        _serve_emulator,
+        args.host,
+        args.port,
+        models=args.model,
+        write_config=args.write_config,
+        on_sigterm=sys.platform != "win32",
+    )
     try:
-        anyio.run(functools.partial(_serve_emulator, args.host, args.port))
+        anyio.run(serve)
     except KeyboardInterrupt:
         _err("llmorch: emulator stopped")
     return 0
@@ -450,40 +543,68 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # --- Parser ------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in the one error format (``llmorch: error: …``, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        command = self.prog.removeprefix("llmorch").strip()
+        self.exit(2, f"llmorch: error: {command + ': ' if command else ''}{message}\n")
+
+
+_VERBOSE_HELP = "show each attempt, retry and fallback (debug logs of llmorch) on stderr"
+_CONFIG_HELP = f"the YAML config (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``llmorch`` argument parser.
+
+    ``-v`` and ``-c`` are accepted before or after the subcommand.
 
     Returns:
         The parser; each subcommand sets ``func``, the function that runs it.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llmorch",
         description="One async interface to five LLM providers: ask, list models, "
         "report costs, check a config, run the provider emulator.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show debug logs of llmorch on stderr"
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.add_argument("-c", "--config", metavar="CONFIG", help=_CONFIG_HELP)
+    # Also accepted after the subcommand; SUPPRESS keeps a global value from being overwritten.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
     )
-    # Also accepted after the subcommand; SUPPRESS keeps a global -v from being overwritten.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
-    with_config = argparse.ArgumentParser(add_help=False, parents=[common])
+    with_config = _Parser(add_help=False, parents=[common])
     with_config.add_argument(
-        "-c",
-        "--config",
-        metavar="CONFIG",
-        help=f"the YAML config (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",
+        "-c", "--config", metavar="CONFIG", default=argparse.SUPPRESS, help=_CONFIG_HELP
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ask = sub.add_parser("ask", parents=[with_config], help="send one prompt and print the answer")
-    ask.add_argument("prompt", metavar="PROMPT", help="the user message ('-' reads stdin)")
+    ask.add_argument(
+        "prompt",
+        nargs="+",
+        metavar="PROMPT",
+        help="the user message; several words are joined with spaces ('-' reads stdin)",
+    )
     ask.add_argument("--provider", help="a configured provider (default: active_provider)")
     ask.add_argument("--model", help="the model tried first (then the fallback models)")
     ask.add_argument("--stream", action="store_true", help="print the answer as it arrives")
-    ask.add_argument("--max-tokens", type=_positive_int, metavar="N")
-    ask.add_argument("--temperature", type=float, metavar="T")
+    ask.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="the most tokens the answer may have (default: the vendor's; Anthropic 4096)",
+    )
+    ask.add_argument(
+        "--temperature",
+        type=float,
+        metavar="T",
+        help="sampling temperature, e.g. 0.2 (default: not sent, so the vendor's)",
+    )
     ask.add_argument("--json", action="store_true", help="print the response as JSON")
     ask.set_defaults(func=_cmd_ask)
 
@@ -516,21 +637,37 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--json", action="store_true", help="print the report as JSON")
     costs.set_defaults(func=_cmd_costs)
 
-    config = sub.add_parser("config", parents=[common], help="configuration tools")
+    config = sub.add_parser("config", parents=[with_config], help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = config_sub.add_parser(
-        "check", parents=[common], help="validate a config and print it, secrets masked"
+        "check", parents=[with_config], help="validate a config and print it, secrets masked"
     )
     check.add_argument(
-        "file", nargs="?", metavar="FILE", help=f"default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}"
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help=f"default: -c, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}",
     )
     check.set_defaults(func=_cmd_config_check)
 
     emulator = sub.add_parser(
-        "emulator", parents=[common], help="run the provider emulator until Ctrl-C"
+        "emulator", parents=[common], help="run the provider emulator until Ctrl-C or SIGTERM"
     )
     emulator.add_argument("--port", type=_port, default=8080, help="default: 8080 (0 = any)")
     emulator.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    emulator.add_argument(
+        "--write-config",
+        metavar="FILE",
+        help="write a ready llmorch config for every dialect to FILE",
+    )
+    emulator.add_argument(
+        "--model",
+        type=_dialect_model,
+        action="append",
+        default=[],
+        metavar="DIALECT:ID",
+        help="also serve this model id, e.g. openai:llama3.2 (repeatable)",
+    )
     emulator.set_defaults(func=_cmd_emulator)
 
     demo = sub.add_parser(
@@ -543,6 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
 # --- Entry point -------------------------------------------------------------------------------
 
 
+class _PlainFormatter(logging.Formatter):
+    """``llmorch: warning: …``, the CLI's one format for what is not a result."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"llmorch: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def _setup_logging(verbose: bool) -> Callable[[], None]:
     """Send llmorch's logs to stderr; return the function that undoes it."""
     logger = logging.getLogger("llmorch")
@@ -550,7 +694,7 @@ def _setup_logging(verbose: bool) -> Callable[[], None]:
     if verbose:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("llmorch: %(levelname)s: %(message)s"))
+        handler.setFormatter(_PlainFormatter())
     previous = logger.level
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.addHandler(handler)

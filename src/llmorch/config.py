@@ -141,6 +141,13 @@ def _check_url(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         # The value itself is not echoed: a URL may carry credentials.
         raise ValueError("must be an http:// or https:// URL")
+    if parts.query or value.endswith("?"):
+        # Paths are appended after the root, so a query string would end up inside the path.
+        raise ValueError(
+            "must not have a query string (llmorch appends paths to it); for Azure OpenAI use "
+            "the https://RESOURCE.openai.azure.com/openai/v1 form, with the key in "
+            "headers: {api-key: ...}"
+        )
     return value.rstrip("/")
 
 
@@ -708,6 +715,48 @@ def _suggest(key: str, allowed: list[str]) -> str:
     return f"; allowed keys: {', '.join(allowed)}"
 
 
+def _load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+
+    Raises:
+        ConfigurationError: A duplicate key (named by file, line and key path).
+        yaml.YAMLError: The text is not YAML.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, (), source, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(
+    node: yaml.Node, path: tuple[str, ...], source: str, visited: set[int]
+) -> None:
+    if id(node) in visited:  # an alias of a node already checked (or a recursive one)
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, (*path, str(index)), source, visited)
+    elif isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key in seen:
+                    where = ".".join((*path, key))
+                    raise ConfigurationError(
+                        f"{source}: line {key_node.start_mark.line + 1}: {where}: duplicate key "
+                        f"(first given on line {seen[key]})"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+            _refuse_duplicate_keys(value_node, (*path, key), source, visited)
+
+
 class ConfigManager:
     """Reads configuration files."""
 
@@ -735,7 +784,7 @@ class ConfigManager:
         except OSError as exc:
             raise ConfigurationError(f"{source}: cannot read: {exc.strerror}") from None
         try:
-            data = yaml.safe_load(text)
+            data = _load_yaml(text, source)
         except yaml.YAMLError as exc:
             # Only the position and the problem: the snippet could show a secret.
             mark = getattr(exc, "problem_mark", None)

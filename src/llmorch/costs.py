@@ -43,7 +43,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: records are appended without the checks
     fcntl = None  # type: ignore[assignment]
 
-from llmorch.exceptions import ConfigurationError
+from llmorch.exceptions import ConfigurationError, OrchestratorError
 from llmorch.pricing import DEFAULT_PRICES, PRICING_AS_OF, ModelPrice, resolve_price
 from llmorch.types import UsageRecord
 
@@ -721,6 +721,11 @@ class CostTracker:
             fh = open(self.log_path, "rb")
         except FileNotFoundError:
             return
+        # Bad lines are reported once a line that looks like a record (a JSON object, even a
+        # torn one) shows the file is a ledger; a file with no such line at all (a config, a
+        # CSV) is not a ledger: one error, not a warning per line.
+        held: list[tuple[int, Exception, int]] = []
+        is_ledger = False
         with fh:
             for lineno, raw in enumerate(fh, start=1):
                 if not raw.strip():
@@ -729,16 +734,34 @@ class CostTracker:
                     record = record_from_dict(json.loads(raw.decode("utf-8")))
                 except (ValueError, TypeError, RecursionError) as exc:
                     kept = _resync(raw)
-                    logger.warning(
-                        "skipping line %d of the cost ledger %s: %s%s",
-                        lineno,
-                        self.log_path,
-                        exc,
-                        f" (kept the {len(kept)} whole record(s) glued to it)" if kept else "",
-                    )
+                    held.append((lineno, exc, len(kept)))
+                    if kept or raw.lstrip().startswith(b"{"):
+                        is_ledger = True
+                    if is_ledger:
+                        self._warn_skipped(held)
                     yield from kept
                 else:
+                    if not is_ledger:
+                        is_ledger = True
+                        self._warn_skipped(held)
                     yield record
+        if held and not is_ledger:
+            first, problem, _ = held[0]
+            raise OrchestratorError(
+                f"{self.log_path}: not a llmorch cost ledger (none of its {len(held)} "
+                f"line(s) is a ledger record; line {first}: {problem})"
+            )
+
+    def _warn_skipped(self, held: list[tuple[int, Exception, int]]) -> None:
+        for lineno, exc, kept in held:
+            logger.warning(
+                "skipping line %d of the cost ledger %s: %s%s",
+                lineno,
+                self.log_path,
+                exc,
+                f" (kept the {kept} whole record(s) glued to it)" if kept else "",
+            )
+        held.clear()
 
     def get_usage_report(
         self,

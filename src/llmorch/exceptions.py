@@ -192,4 +192,6 @@ class AllFallbacksFailedError(OrchestratorError):
     def __init__(self, attempts: Sequence[tuple[str, OrchestratorError]]) -> None:
         self.attempts: list[tuple[str, OrchestratorError]] = list(attempts)
         lines = "; ".join(f"{m}: {type(e).__name__}: {e}" for m, e in self.attempts)
-        super().__init__(f"all {len(self.attempts)} models failed — {lines}")
+        count = len(self.attempts)
+        what = "the only model failed" if count == 1 else f"all {count} models failed"
+        super().__init__(f"{what} — {lines}")

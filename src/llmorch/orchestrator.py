@@ -68,6 +68,14 @@ def benches_model(error: ProviderError) -> bool:
     return error.is_retryable or isinstance(error, unwell)
 
 
+def _what_failed(error: ProviderError) -> str:
+    """``RateLimitError (HTTP 429, request_id req_1)``: the error's kind and what is known."""
+    facts = [f"HTTP {error.status_code}"] if error.status_code is not None else []
+    if error.request_id:
+        facts.append(f"request_id {error.request_id}")
+    return f"{type(error).__name__} ({', '.join(facts)})" if facts else type(error).__name__
+
+
 def estimate_tokens(text: str) -> int:
     """A rough token count (four characters a token) for calls the provider never reported.
 
@@ -209,7 +217,8 @@ class AsyncLLMOrchestrator:
             response = await orch.send_request([{"role": "user", "content": "Hi"}])
 
     Args:
-        config: A path to a YAML config, or an :class:`~llmorch.OrchestratorConfig`.
+        config: A path to a YAML config, an :class:`~llmorch.OrchestratorConfig`, or a
+            dict of the same shape as the YAML (``${VAR}`` references resolved).
         session_id: Labels every ledger record of this orchestrator (random by default).
         http_client: An ``httpx.AsyncClient`` to use instead of creating one; the caller owns it.
 
@@ -224,12 +233,14 @@ class AsyncLLMOrchestrator:
 
     def __init__(
         self,
-        config: str | os.PathLike[str] | OrchestratorConfig,
+        config: str | os.PathLike[str] | OrchestratorConfig | Mapping[str, Any],
         *,
         session_id: str | None = None,
         http_client: _http.AsyncClient | None = None,
     ) -> None:
-        if not isinstance(config, OrchestratorConfig):
+        if isinstance(config, Mapping):
+            config = OrchestratorConfig.from_dict(config)
+        elif not isinstance(config, OrchestratorConfig):
             config = ConfigManager.load_config(config)
         self.config = config
         self.session_id = session_id or uuid.uuid4().hex
@@ -374,7 +385,8 @@ class AsyncLLMOrchestrator:
         provider_config = self.config.providers[name]
         backoff = Backoff(max_s=provider_config.max_backoff_s)
         attempts: list[tuple[str, OrchestratorError]] = []
-        for model in self._cooling(name, chain):
+        models = self._cooling(name, chain)
+        for index, model in enumerate(models):
             if self._registry is not None:
                 self._registry.warn_if_deprecated(name, model)
             retry = 0
@@ -388,31 +400,45 @@ class AsyncLLMOrchestrator:
                 decision = decide(error)
                 if decision == "stop":
                     raise error
+                why = ""
                 if decision == "retry" and retry < provider_config.max_retries:
                     delay = backoff.delay(retry, error)
                     if delay is not None:
                         retry += 1
                         logger.info(
-                            "retrying %s/%s in %.2fs after %s (request_id=%s)",
+                            "retrying %s/%s in %.2fs (%s, retry %d of %d) after %s",
                             name,
                             model,
                             delay,
-                            type(error).__name__,
-                            error.request_id,
+                            "the server's Retry-After"
+                            if error.retry_after is not None
+                            else "backoff with jitter",
+                            retry,
+                            provider_config.max_retries,
+                            _what_failed(error),
                         )
                         await self._sleep(delay)
                         continue
+                    why = (
+                        f"; the server asked to wait {error.retry_after:g}s, more than "
+                        f"max_backoff_s={provider_config.max_backoff_s:g}"
+                    )
+                elif decision == "retry":
+                    used = provider_config.max_retries
+                    why = f"; {used} {'retry' if used == 1 else 'retries'} used"
                 break
             attempts.append((model, error))
             if provider_config.cooldown_s > 0 and benches_model(error):
                 self._cooldown[(name, model)] = time.monotonic() + provider_config.cooldown_s
-            logger.warning(
-                "model %s/%s failed with %s (request_id=%s); falling back",
-                name,
-                model,
-                type(error).__name__,
-                error.request_id,
-            )
+            if index + 1 < len(models):
+                logger.warning(
+                    "model %s/%s failed with %s%s; falling back to %s",
+                    name,
+                    model,
+                    _what_failed(error),
+                    why,
+                    models[index + 1],
+                )
         raise AllFallbacksFailedError(attempts)
 
     # -- requests ------------------------------------------------------------------------------

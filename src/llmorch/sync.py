@@ -532,17 +532,20 @@ class LLMOrchestrator:
     fresh thread and client; the child never touches the parent's connections.
 
     Args:
-        config: A path to a YAML config, or an :class:`~llmorch.OrchestratorConfig`.
+        config: A path to a YAML config, an :class:`~llmorch.OrchestratorConfig`, or a
+            dict of the same shape as the YAML (``${VAR}`` references resolved).
         session_id: Labels every ledger record of this orchestrator.
     """
 
     def __init__(
         self,
-        config: str | os.PathLike[str] | OrchestratorConfig,
+        config: str | os.PathLike[str] | OrchestratorConfig | Mapping[str, Any],
         *,
         session_id: str | None = None,
     ) -> None:
-        if not isinstance(config, OrchestratorConfig):
+        if isinstance(config, Mapping):
+            config = OrchestratorConfig.from_dict(config)
+        elif not isinstance(config, OrchestratorConfig):
             config = ConfigManager.load_config(config)
         self.config = config
         self._state = _State(config, session_id)

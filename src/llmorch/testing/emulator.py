@@ -187,8 +187,12 @@ class ProviderEmulator:
         """
         lines = [f"llmorch provider emulator on {self.base_url}"]
         for name, dialect in self._dialects.items():
+            # The config keys that point a provider here, as named in config_for (Bedrock
+            # takes endpoint_url and control_endpoint_url, not base_url).
+            config = dialect.config(self.base_url)
+            urls = "  ".join(f"{key}={value}" for key, value in config.items() if "url" in key)
             keys = dialect.credentials(self.base_url)
-            lines.append(f"  {name:<10} base_url={self.url(name)}  credentials: {keys}")
+            lines.append(f"  {name:<10} {urls}  credentials: {keys}")
         return "\n".join(lines)
 
     def _dialect(self, name: str) -> Dialect:
@@ -215,7 +219,12 @@ class ProviderEmulator:
         return JSONResponse(404, {"error": f"no dialect serves {request.path}"})
 
     async def __aenter__(self) -> ProviderEmulator:
-        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self._port)
+        try:
+            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self._port)
+        except OSError as exc:  # say where: "Address already in use" alone names nothing
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"cannot listen on {host}:{self._port}: {reason}") from exc
         self._port = listener.extra(SocketAttribute.local_port)
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
