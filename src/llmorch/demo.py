@@ -42,6 +42,8 @@ async def _demo(out: TextIO, workdir: Path) -> int:
         config_path = workdir / "config.yaml"
         config_path.write_text(yaml.safe_dump(_config(emu, ledger), sort_keys=False))
         say(f"llmorch demo — provider emulator on {emu.base_url} (no keys, no network)")
+        for name, note in emu.off.items():
+            say(f"  {name} {note}")
         say(f"config: {config_path}\n")
         async with AsyncLLMOrchestrator(ConfigManager.load_config(config_path)) as orch:
             say("== Model discovery (all providers, concurrently, at start)")
