@@ -36,21 +36,21 @@ DIALECTS: tuple[type[Dialect], ...] = (
 
 # Dialects whose clients need an extra (the Vertex dialect also runs google-auth and
 # cryptography itself): off without it, with a note in describe() and from config_for().
-_EXTRAS: dict[str, tuple[str, ...]] = {
-    "vertex": ("google.auth", "cryptography"),
-    "bedrock": ("botocore",),
+_EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "vertex": (("google.auth", "google-auth"), ("cryptography", "cryptography")),
+    "bedrock": (("botocore", "botocore"),),
 }
 
 
 def _missing(dialect: str) -> str | None:
     """Why a dialect is off (the install command), or ``None`` when it is on."""
-    for module in _EXTRAS.get(dialect, ()):
+    for module, package in _EXTRAS.get(dialect, ()):
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
             found = False
         if not found:
-            return f"off: needs {module.partition('.')[0]}, pip install 'llmorch[{dialect}]'"
+            return f"off: needs {package}, pip install 'llmorch[{dialect}]'"
     return None
 
 
