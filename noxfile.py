@@ -36,15 +36,19 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[-1])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and the noxfile."""
-    session.install("-e", ".[typecheck]")
+    session.install("-e", ".[all,typecheck]")
     session.run("mypy", "--strict", "src")
     session.run("mypy", "--strict", "noxfile.py")
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite with branch coverage of src/llmorch, gated at 90 %."""
-    session.install("-e", ".[test]")
+    """The whole suite with branch coverage of src/llmorch, gated at 90 %.
+
+    Every extra is installed (``all``) so that every provider is tested; one test installs the
+    package without extras into a fresh venv.
+    """
+    session.install("-e", ".[all,test]")
     session.env.update({"AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"})
     session.run(
         "pytest",
@@ -61,7 +65,7 @@ def tests(session: nox.Session) -> None:
 def conformance(session: nox.Session) -> None:
     """The official vendor SDKs (test-only dependencies) against the emulator."""
     session.install(
-        "-e", ".[test]", "openai>=1.40", "anthropic>=0.40", "google-genai>=1.0", "boto3>=1.34"
+        "-e", ".[all,test]", "openai>=1.40", "anthropic>=0.40", "google-genai>=1.0", "boto3>=1.34"
     )
     session.run("pytest", "tests/conformance", "-p", "no:cacheprovider", *session.posargs)
 
@@ -72,7 +76,7 @@ def bench(session: nox.Session) -> None:
 
     LiteLLM is measured too when it is importable in the session's environment.
     """
-    session.install("-e", ".", "openai>=1.40", "anthropic>=0.40", "httpx-aiohttp>=0.1.8")
+    session.install("-e", ".[all]", "openai>=1.40", "anthropic>=0.40", "httpx-aiohttp>=0.1.8")
     # LiteLLM is measured "where it installs": a failed install only drops its column.
     session.run("python", "-m", "pip", "install", "--quiet", "litellm", success_codes=[0, 1])
     session.run("python", "-m", "benchmarks", *session.posargs)
@@ -81,7 +85,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[-1])
 def docs(session: nox.Session) -> None:
     """Build the site in strict mode, then run the docs' runnable blocks and the examples."""
-    session.install("-e", ".[docs,test,examples]")
+    session.install("-e", ".[all,docs,test,examples]")
     session.env.update(
         {"NO_MKDOCS_2_WARNING": "1", "AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"}
     )

@@ -290,14 +290,21 @@ def test_models_refresh_marks_deprecated(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_models_honours_refresh_on_start(capsys: pytest.CaptureFixture[str]) -> None:
-    """refresh_on_start lists only the requested provider, fresh each time."""
+    """refresh_on_start lists only the requested provider, again once its listing is stale."""
     write_config(model_discovery={"refresh_on_start": True, "cache_path": "models.json"})
     with respx.mock() as mock:
         route = mock.get(OPENAI_MODELS).respond(200, json=model_list("gpt-4o"))
         assert main(["models", "openai"]) == 0
-        assert main(["models", "openai"]) == 0
+        assert main(["models", "openai"]) == 0  # younger than max_age (24 h): from the cache
+        assert route.call_count == 1
+        assert main(["models", "openai", "--refresh"]) == 0
         assert route.call_count == 2
-    assert capsys.readouterr().out.count("openai (1 model)") == 2
+        write_config(
+            model_discovery={"refresh_on_start": True, "cache_path": "models.json", "max_age": 0}
+        )
+        assert main(["models", "openai"]) == 0
+        assert route.call_count == 3
+    assert capsys.readouterr().out.count("openai (1 model)") == 4
 
 
 # --- costs -------------------------------------------------------------------------------------

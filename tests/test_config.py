@@ -331,7 +331,7 @@ INVALID_CASES = [
     ),
     pytest.param(
         MINIMAL + "model_discovery:\n  zzz: 1\n",
-        "model_discovery.zzz: unknown key; allowed keys: cache_path, refresh_on_start",
+        "model_discovery.zzz: unknown key; allowed keys: cache_path, max_age, refresh_on_start",
         id="unknown-section-key-no-close-match",
     ),
     pytest.param(

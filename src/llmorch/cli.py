@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import anyio.abc
 
     from llmorch.config import OrchestratorConfig
+    from llmorch.sync import LLMOrchestrator
     from llmorch.testing import ProviderEmulator
     from llmorch.types import LLMResponse
 
@@ -251,8 +253,6 @@ def _check_model_chosen(
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from llmorch.sync import LLMOrchestrator
-
     words: list[str] = args.prompt
     # `echo hi | llmorch ask -`: the newline that ends the input is not part of the prompt.
     prompt = sys.stdin.read().rstrip("\r\n") if words == ["-"] else " ".join(words)
@@ -260,7 +260,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"provider": args.provider, "model": args.model}
     config = _load_config(args.config)
     _check_model_chosen(config, args.provider, args.model)
-    with LLMOrchestrator(config) as orch:
+    with _one_shot(config, args.provider) as orch:
         if args.stream:
             with orch.send_streaming_request(
                 messages, args.temperature, args.max_tokens, **options
@@ -285,6 +285,35 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_shot(config: OrchestratorConfig, provider: str | None) -> LLMOrchestrator:
+    """An orchestrator for one call, which lists the models of that call's provider only.
+
+    Start-up discovery would list every configured provider whose cached listing is stale; one
+    call needs only its own provider's listing (for the deprecated-model warning), and none
+    while that listing is younger than ``model_discovery.max_age``. With ``refresh_on_start:
+    false`` nothing is listed. A failed listing is a WARNING: the call itself reports the error.
+    """
+    from llmorch.sync import LLMOrchestrator
+
+    discovery = config.model_discovery
+    listing, discovery.refresh_on_start = discovery.refresh_on_start, False
+    orch = LLMOrchestrator(config)
+    name = provider or config.active_provider
+    try:
+        if (
+            listing
+            and name in config.providers
+            and not orch.registry.is_fresh(name, discovery.max_age)
+        ):
+            orch.refresh_models(name)
+    except OrchestratorError as exc:
+        logger.warning("model discovery failed for provider %r: %s", name, _one_line(exc))
+    except BaseException:
+        orch.close()
+        raise
+    return orch
+
+
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -292,16 +321,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from llmorch.sync import LLMOrchestrator
 
     config = _load_config(args.config)
-    # This command lists what it shows itself: the requested providers only, and fresh when
-    # --refresh or the config's refresh_on_start asks for it.
-    refresh = args.refresh or config.model_discovery.refresh_on_start
-    config.model_discovery.refresh_on_start = False
+    # This command lists what it shows itself: the requested providers only, again when
+    # --refresh asks, or when refresh_on_start is on and the cached listing is older than max_age.
+    discovery = config.model_discovery
+    max_age = discovery.max_age if discovery.refresh_on_start else math.inf
+    discovery.refresh_on_start = False
     names: list[str] = [args.provider] if args.provider else list(config.providers)
     listings: dict[str, list[dict[str, Any]]] = {}
     with LLMOrchestrator(config) as orch:
         for name in names:
             try:
-                if refresh or not orch.registry.has_fetched(name):
+                if args.refresh or not orch.registry.is_fresh(name, max_age):
                     orch.refresh_models(name)
                 infos = orch.registry.get_available_models(name, args.include_deprecated)
             except OrchestratorError as exc:

@@ -418,19 +418,38 @@ def _default_cache_path() -> str:
     return str(base / "llmorch" / "models.json")
 
 
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(s|m|h|d)?\s*", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 class ModelDiscoveryConfig(BaseModel):
     """The ``model_discovery:`` section.
 
     Attributes:
-        refresh_on_start: Whether model lists are fetched when an orchestrator starts.
+        refresh_on_start: Whether an orchestrator lists, when it starts, the providers whose
+            cached listing is older than ``max_age``.
         cache_path: The JSON file the model cache persists to; ``None`` (YAML ``null``) keeps it
             in memory only. Not given: ``$XDG_CACHE_HOME/llmorch/models.json``.
+        max_age: Seconds a cached listing stays fresh (start-up does not list it again). YAML
+            takes seconds or a duration: ``90s``, ``30m``, ``24h`` (the default), ``7d``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     refresh_on_start: bool = True
     cache_path: str | None = Field(default_factory=_default_cache_path)
+    max_age: float = Field(default=86400, ge=0)
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Turn ``"24h"``-style durations into seconds; numbers pass through."""
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.fullmatch(value)
+        if match is None:
+            raise ValueError(f"expected seconds or a duration like 30m, 24h or 7d, got {value!r}")
+        return float(match[1]) * _UNIT_S[(match[2] or "s").lower()]
 
 
 # --------------------------------------------------------------------------- the whole file

@@ -42,6 +42,8 @@ async def _demo(out: TextIO, workdir: Path) -> int:
         config_path = workdir / "config.yaml"
         config_path.write_text(yaml.safe_dump(_config(emu, ledger), sort_keys=False))
         say(f"llmorch demo — provider emulator on {emu.base_url} (no keys, no network)")
+        for name, note in emu.off.items():
+            say(f"  {name} {note}")
         # The generated config is deleted with the demo; `llmorch emulator --write-config FILE`
         # writes one to keep.
         say("config: generated for this run (`llmorch emulator --write-config FILE` keeps one)\n")

@@ -33,7 +33,7 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
 )
 from llmorch.providers import load_provider_class
-from llmorch.registry import ModelRegistry
+from llmorch.registry import ModelRegistry, listing_key
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator
 from llmorch.types import LLMResponse, Message, normalize_tokens, validate_messages
 
@@ -279,6 +279,7 @@ class AsyncLLMOrchestrator:
                 adapter=lambda name: self._adapter_map()[name],
                 cache_path=self.config.model_discovery.cache_path,
                 on_usage=self._record_response,
+                listing_keys={n: listing_key(p) for n, p in self.config.providers.items()},
             )
         return self._registry
 
@@ -304,8 +305,10 @@ class AsyncLLMOrchestrator:
     async def start(self) -> None:
         """Create the HTTP client and discover models (once). Called by ``async with``.
 
-        The imports and the client (with its TLS context) are built in a worker thread, so
-        start-up does not block the event loop.
+        With ``model_discovery.refresh_on_start``, only the providers whose cached listing is
+        older than ``model_discovery.max_age`` (or missing) are listed. The imports and the
+        client (with its TLS context) are built in a worker thread, so start-up does not block
+        the event loop.
         """
         if self._started:
             return
@@ -325,15 +328,15 @@ class AsyncLLMOrchestrator:
             self._started = True
             await self.registry.load()
             if self.config.model_discovery.refresh_on_start:
-                await self._discover_all()
+                await self._discover_all(older_than=self.config.model_discovery.max_age)
         finally:
             starting, self._starting = self._starting, None
             starting.set()
 
-    async def _discover_all(self) -> None:
-        # One refresh of every provider: concurrent listings, providers that cannot be built
+    async def _discover_all(self, older_than: float | None = None) -> None:
+        # One refresh of every (stale) listing: concurrent, providers that cannot be built
         # skipped with a WARNING, failures logged, and the cache written once.
-        await self.registry.refresh_models()
+        await self.registry.refresh_models(older_than=older_than)
 
     async def aclose(self) -> None:
         """Release the HTTP client (unless injected) and every adapter. Safe to call twice."""

@@ -5,21 +5,27 @@ before and keeps the result in memory and, optionally, in a JSON file. A model t
 a listing is kept and marked deprecated, never removed, so the next start-up (a new registry over
 the same file) still notices that it went away.
 
+A listing is remembered under what identifies it (:func:`listing_key`: the provider type and its
+endpoint, region, project, …), not under the provider's configured name: two projects sharing the
+default cache file, each with an ``openai`` provider on a different server, keep two entries and
+never mark each other's models deprecated; two names for one endpoint share one listing.
+
 Reading the cache (:meth:`ModelRegistry.get_available_models`, :meth:`ModelRegistry.has_fetched`,
 :meth:`ModelRegistry.is_model_deprecated`) never touches the network and never builds an adapter:
 the registry knows providers by name and asks for an adapter only to list or validate. The cache
 file format::
 
-    {"version": 1,
-     "providers": {"<name>": {"fetched_at": "<iso>",
+    {"version": 2,
+     "providers": {"<listing key>": {"fetched_at": "<iso>",
                               "models": {"<id>": {"deprecated": false,
                                                   "first_seen": "<iso>",
                                                   "last_seen": "<iso>",
                                                   "last_validated": "<iso>" | null,
                                                   "raw": {...}}}}}}
 
-It holds only what the adapters returned in :attr:`~llmorch.types.ModelInfo.raw`: never a
-credential.
+It holds only what the adapters returned in :attr:`~llmorch.types.ModelInfo.raw`, and listing
+keys without userinfo or query strings: never a credential. A version 1 file (keyed by provider
+name) is replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -36,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -50,15 +58,61 @@ from llmorch.exceptions import (
 from llmorch.types import ModelInfo
 
 if TYPE_CHECKING:
+    from llmorch.config import ProviderConfig
     from llmorch.providers.base import BaseLLMProvider
     from llmorch.types import LLMResponse
 
-__all__ = ["CACHE_VERSION", "ModelRegistry"]
+__all__ = ["CACHE_VERSION", "ModelRegistry", "listing_key"]
 
 logger = logging.getLogger("llmorch.registry")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """The version written to, and required from, the on-disk model cache."""
+
+# The settings that decide what a provider's model listing contains (its server, account scope,
+# region or project). Credentials are left out: a cache file never holds a secret.
+_IDENTITY = (
+    "base_url",
+    "endpoint_url",
+    "control_endpoint_url",
+    "region_name",
+    "profile_name",
+    "project_id",
+    "location",
+    "credentials_path",
+    "organization",
+    "project",
+)
+
+
+def _public_url(value: str) -> str:
+    """A URL without userinfo, query or fragment, and without a trailing slash."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value.split("?", 1)[0]
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def listing_key(config: ProviderConfig) -> str:
+    """What identifies a provider's model listing: its type and where and as whom it lists.
+
+    Args:
+        config: A provider's settings.
+
+    Returns:
+        ``"<type>"`` followed by `` key=value`` for each identifying setting that is set
+        (``base_url``, ``endpoint_url``, ``region_name``, ``project_id``, ``location``, …); URLs
+        lose their userinfo and query string, and no credential is ever part of it.
+    """
+    parts = [config.type]
+    for name in _IDENTITY:
+        value = getattr(config, name, None)
+        if isinstance(value, str) and value:
+            parts.append(f"{name}={_public_url(value) if name.endswith('url') else value}")
+    return " ".join(parts)
+
 
 _MODEL_REJECTED = (
     ModelNotFoundError,
@@ -91,7 +145,7 @@ def _load_dt(value: object) -> datetime:
 
 @dataclass
 class _ProviderCache:
-    """What the registry knows about one configured provider."""
+    """What the registry knows about one listing (one or more configured providers)."""
 
     models: dict[str, ModelInfo] = field(default_factory=dict)
     fetched_at: datetime | None = None
@@ -99,7 +153,7 @@ class _ProviderCache:
 
 @dataclass
 class _CacheFile:
-    """A parsed cache file: configured providers' entries and everyone else's, untouched."""
+    """A parsed cache file: configured listings' entries and everyone else's, untouched."""
 
     providers: dict[str, _ProviderCache]
     others: dict[str, Any]
@@ -122,6 +176,9 @@ class ModelRegistry:
         cache_path: The JSON cache file, or ``None`` to keep everything in memory only.
         on_usage: Called with the response of every successful :meth:`validate_model` call,
             which is billed (the orchestrator passes its cost tracker's hook).
+        listing_keys: Per provider name, what identifies its listing (see :func:`listing_key`);
+            the cache is keyed by it, and names with one key share one listing. A name not in
+            it is its own key.
 
     Raises:
         TypeError: ``providers`` is not a mapping and no ``adapter`` is given.
@@ -138,6 +195,7 @@ class ModelRegistry:
         adapter: Callable[[str], BaseLLMProvider] | None = None,
         cache_path: str | os.PathLike[str] | None = None,
         on_usage: Callable[[LLMResponse], None] | None = None,
+        listing_keys: Mapping[str, str] | None = None,
     ) -> None:
         if adapter is None:
             if not isinstance(providers, Mapping):
@@ -148,9 +206,13 @@ class ModelRegistry:
         self._adapter = adapter
         self._cache_path = Path(cache_path) if cache_path is not None else None
         self._on_usage = on_usage
-        self._cache: dict[str, _ProviderCache] = {name: _ProviderCache() for name in self._names}
+        keys = listing_keys or {}
+        self._key: dict[str, str] = {name: keys.get(name, name) for name in self._names}
+        self._cache: dict[str, _ProviderCache] = {
+            key: _ProviderCache() for key in self._key.values()
+        }
         self._others: dict[str, Any] = {}
-        self._fetched: set[str] = set()
+        self._fetched: set[str] = set()  # listing keys
         self._warned: set[tuple[str, str]] = set()
         self._unbuildable: set[str] = set()
         self._loaded = self._cache_path is None
@@ -194,9 +256,9 @@ class ModelRegistry:
         if parsed is None:
             return
         self._others = parsed.others
-        for name, entry in parsed.providers.items():
-            self._cache[name] = entry
-            self._fetched.add(name)
+        for key, entry in parsed.providers.items():
+            self._cache[key] = entry
+            self._fetched.add(key)
 
     def _read_cache(self) -> _CacheFile | None:
         path = self._cache_path
@@ -219,6 +281,9 @@ class ModelRegistry:
     def _parse_cache(self, data: Any) -> _CacheFile:
         if not isinstance(data, dict):
             raise TypeError(f"top level must be an object, got {type(data).__name__}")
+        if data.get("version") == 1:  # keyed by provider name: what it says may be another's
+            logger.info("replacing the model cache written by an older llmorch (version 1)")
+            return _CacheFile(providers={}, others={})
         if data.get("version") != CACHE_VERSION:
             raise ValueError(f"unsupported version {data.get('version')!r}")
         providers = data["providers"]
@@ -226,16 +291,18 @@ class ModelRegistry:
             raise TypeError("'providers' must be an object")
         parsed: dict[str, _ProviderCache] = {}
         others: dict[str, Any] = {}
-        for name, entry in providers.items():
-            if name not in self._cache:
-                others[name] = entry
+        owner = {key: name for name, key in reversed(self._key.items())}
+        for key, entry in providers.items():
+            if key not in self._cache:
+                others[key] = entry
                 continue
+            name = owner[key]
             fetched_at = entry.get("fetched_at")
             models: dict[str, ModelInfo] = {}
             for model_id, info in entry["models"].items():
                 raw = info.get("raw", {})
                 if not isinstance(raw, dict):
-                    raise TypeError(f"raw of {name}/{model_id} must be an object")
+                    raise TypeError(f"raw of {key}/{model_id} must be an object")
                 last_validated = info.get("last_validated")
                 models[model_id] = ModelInfo(
                     name=model_id,
@@ -246,7 +313,7 @@ class ModelRegistry:
                     last_validated=None if last_validated is None else _load_dt(last_validated),
                     raw=raw,
                 )
-            parsed[name] = _ProviderCache(
+            parsed[key] = _ProviderCache(
                 models=models,
                 fetched_at=None if fetched_at is None else _load_dt(fetched_at),
             )
@@ -256,10 +323,10 @@ class ModelRegistry:
 
     def _serialize(self) -> str:
         providers: dict[str, Any] = dict(self._others)
-        for name, entry in self._cache.items():
-            if name not in self._fetched:
+        for key, entry in self._cache.items():
+            if key not in self._fetched:
                 continue
-            providers[name] = {
+            providers[key] = {
                 "fetched_at": None if entry.fetched_at is None else _dump_dt(entry.fetched_at),
                 "models": {
                     model_id: {
@@ -315,7 +382,7 @@ class ModelRegistry:
     # -- refreshing ----------------------------------------------------------------------------
 
     def _check_name(self, name: str) -> None:
-        if name not in self._cache:
+        if name not in self._key:
             configured = ", ".join(sorted(self._names)) or "(none)"
             raise ConfigurationError(
                 f"unknown provider {name!r}; configured providers: {configured}"
@@ -325,7 +392,9 @@ class ModelRegistry:
         self._check_name(name)
         return self._adapter(name)
 
-    async def refresh_models(self, provider_name: str | None = None) -> None:
+    async def refresh_models(
+        self, provider_name: str | None = None, *, older_than: float | None = None
+    ) -> None:
         """Ask providers for their models and merge the listings into the cache.
 
         A listed model gets ``last_seen = now`` and the adapter's ``deprecated`` and ``raw``;
@@ -334,10 +403,14 @@ class ModelRegistry:
 
         Args:
             provider_name: Refresh only this provider; ``None`` refreshes every provider
-                concurrently, logging (at WARNING) and skipping those whose listing fails, and
-                those whose adapter cannot be built (one WARNING per provider, e.g. for an
-                unset ``${VAR}``: such a provider is listed when it is first asked for). The
-                cache file is then written once.
+                concurrently (each listing once, however many names share it), logging (at
+                WARNING) and skipping those whose listing fails, and those whose adapter cannot
+                be built (one WARNING per provider, e.g. for an unset ``${VAR}``: such a
+                provider is listed when it is first asked for). The cache file is then written
+                once.
+            older_than: Only with every provider: list only those whose cached listing is
+                older than this many seconds, or missing (what start-up does with
+                ``model_discovery.max_age``); ``None`` lists them all.
 
         Raises:
             ConfigurationError: ``provider_name`` is not configured, or its adapter cannot be
@@ -354,6 +427,13 @@ class ModelRegistry:
 
         await self.load()
         succeeded: list[str] = []
+        names: dict[str, str] = {}  # one name per listing key
+        for name in self._names:
+            if older_than is not None and self.is_fresh(name, older_than):
+                continue
+            key = self._key[name]
+            if key not in names or names[key] in self._unbuildable:
+                names[key] = name
 
         async def refresh_one(name: str) -> None:
             try:
@@ -372,7 +452,7 @@ class ModelRegistry:
             succeeded.append(name)
 
         async with anyio.create_task_group() as tg:
-            for name in self._names:
+            for name in names.values():
                 tg.start_soon(refresh_one, name)
         if succeeded:
             await self._save()
@@ -391,7 +471,8 @@ class ModelRegistry:
 
     def _merge(self, provider_name: str, listing: list[ModelInfo]) -> None:
         now = _utcnow()
-        entry = self._cache[provider_name]
+        key = self._key[provider_name]
+        entry = self._cache[key]
         old = entry.models
         new: dict[str, ModelInfo] = {}
         for info in listing:
@@ -417,7 +498,7 @@ class ModelRegistry:
             new[model_id] = dataclasses.replace(info, deprecated=True)
         entry.models = new
         entry.fetched_at = now
-        self._fetched.add(provider_name)
+        self._fetched.add(key)
 
     # -- reading the cache ---------------------------------------------------------------------
 
@@ -438,9 +519,9 @@ class ModelRegistry:
         """
         self._check_name(provider_name)
         self._ensure_loaded_sync()
-        models = self._cache[provider_name].models
+        models = self._cache[self._key[provider_name]].models
         return [
-            dataclasses.replace(info, raw=dict(info.raw))
+            dataclasses.replace(info, provider=provider_name, raw=dict(info.raw))
             for _, info in sorted(models.items())
             if include_deprecated or not info.deprecated
         ]
@@ -460,7 +541,28 @@ class ModelRegistry:
         """
         self._check_name(provider_name)
         self._ensure_loaded_sync()
-        return provider_name in self._fetched
+        return self._key[provider_name] in self._fetched
+
+    def is_fresh(self, provider_name: str, max_age: float) -> bool:
+        """Tell whether a provider's cached listing is younger than ``max_age`` (no network).
+
+        Args:
+            provider_name: A configured provider name.
+            max_age: Seconds; ``math.inf`` accepts any listing that is known.
+
+        Returns:
+            True when the provider's listing is known and, unless ``max_age`` is infinite, was
+            fetched less than ``max_age`` seconds ago.
+
+        Raises:
+            ConfigurationError: ``provider_name`` is not configured.
+        """
+        if not self.has_fetched(provider_name):
+            return False
+        if math.isinf(max_age):
+            return True
+        fetched_at = self._cache[self._key[provider_name]].fetched_at
+        return fetched_at is not None and (_utcnow() - fetched_at).total_seconds() < max_age
 
     def is_model_deprecated(self, provider: str, model: str) -> bool:
         """Tell whether a model is known and marked deprecated.
@@ -478,7 +580,7 @@ class ModelRegistry:
         """
         self._check_name(provider)
         self._ensure_loaded_sync()
-        info = self._cache[provider].models.get(model)
+        info = self._cache[self._key[provider]].models.get(model)
         return info is not None and info.deprecated
 
     def warn_if_deprecated(self, provider: str, model: str) -> None:
@@ -544,7 +646,7 @@ class ModelRegistry:
                 exc,
             )
             return False
-        info = self._cache[provider].models.get(model)
+        info = self._cache[self._key[provider]].models.get(model)
         if info is not None:
             info.last_validated = _utcnow()
         if self._on_usage is not None:

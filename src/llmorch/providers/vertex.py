@@ -34,8 +34,10 @@ from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
 try:
     from llmorch.providers._google import TokenSource
-except ImportError as exc:  # pragma: no cover - google-auth is a declared dependency
-    raise ImportError(f"type: vertex needs google-auth (pip install google-auth): {exc}") from exc
+except ImportError as exc:  # pragma: no cover - load_provider_class checks the extra first
+    raise ImportError(
+        f"type: vertex needs google-auth: pip install 'llmorch[vertex]': {exc}"
+    ) from exc
 
 if TYPE_CHECKING:
     from llmorch._http import AsyncClient

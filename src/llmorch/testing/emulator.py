@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
@@ -32,6 +33,25 @@ DIALECTS: tuple[type[Dialect], ...] = (
     VertexDialect,
     BedrockDialect,
 )
+
+# Dialects whose clients need an extra (the Vertex dialect also runs google-auth and
+# cryptography itself): off without it, with a note in describe() and from config_for().
+_EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "vertex": (("google.auth", "google-auth"), ("cryptography", "cryptography")),
+    "bedrock": (("botocore", "botocore"),),
+}
+
+
+def _missing(dialect: str) -> str | None:
+    """Why a dialect is off (the install command), or ``None`` when it is on."""
+    for module, package in _EXTRAS.get(dialect, ()):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return f"off: needs {package}, pip install 'llmorch[{dialect}]'"
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,8 +95,12 @@ class ProviderEmulator:
         api_keys: Per dialect, the only keys accepted; by default any non-empty key passes.
         page_size: Page size of paginated model lists.
 
+    The Vertex and Bedrock dialects need the ``vertex`` / ``bedrock`` extras (what their
+    clients use); without them they are off, :attr:`off` says why and :meth:`describe` shows it.
+
     Attributes:
         requests: Every request received, in order.
+        off: The dialects that are off, each with a note naming the ``pip install`` it needs.
     """
 
     def __init__(
@@ -91,8 +115,15 @@ class ProviderEmulator:
         self._port = port
         self._scripts = Scripts()
         keys = api_keys or {}
+        self.off: dict[str, str] = {}
+        for cls in DIALECTS:
+            note = _missing(cls.name)
+            if note is not None:
+                self.off[cls.name] = note
         self._dialects = {
-            cls.name: cls(self._scripts, keys.get(cls.name), page_size) for cls in DIALECTS
+            cls.name: cls(self._scripts, keys.get(cls.name), page_size)
+            for cls in DIALECTS
+            if cls.name not in self.off
         }
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
@@ -193,12 +224,15 @@ class ProviderEmulator:
             urls = "  ".join(f"{key}={value}" for key, value in config.items() if "url" in key)
             keys = dialect.credentials(self.base_url)
             lines.append(f"  {name:<10} {urls}  credentials: {keys}")
+        lines.extend(f"  {name:<10} {note}" for name, note in self.off.items())
         return "\n".join(lines)
 
     def _dialect(self, name: str) -> Dialect:
         try:
             return self._dialects[name]
         except KeyError:
+            if name in self.off:
+                raise ValueError(f"the {name} dialect is {self.off[name]}") from None
             raise ValueError(
                 f"unknown dialect {name!r}: the emulator speaks {', '.join(self._dialects)}"
             ) from None
