@@ -86,11 +86,13 @@ def test_dated_and_aliased_ids_resolve(kind: str, model: str, key: str) -> None:
 
 
 def test_vertex_at_date_suffix() -> None:
-    """A Vertex @YYYYMMDD suffix is stripped."""
-    assert resolve_price({"claude-sonnet-4-5": P}, "claude-sonnet-4-5@20250929") == (
+    """A Vertex @YYYYMMDD suffix is stripped when the alias lists that snapshot."""
+    same = ModelPrice(1.0, 2.0, snapshots=("20250929",))
+    assert resolve_price({"claude-sonnet-4-5": same}, "claude-sonnet-4-5@20250929") == (
         "claude-sonnet-4-5",
-        P,
+        same,
     )
+    assert resolve_price({"claude-sonnet-4-5": P}, "claude-sonnet-4-5@20250929") is None
 
 
 @pytest.mark.parametrize(
