@@ -81,9 +81,9 @@ class ModelPrice:
         cache_read_long: ``cache_read`` above the threshold.
         cache_write_long: ``cache_write`` above the threshold.
         cache_write_1h_long: ``cache_write_1h`` above the threshold.
-        regional: Bedrock: the factor on every price for a geographic cross-Region profile
-            (``us.``, ``eu.``, ``apac.``, ``jp.``, ``au.``, ``ca.``); ``None`` means those
-            profiles cost the same as the base id.
+        regional: Bedrock: the factor on every price (which is the ``global.`` profile's) for
+            a geographic cross-Region profile (``us.``, ``eu.``, ``apac.``, ``jp.``, ``au.``,
+            ``ca.``) and for the in-Region id; ``None`` means every form costs the same.
         govcloud: Bedrock: the factor on every price for a ``us-gov.`` profile; ``None`` means
             the table has no GovCloud price, so such calls are unpriced.
         service_tiers: Prices for non-standard service tiers the vendor reports (OpenAI
@@ -160,6 +160,12 @@ def _tiers(price: ModelPrice, flex: float | None = 0.5, priority: float | None =
         if factor is not None
     }
     return replace(price, service_tiers=tiers)
+
+
+def _flex_read(price: ModelPrice, cache_read: float) -> ModelPrice:
+    """``price`` whose Flex tier's cache reads are ``cache_read`` (not exactly half)."""
+    flex = replace(price.service_tiers["flex"], cache_read=cache_read)
+    return replace(price, service_tiers={**price.service_tiers, "flex": flex})
 
 
 def _claude(
@@ -279,7 +285,9 @@ _OPENAI: dict[str, ModelPrice] = {
     ),
     "gpt-5.5-cyber": ModelPrice(12.5, 75.0, cache_read=1.25),
     "gpt-5.5-cyber-preview": ModelPrice(12.5, 75.0, cache_read=1.25),
-    "gpt-5.4": _tiers(_openai_long(2.5, 15.0, 0.25, snapshots=("2026-03-05",))),
+    "gpt-5.4": _flex_read(
+        _tiers(_openai_long(2.5, 15.0, 0.25, snapshots=("2026-03-05",))), 0.13
+    ),
     "gpt-5.4-pro": _tiers(
         _openai_long(30.0, 180.0, None, snapshots=("2026-03-05",)), priority=None
     ),
@@ -431,13 +439,15 @@ _GEMINI: dict[str, ModelPrice] = {
 # prices (global and regional endpoints alike); Claude (``publishers/anthropic``) at Anthropic's
 # list prices, the same table as the Anthropic API.
 _VERTEX_ONLY: dict[str, ModelPrice] = {
-    "gemini-4-argon": _gemini(2.0, 10.0, 0.10),
+    "gemini-4-argon": _gemini(4.0, 20.0, 0.20),
     "gemini-4-argon-cyber-permissive": _gemini(4.0, 20.0, 0.20),
     "gemini-4-hydrogen": _gemini(1.5, 7.5, 0.075),
     "gemini-3.8-flash-cyber": _gemini(1.5, 7.5, 0.15),
     "gemini-3.6-flash": _gemini(0.75, 3.75, 0.075, retired="2026-11-19"),
     "gemini-3.1-flash-lite-preview": _gemini(0.25, 1.50, 0.025),
-    "gemini-3-pro-preview": _gemini(2.0, 12.0, 0.20, long=(200_000, 4.0, 18.0, 0.40)),
+    "gemini-3-pro-preview": _gemini(
+        2.0, 12.0, 0.20, long=(200_000, 4.0, 18.0, 0.40), retired=_GONE
+    ),
     "gemini-2.5-pro": replace(_GEMINI["gemini-2.5-pro"], retired="2026-10-20"),
     "gemini-2.5-flash": replace(_GEMINI["gemini-2.5-flash"], retired="2026-10-20"),
     "gemini-2.5-flash-lite": replace(_GEMINI["gemini-2.5-flash-lite"], retired="2026-10-20"),
@@ -454,17 +464,31 @@ _VERTEX_GEMINI = (
     "gemini-3-flash-preview",
     "gemini-2.0-flash",
 )
+# Claude models Vertex retired earlier than the Anthropic API did.
+_VERTEX_CLAUDE_RETIRED = {
+    "claude-opus-4-5": "2026-11-24",
+    "claude-haiku-4-5": "2026-10-15",
+    "claude-sonnet-4-5": "2026-09-29",
+}
 _VERTEX: dict[str, ModelPrice] = {
     **{key: _GEMINI[key] for key in _VERTEX_GEMINI},
     **_VERTEX_ONLY,
-    **{key: replace(price, source=PRICING_SOURCES["vertex"]) for key, price in _ANTHROPIC.items()},
+    **{
+        key: replace(
+            price,
+            source=PRICING_SOURCES["vertex"],
+            retired=_VERTEX_CLAUDE_RETIRED.get(key, price.retired),
+        )
+        for key, price in _ANTHROPIC.items()
+    },
 }
 
 # --- Amazon Bedrock ----------------------------------------------------------------------------
 # https://aws.amazon.com/bedrock/pricing/ (on-demand, us-east-1). Claude >= 4.5 and Nova 2 are
-# served through inference profiles: ``global.`` at the list price, geographic profiles +10 %
-# (AWS: global routing "offers approximately 10% savings"), GovCloud ``us-gov.`` +20 % where
-# AWS lists the model there. Older models' geographic profiles cost the base id's price (AWS
+# served through inference profiles: ``global.`` at the list price (the figures below),
+# geographic profiles and the in-Region id +10 % (AWS: global routing "offers approximately 10%
+# savings"; the AWS price list's regional rows), GovCloud ``us-gov.`` +20 % where AWS lists the
+# model there. Older models' geographic profiles cost the base id's price (AWS
 # bills a cross-Region profile at the source Region's price; this table has us-east-1 only).
 _GEO = 1.1
 _GOV = 1.2
@@ -544,7 +568,6 @@ _PROFILE = re.compile(r"^(us-gov|us|eu|apac|jp|au|ca|global)\.(?=[a-z0-9-]+\.)")
 _BEDROCK_REV = re.compile(r":\d+$")
 _BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
 _BEDROCK_V_ONLY = re.compile(r"-v\d+$")
-_GEO_PROFILES = frozenset({"us", "eu", "apac", "jp", "au", "ca"})
 _MAX_CANDIDATES = 64
 
 
@@ -645,10 +668,11 @@ def resolve_price(
     - ``-latest``, ``@latest`` and ``@default`` name the alias itself;
     - a ``models/`` or ``publishers/…/models/`` prefix and a Bedrock ARN
       (``arn:aws:bedrock:…:inference-profile/<id>`` or ``…:foundation-model/<id>``) are dropped;
-    - a Bedrock inference-profile prefix: ``global.`` costs the base price, ``us.``, ``eu.``,
-      ``apac.``, ``jp.``, ``au.``, ``ca.`` cost it times :attr:`ModelPrice.regional`, and
-      ``us-gov.`` times :attr:`ModelPrice.govcloud` (unpriced when that is not known); any other
-      prefix is not recognised;
+    - a Bedrock inference-profile prefix: ``global.`` costs the table's price; ``us.``, ``eu.``,
+      ``apac.``, ``jp.``, ``au.``, ``ca.`` and the bare (in-Region) id cost it times
+      :attr:`ModelPrice.regional` when set; ``us-gov.`` costs it times
+      :attr:`ModelPrice.govcloud` (unpriced when that is not known); any other prefix is not
+      recognised;
     - a Bedrock version (``:0``, ``-v1:0``) is dropped, and an unversioned Bedrock id also
       tries ``-v1:0``.
 
@@ -679,12 +703,12 @@ def resolve_price(
             same.update(ref.snapshots)
         if not set(form.snapshots) <= same:
             continue
-        if form.profile in _GEO_PROFILES and price.regional is not None:
-            price = price.scaled(price.regional)
-        elif form.profile == "us-gov":
+        if form.profile == "us-gov":
             if price.govcloud is None:
                 return None
             price = price.scaled(price.govcloud)
+        elif form.profile != "global" and price.regional is not None:
+            price = price.scaled(price.regional)
         return form.id, price
     return None
 
