@@ -616,6 +616,7 @@ class AsyncLLMOrchestrator:
             complete=complete,
             estimated=estimated,
             tags=tags,
+            dimensions=usage_dimensions(acc.raw),
         )
         return LLMResponse(
             content=text,
