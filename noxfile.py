@@ -1,7 +1,8 @@
 """Project automation.
 
 `python -m nox` runs lint, typecheck, the tests on Python 3.10 and 3.13, the SDK conformance
-run against the emulator, and the strict docs build; `nox -s tests` runs every Python found.
+run against the emulator, the strict docs build and the price cross-check; `nox -s tests` runs
+every Python found.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ nox.options.sessions = [
     f"tests-{PYTHONS[-1]}",
     "conformance",
     "docs",
+    "prices",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -68,6 +70,26 @@ def conformance(session: nox.Session) -> None:
         "-e", ".[all,test]", "openai>=1.40", "anthropic>=0.40", "google-genai>=1.0", "boto3>=1.34"
     )
     session.run("pytest", "tests/conformance", "-p", "no:cacheprovider", *session.posargs)
+
+
+# The price references, test-only data pinned to exact versions so that a new release never
+# turns CI red (a deliberate bump re-runs the cross-check and updates tests/prices/allowlist.yaml).
+PRICE_REFERENCES = ["litellm==1.110.2", "genai-prices==0.2.3"]
+
+
+@nox.session(python=PYTHONS[-1])
+def prices(session: nox.Session) -> None:
+    """Cross-check the shipped price table against LiteLLM's cost map and genai-prices.
+
+    Only LiteLLM's bundled JSON is read, so it is installed without its dependencies and never
+    imported; LITELLM_LOCAL_MODEL_COST_MAP keeps anything from fetching a newer map.
+    """
+    session.install("-e", ".", "pytest>=8", "pytest-asyncio>=0.23")
+    session.install("--no-deps", PRICE_REFERENCES[0])
+    session.install(PRICE_REFERENCES[1])
+    session.env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "NO_GCE_CHECK": "True"})
+    session.env["AWS_EC2_METADATA_DISABLED"] = "true"
+    session.run("pytest", "tests/prices", "-p", "no:cacheprovider", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1])

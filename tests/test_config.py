@@ -625,6 +625,7 @@ def test_masked_shape_and_secrecy() -> None:
         "providers",
         "cost_tracking",
         "pricing",
+        "pricing_file",
         "model_discovery",
         "http_transport",
     } == set(masked)

@@ -120,14 +120,15 @@ def test_unpriced_cache_tokens_cost_the_input_price() -> None:
     assert compute_cost(price, tokens) == pytest.approx(2.0)
 
 
-def test_bedrock_regional_id_is_priced() -> None:
-    """A Bedrock cross-region inference profile id gets the base model's price."""
+def test_bedrock_profile_ids_are_priced() -> None:
+    """A global profile gets the base price, a geographic one (Claude >= 4.5) 10 % more."""
     t = CostTracker(enabled=False)
-    cost, as_of, priced = t.price(
-        "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", normalize_tokens(1_000_000, 0)
-    )
+    tokens = normalize_tokens(1_000_000, 0)
+    model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    cost, as_of, priced = t.price("bedrock", "global." + model, tokens)
     assert cost == pytest.approx(3.0)
     assert (as_of, priced) == (PRICING_AS_OF, True)
+    assert t.price("bedrock", "us." + model, tokens)[0] == pytest.approx(3.3)
 
 
 # --- overrides and provider types --------------------------------------------------------------
@@ -570,5 +571,7 @@ def test_default_table_is_used_by_type() -> None:
     """Every default table is reachable through a tracker by its provider type."""
     t = CostTracker(enabled=False)
     for kind, table in DEFAULT_PRICES.items():
-        model = next(iter(table))
+        # (an entry without a regional surcharge: Bedrock's in-Region ids of newer models cost
+        # more than the table's global price)
+        model = next(m for m, p in table.items() if p.regional is None)
         assert t.lookup_price(kind, model) == (table[model], PRICING_AS_OF)

@@ -160,7 +160,7 @@ def _all_config_keys() -> set[str]:
 def _reference_rows() -> set[str]:
     """The keys the configuration page documents: the first cell of each table row."""
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
-    return set(re.findall(r"^\| `([a-z_<>.]+)` \|", text, re.MULTILINE))
+    return set(re.findall(r"^\| `([a-z0-9_<>.]+)` \|", text, re.MULTILINE))
 
 
 def test_configuration_page_documents_every_key() -> None:

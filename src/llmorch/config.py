@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmorch import pricing as _pricing
 from llmorch.exceptions import ConfigurationError
 
 __all__ = [
@@ -401,6 +402,13 @@ class ModelPrice(BaseModel):
         output: Price of completion (and reasoning) tokens.
         cache_read: Price of prompt tokens read from a cache, if the vendor bills them apart.
         cache_write: Price of prompt tokens written to a cache, if the vendor bills them apart.
+        cache_write_1h: Price of 1-hour cache writes (Anthropic); unset means ``cache_write``.
+        long_context_threshold: Prompt size above which the ``*_long`` prices apply.
+        input_long: ``input`` above the threshold.
+        output_long: ``output`` above the threshold.
+        cache_read_long: ``cache_read`` above the threshold.
+        cache_write_long: ``cache_write`` above the threshold.
+        cache_write_1h_long: ``cache_write_1h`` above the threshold.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -409,6 +417,13 @@ class ModelPrice(BaseModel):
     output: float = Field(ge=0)
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
+    cache_write_1h: float | None = Field(default=None, ge=0)
+    long_context_threshold: int | None = Field(default=None, ge=0)
+    input_long: float | None = Field(default=None, ge=0)
+    output_long: float | None = Field(default=None, ge=0)
+    cache_read_long: float | None = Field(default=None, ge=0)
+    cache_write_long: float | None = Field(default=None, ge=0)
+    cache_write_1h_long: float | None = Field(default=None, ge=0)
 
 
 def _default_cache_path() -> str:
@@ -467,6 +482,10 @@ class OrchestratorConfig(BaseModel):
         providers: Provider entries by name.
         cost_tracking: Ledger settings.
         pricing: Price overrides, ``{provider: {model: ModelPrice}}``.
+        pricing_file: A YAML or JSON price file (the shipped table's fields, keyed by provider
+            type then model id; see :func:`llmorch.pricing.load_price_file`), read once at
+            start and laid over the shipped table; ``pricing`` still wins over both. A relative
+            path is relative to the configuration file's directory.
         model_discovery: Model cache settings.
         http_transport: What carries httpx's requests: ``auto``, ``aiohttp`` or ``httpx``.
         source: The file this configuration came from, if any (never dumped).
@@ -479,9 +498,11 @@ class OrchestratorConfig(BaseModel):
     providers: dict[str, _ProviderEntry]
     cost_tracking: CostTrackingConfig = Field(default_factory=CostTrackingConfig)
     pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
+    pricing_file: str | None = None
     model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)
     http_transport: Literal["auto", "aiohttp", "httpx"] = "auto"
     source: str | None = Field(default=None, exclude=True)
+    _price_table: dict[str, dict[str, _pricing.ModelPrice]] | None = PrivateAttr(default=None)
 
     @field_validator("cost_tracking", "pricing", "model_discovery", mode="before")
     @classmethod
@@ -558,7 +579,30 @@ class OrchestratorConfig(BaseModel):
         for name, unresolved in resolver.unresolved.items():
             config.providers[name]._unresolved = unresolved
         config.require_provider(config.active_provider)
+        config.price_table()  # a bad price file fails the load, not the first call
         return config
+
+    def price_table(self) -> dict[str, dict[str, _pricing.ModelPrice]]:
+        """The price table under ``pricing``: the shipped one with ``pricing_file`` laid over it.
+
+        The file is read once, on first use (:meth:`from_dict` does it at load).
+
+        Returns:
+            Prices keyed by provider type, then model id.
+
+        Raises:
+            ConfigurationError: The price file is missing or invalid (naming it and the key).
+        """
+        if self._price_table is None:
+            table = {kind: dict(models) for kind, models in _pricing.DEFAULT_PRICES.items()}
+            if self.pricing_file:
+                path = Path(self.pricing_file).expanduser()
+                if not path.is_absolute() and self.source:
+                    path = Path(self.source).resolve().parent / path
+                for kind, models in _pricing.load_price_file(path).items():
+                    table.setdefault(kind, {}).update(models)
+            self._price_table = table
+        return self._price_table
 
     def provider(self, name: str) -> ProviderConfig:
         """The configuration of one provider.

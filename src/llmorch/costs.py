@@ -34,7 +34,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import fields
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -43,8 +42,15 @@ try:
 except ImportError:  # pragma: no cover - Windows: records are appended without the checks
     fcntl = None  # type: ignore[assignment]
 
-from llmorch.exceptions import ConfigurationError, OrchestratorError
-from llmorch.pricing import DEFAULT_PRICES, PRICING_AS_OF, ModelPrice, resolve_price
+from llmorch.exceptions import OrchestratorError
+from llmorch.pricing import (
+    DEFAULT_PRICES,
+    PRICING_AS_OF,
+    ModelPrice,
+    price_for_dimensions,
+    price_from_mapping,
+    resolve_price,
+)
 from llmorch.types import UsageRecord
 
 __all__ = [
@@ -82,7 +88,6 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 
 OVERRIDE = "override"
 _PER_MILLION = 1_000_000
-_PRICE_FIELDS = tuple(f.name for f in fields(ModelPrice))
 _RECORD_START = '{"v"'  # every ledger line begins so; a reader resynchronises at it
 _MAX_RESYNC_MISSES = 64  # bounds the work spent on one corrupt line
 _DECODER = json.JSONDecoder()
@@ -98,6 +103,12 @@ def _count(tokens: Mapping[str, int], key: str) -> int:
     return max(int(value), 0)
 
 
+def _rate(long: bool, long_rate: float | None, rate: float | None, fallback: float) -> float:
+    if long and long_rate is not None:
+        return long_rate
+    return rate if rate is not None else fallback
+
+
 def compute_cost(price: ModelPrice, tokens: Mapping[str, int]) -> float:
     """Price one request.
 
@@ -106,7 +117,8 @@ def compute_cost(price: ModelPrice, tokens: Mapping[str, int]) -> float:
     is the part of ``cache_write`` that went to Anthropic's 1-hour cache and is priced at
     ``price.cache_write_1h`` (falling back to the 5-minute write price). Parts larger than their
     whole are clamped. When the price has a long-context tier and ``prompt`` exceeds its
-    threshold, the ``*_long`` prices apply to the whole request.
+    threshold, the ``*_long`` prices apply to the whole request (each falling back to its
+    standard-context price when unset).
 
     Args:
         price: The model's price.
@@ -129,8 +141,8 @@ def compute_cost(price: ModelPrice, tokens: Mapping[str, int]) -> float:
         read_rate = price.cache_read_long
     else:
         read_rate = price.cache_read if price.cache_read is not None else input_rate
-    write_rate = price.cache_write if price.cache_write is not None else input_rate
-    write_1h_rate = price.cache_write_1h if price.cache_write_1h is not None else write_rate
+    write_rate = _rate(long, price.cache_write_long, price.cache_write, input_rate)
+    write_1h_rate = _rate(long, price.cache_write_1h_long, price.cache_write_1h, write_rate)
 
     total = (
         (prompt - cache_read - cache_write) * input_rate
@@ -356,6 +368,9 @@ class CostTracker:
             ``cache_write`` (and any other :class:`~llmorch.pricing.ModelPrice` field).
         provider_types: Configured provider name → provider type (``{"ollama": "openai"}``),
             used to find the default prices; a name not listed is its own type.
+        prices: The table under the overrides, keyed by provider type then model id (what
+            :func:`llmorch.pricing.load_price_file` returns, merged over the shipped table);
+            ``None`` is :data:`llmorch.pricing.DEFAULT_PRICES`.
         fsync: Also ``fsync`` after each line (survives power loss, at a cost per call). Each
             line always reaches the operating system before :meth:`log_usage` returns.
 
@@ -370,6 +385,7 @@ class CostTracker:
         pricing: Mapping[str, Mapping[str, Mapping[str, float] | Any]] | None = None,
         *,
         provider_types: Mapping[str, str] | None = None,
+        prices: Mapping[str, Mapping[str, ModelPrice]] | None = None,
         fsync: bool = False,
     ) -> None:
         self.enabled = enabled
@@ -378,8 +394,12 @@ class CostTracker:
         )
         self._fsync = fsync
         self._provider_types = dict(provider_types or {})
+        self._prices = DEFAULT_PRICES if prices is None else prices
         self._overrides: dict[str, dict[str, ModelPrice]] = {
-            str(name): {str(model): _to_price(name, model, p) for model, p in models.items()}
+            str(name): {
+                str(model): price_from_mapping(p, f"pricing.{name}.{model}")
+                for model, p in models.items()
+            }
             for name, models in (pricing or {}).items()
         }
         # Re-entrant, and with _busy/_deferred below, so that a finaliser which records a call
@@ -388,7 +408,7 @@ class CostTracker:
         self._lock = threading.RLock()
         self._busy = False
         self._deferred: deque[tuple[UsageRecord, bytes | None]] = deque()
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: set[tuple[str, ...]] = set()
         self._session_costs: dict[str, float] = {}
         self._records: list[UsageRecord] = []
         self._dir_ready = False
@@ -420,8 +440,9 @@ class CostTracker:
             model: The model id.
 
         Returns:
-            ``(price, pricing_as_of)`` — ``"override"`` for a configured price, else the default
-            table's date — or ``None`` when the model is unpriced.
+            ``(price, pricing_as_of)`` — ``"override"`` for a configured price, else the date
+            the entry was checked (the default table's date, or a price file's ``as_of``) — or
+            ``None`` when the model is unpriced.
         """
         key = (provider, model)
         if key in self._price_cache:
@@ -431,39 +452,56 @@ class CostTracker:
         return found
 
     def _lookup_price(self, provider: str, model: str) -> tuple[ModelPrice, str] | None:
+        table = self._prices.get(self._provider_types.get(provider, provider))
         overrides = self._overrides.get(provider)
         if overrides:
-            hit = resolve_price(overrides, model)
+            hit = resolve_price(overrides, model, reference=table)
             if hit is not None:
                 return hit[1], OVERRIDE
-        table = DEFAULT_PRICES.get(self._provider_types.get(provider, provider))
         if table:
             hit = resolve_price(table, model)
             if hit is not None:
-                return hit[1], PRICING_AS_OF
+                return hit[1], hit[1].as_of or PRICING_AS_OF
         return None
 
     def price(
-        self, provider: str, model: str, tokens: Mapping[str, int]
+        self,
+        provider: str,
+        model: str,
+        tokens: Mapping[str, int],
+        *,
+        dimensions: Mapping[str, str] | None = None,
     ) -> tuple[float, str | None, bool]:
         """Price one call, with where the price came from.
 
         An unpriced model costs 0 and logs one WARNING per ``(provider, model)`` per tracker.
+        A call that reported a billing dimension the table has no price for (``dimensions``,
+        see :func:`llmorch.pricing.usage_dimensions`) is unpriced too, with one WARNING per
+        ``(provider, model, reason)`` — never charged at the standard rate.
 
         Args:
             provider: The configured provider name.
             model: The model id.
             tokens: The call's ``tokens_used``.
+            dimensions: The call's non-standard billing dimensions (``{"service_tier":
+                "flex"}``); priced at that tier where the table has it.
 
         Returns:
-            ``(cost, pricing_as_of, priced)``: ``pricing_as_of`` is ``"override"``, the default
-            table's date, or ``None`` when unpriced (then ``priced`` is False and cost 0.0).
+            ``(cost, pricing_as_of, priced)``: ``pricing_as_of`` is ``"override"``, the
+            entry's date, or ``None`` when unpriced (then ``priced`` is False and cost 0.0).
         """
         found = self.lookup_price(provider, model)
         if found is None:
             self._warn_unpriced(provider, model)
             return 0.0, None, False
-        return compute_cost(found[0], tokens), found[1], True
+        price: ModelPrice | None = found[0]
+        if dimensions:
+            price, reason = price_for_dimensions(found[0], dimensions)
+            if price is None:
+                self._warn_dimension(provider, model, str(reason))
+                return 0.0, None, False
+        assert price is not None
+        return compute_cost(price, tokens), found[1], True
 
     def calculate_cost(self, provider: str, model: str, tokens: Mapping[str, int]) -> float:
         """Price one call.
@@ -491,6 +529,20 @@ class CostTracker:
             provider,
         )
 
+    def _warn_dimension(self, provider: str, model: str, reason: str) -> None:
+        key = (provider, model, reason)
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(
+            "model %r on provider %r: %s in the price table, so its calls are recorded with "
+            "cost 0 and priced=false; add that price under 'pricing_file:'",
+            model,
+            provider,
+            reason,
+        )
+
     # -- logging --
 
     def log_usage(
@@ -506,6 +558,7 @@ class CostTracker:
         estimated: bool = False,
         tags: Mapping[str, str] | None = None,
         cost: float | None = None,
+        dimensions: Mapping[str, str] | None = None,
     ) -> UsageRecord:
         r"""Record one call.
 
@@ -527,12 +580,14 @@ class CostTracker:
             tags: Free-form labels.
             cost: A cost already computed for this call; then ``priced`` is True when the model
                 has a price or the cost is non-zero, and no unpriced warning is logged.
+            dimensions: Non-standard billing dimensions the answer reported (see
+                :meth:`price`).
 
         Returns:
             The record.
         """
         if cost is None:
-            cost, as_of, priced = self.price(provider, model, tokens)
+            cost, as_of, priced = self.price(provider, model, tokens, dimensions=dimensions)
         else:
             found = self.lookup_price(provider, model)
             as_of = found[1] if found is not None else None
@@ -913,25 +968,3 @@ def _encode(record: UsageRecord) -> bytes:
     """One ledger line (its strings are already UTF-8-safe, see :func:`_utf8_text`)."""
     line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
     return (line + "\n").encode("utf-8")
-
-
-def _to_price(provider: object, model: object, value: Any) -> ModelPrice:
-    """Build a :class:`ModelPrice` from a configured override (mapping or object)."""
-    where = f"pricing.{provider}.{model}"
-    if isinstance(value, ModelPrice):
-        return value
-    kwargs: dict[str, Any] = {}
-    for name in _PRICE_FIELDS:
-        if isinstance(value, Mapping):
-            raw = value.get(name)
-        else:
-            raw = getattr(value, name, None)
-        if raw is None:
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ConfigurationError(f"{where}.{name} must be a number, got {raw!r}")
-        kwargs[name] = int(raw) if name == "long_context_threshold" else float(raw)
-    for required in ("input", "output"):
-        if required not in kwargs:
-            raise ConfigurationError(f"{where} needs '{required}' (USD per million tokens)")
-    return ModelPrice(**kwargs)

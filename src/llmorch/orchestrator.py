@@ -32,6 +32,7 @@ from llmorch.exceptions import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from llmorch.pricing import usage_dimensions
 from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry, listing_key
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator
@@ -259,6 +260,7 @@ class AsyncLLMOrchestrator:
             log_path=config.cost_tracking.log_path,
             pricing=config.pricing,
             provider_types={name: p.type for name, p in config.providers.items()},
+            prices=config.price_table(),
         )
 
     def __repr__(self) -> str:
@@ -535,6 +537,7 @@ class AsyncLLMOrchestrator:
             model_answered=response.model_answered,
             request_id=response.request_id,
             tags=tags,
+            dimensions=usage_dimensions(response.raw_response),
         )
         response.cost = record.cost
 
@@ -642,6 +645,7 @@ class AsyncLLMOrchestrator:
             complete=complete,
             estimated=estimated,
             tags=tags,
+            dimensions=usage_dimensions(acc.raw),
         )
         return LLMResponse(
             content=text,
