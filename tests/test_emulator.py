@@ -28,8 +28,9 @@ from llmorch import (
 from llmorch.testing import Fault, ProviderEmulator, Reply
 
 DIALECTS = ["openai", "anthropic"]
-FIRST = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
-SECOND = {"openai": "gpt-4.1-mini", "anthropic": "claude-sonnet-4-5"}
+# The emulator's default chain: its first chat model, then its first fallback.
+FIRST = {"openai": "gpt-5.4-mini", "anthropic": "claude-haiku-5-5"}
+SECOND = {"openai": "gpt-5.6-luna", "anthropic": "claude-sonnet-5-5"}
 MESSAGES = [{"role": "user", "content": "one two three"}]
 
 
