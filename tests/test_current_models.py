@@ -53,9 +53,12 @@ AWAITING_PRICES: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def config_yaml_models() -> set[tuple[str, str]]:
-    """``(provider type, model)`` for the active model and every fallback in config.yaml."""
-    data = yaml.safe_load((REPO / "config.yaml").read_text())
+CONFIGS = ("config.yaml", "examples/config.dev.yaml", "examples/config.prod.yaml")
+
+
+def config_yaml_models(name: str = "config.yaml") -> set[tuple[str, str]]:
+    """``(provider type, model)`` for the active model and every fallback in a config file."""
+    data = yaml.safe_load((REPO / name).read_text())
     types = {name: (entry or {}).get("type", name) for name, entry in data["providers"].items()}
     named = {(types[data["active_provider"]], data["active_model"])}
     for name, entry in data["providers"].items():
@@ -92,10 +95,11 @@ def retired(provider: str, model: str) -> str | None:
 
 
 def test_issue12_config_demo_and_emulator_name_no_retired_model() -> None:
-    """No id in config.yaml, the demo or the emulator's default lists is retired (on a141999:
-    gpt-4o-mini's chain was fine, but claude-sonnet-4-5, gemini-2.5-flash/-pro, gemini-2.0-flash,
-    o3-mini and the Claude 3.5 / Sonnet 4 ids were all named)."""
-    named = config_yaml_models() | demo_models() | emulator_listed_models()
+    """No id in config.yaml (or the examples' configs), the demo or the emulator's default lists
+    is retired. On a141999 claude-sonnet-4-5, gemini-2.5-flash / -pro, gemini-2.0-flash, o3-mini
+    and the Claude 3.5 Haiku / Sonnet 4 ids were all named."""
+    named = demo_models() | emulator_listed_models()
+    named = named.union(*(config_yaml_models(name) for name in CONFIGS))
     found = {f"{p}/{m}": why for p, m in sorted(named) if (why := retired(p, m))}
     assert {} == found
 
@@ -103,7 +107,8 @@ def test_issue12_config_demo_and_emulator_name_no_retired_model() -> None:
 def test_issue12_every_chat_model_we_name_is_one_the_price_table_is_to_carry() -> None:
     """The chat models handed out as defaults or fallbacks are all in the expected-priced list,
     and the defaults chosen per provider lead config.yaml's and the emulator's chains."""
-    named = config_yaml_models() | demo_models() | emulator_chat_models()
+    named = demo_models() | emulator_chat_models()
+    named = named.union(*(config_yaml_models(name) for name in CONFIGS))
     assert set() == named - EXPECTED_PRICED
     data = yaml.safe_load((REPO / "config.yaml").read_text())
     chains = {name: entry["fallback_models"] for name, entry in data["providers"].items()}
