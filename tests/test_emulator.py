@@ -115,7 +115,7 @@ async def test_model_listing_over_pages(emu: ProviderEmulator, dialect: str) -> 
     async with orch_for(emu, dialect) as orch:
         listed = await orch.get_available_models()
     expected = [m for m in emu.models(dialect) if not m.startswith(("text-", "tts", "whisper"))]
-    expected = [m for m in expected if not m.startswith(("dall", "omni", "ft:"))]
+    expected = [m for m in expected if not m.startswith(("gpt-image", "omni", "ft:"))]
     assert sorted(expected) == listed
     pages = [r for r in emu.requests if r.method == "GET"]
     assert (3 if dialect == "anthropic" else 1) == len(pages)
