@@ -12,10 +12,10 @@ from _emulator import config_or_emulator
 from llmorch import LLMOrchestrator
 
 CANDIDATES = [
-    ("openai", "gpt-4o-mini"),
-    ("openai", "gpt-4o"),
-    ("anthropic", "claude-haiku-4-5"),
-    ("anthropic", "claude-sonnet-4-5"),
+    ("openai", "gpt-5.4-mini"),
+    ("openai", "gpt-5.4"),
+    ("anthropic", "claude-haiku-5-5"),
+    ("anthropic", "claude-sonnet-5-5"),
 ]
 PROMPT = [{"role": "user", "content": "Summarize quantum physics in 50 words"}]
 

@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     with ProviderEmulator() as emu, tempfile.TemporaryDirectory(prefix="llmorch-ex-") as tmp:
         before = emulator_config(emu, tmp, ("openai", "anthropic"))
         # Week 3 of the migration: the only change is which provider and model are active.
-        after = {**before, "active_provider": "anthropic", "active_model": "claude-sonnet-4-5"}
+        after = {**before, "active_provider": "anthropic", "active_model": "claude-sonnet-5-5"}
         paths = []
         for name, data in (("before", before), ("after", after)):
             path = Path(tmp) / f"config.{name}.yaml"

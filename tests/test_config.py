@@ -840,13 +840,11 @@ def test_repository_config_yaml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 
     config = ConfigManager.load_config(REPO_ROOT / "config.yaml")
 
-    assert ("openai", "gpt-4o-mini") == (config.active_provider, config.active_model)
+    assert ("openai", "gpt-5.4-mini") == (config.active_provider, config.active_model)
     assert ["openai", "anthropic", "gemini", "vertex", "bedrock"] == list(config.providers)
     assert "my-gcp-project" == config.providers["vertex"].project_id  # type: ignore[union-attr]
     assert "us-east-1" == config.providers["bedrock"].region_name  # type: ignore[union-attr]
-    assert "us.anthropic.claude-sonnet-4-5-20250929-v1:0" in (
-        config.providers["bedrock"].fallback_models
-    )
+    assert "us.anthropic.claude-haiku-5-5" in (config.providers["bedrock"].fallback_models)
     with pytest.raises(ConfigurationError, match="ANTHROPIC_API_KEY is not set"):
         config.require_provider("anthropic")
     assert config.require_provider("vertex") is config.providers["vertex"]

@@ -23,6 +23,7 @@ from llmorch import (
     StreamInterruptedError,
 )
 from llmorch.testing import Fault, ProviderEmulator, Reply
+from tests.current_models import prices
 
 LONG = " ".join(["word"] * 500)
 
@@ -31,12 +32,13 @@ def _config(emu: ProviderEmulator, ledger: Path) -> OrchestratorConfig:
     return OrchestratorConfig.from_dict(
         {
             "active_provider": "openai",
-            "active_model": "gpt-4o",
+            "active_model": "gpt-5.4",
             "providers": {
                 "openai": emu.config_for("openai"),
                 "anthropic": emu.config_for("anthropic"),
             },
             "cost_tracking": {"log_path": str(ledger)},
+            "pricing": prices("openai", "anthropic"),
             "model_discovery": {"refresh_on_start": False, "cache_path": None},
         }
     )
@@ -67,7 +69,7 @@ def _ledger_cost(tmp_path: Path) -> float:
 async def test_review_17_conv_cost_counts_a_stream_closed_early(tmp_path: Path) -> None:
     """The review's script: the user presses "stop" after the first chunk."""
     async with _orch(tmp_path) as (emu, orch):
-        emu.script("openai", "gpt-4o", Reply(LONG))
+        emu.script("openai", "gpt-5.4", Reply(LONG))
         conv = orch.conversation()
         async with conv.stream("tell me a long story") as s:
             async for _ in s:
@@ -80,7 +82,7 @@ async def test_review_17_conv_cost_counts_a_stream_closed_early(tmp_path: Path) 
 async def test_review_17_conv_cost_counts_broken_and_cancelled_streams(tmp_path: Path) -> None:
     """A stream cut by the network, and one whose task is cancelled, are counted too."""
     async with _orch(tmp_path) as (emu, orch):
-        emu.script("openai", "gpt-4o", Fault.cut(after=3, text=LONG), Reply(LONG), Reply("ok"))
+        emu.script("openai", "gpt-5.4", Fault.cut(after=3, text=LONG), Reply(LONG), Reply("ok"))
         conv = orch.conversation()
         with pytest.raises(StreamInterruptedError):
             async for _ in conv.stream("one"):
@@ -111,7 +113,7 @@ async def test_review_17_conv_cost_counts_broken_and_cancelled_streams(tmp_path:
 def test_review_17_sync_conv_cost_counts_a_stream_left_early(tmp_path: Path) -> None:
     """The sync facade: a conversation stream left after one chunk is billed into conv.cost."""
     with _sync_orch(tmp_path) as (emu, orch):
-        emu.script("openai", "gpt-4o", Reply(LONG), Reply("fine"))
+        emu.script("openai", "gpt-5.4", Reply(LONG), Reply("fine"))
         conv = orch.conversation()
         with conv.stream("long") as s:
             next(iter(s))
@@ -135,7 +137,7 @@ STORED = [
 async def test_newcomer_9_conversation_continues_stored_history(tmp_path: Path) -> None:
     """A stateless backend rebuilds the conversation from conv.messages on every request."""
     async with _orch(tmp_path) as (emu, orch):
-        emu.script("openai", "gpt-4o", Reply("Fine."), Reply("Bye."))
+        emu.script("openai", "gpt-5.4", Reply("Fine."), Reply("Bye."))
         conv = orch.conversation(messages=STORED)
         await conv.send("How are you?")
         stored = conv.messages
@@ -157,7 +159,7 @@ async def test_newcomer_9_conversation_continues_stored_history(tmp_path: Path) 
 def test_newcomer_9_sync_conversation_continues_stored_history(tmp_path: Path) -> None:
     """The sync facade takes messages= too, and max_messages applies to the stored history."""
     with _sync_orch(tmp_path) as (emu, orch):
-        emu.script("openai", "gpt-4o", Reply("Fine."))
+        emu.script("openai", "gpt-5.4", Reply("Fine."))
         conv = orch.conversation(messages=STORED, max_messages=1)
         assert conv.messages == [STORED[0]]  # an assistant turn never opens the kept history
         conv.send("How are you?")
@@ -215,9 +217,9 @@ async def test_spec_2_1_conv_send_provider_is_refused(tmp_path: Path) -> None:
         with pytest.raises(InvalidRequestError, match="the user message must be a str"):
             await conv.send(["hi"])  # type: ignore[arg-type]
         assert emu.requests == []
-        await conv.send("hi", model="gpt-4o-mini")
+        await conv.send("hi", model="gpt-5.4-mini")
         await conv.send("again")
         assert [(r.dialect, r.model) for r in emu.requests] == [
-            ("openai", "gpt-4o-mini"),
-            ("openai", "gpt-4o"),
+            ("openai", "gpt-5.4-mini"),
+            ("openai", "gpt-5.4"),
         ]

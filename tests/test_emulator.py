@@ -28,8 +28,9 @@ from llmorch import (
 from llmorch.testing import Fault, ProviderEmulator, Reply
 
 DIALECTS = ["openai", "anthropic"]
-FIRST = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
-SECOND = {"openai": "gpt-4.1-mini", "anthropic": "claude-sonnet-4-5"}
+# The emulator's default chain: its first chat model, then its first fallback.
+FIRST = {"openai": "gpt-5.4-mini", "anthropic": "claude-haiku-5-5"}
+SECOND = {"openai": "gpt-5.6-luna", "anthropic": "claude-sonnet-5-5"}
 MESSAGES = [{"role": "user", "content": "one two three"}]
 
 
@@ -114,7 +115,7 @@ async def test_model_listing_over_pages(emu: ProviderEmulator, dialect: str) -> 
     async with orch_for(emu, dialect) as orch:
         listed = await orch.get_available_models()
     expected = [m for m in emu.models(dialect) if not m.startswith(("text-", "tts", "whisper"))]
-    expected = [m for m in expected if not m.startswith(("dall", "omni", "ft:"))]
+    expected = [m for m in expected if not m.startswith(("gpt-image", "omni", "ft:"))]
     assert sorted(expected) == listed
     pages = [r for r in emu.requests if r.method == "GET"]
     assert (3 if dialect == "anthropic" else 1) == len(pages)

@@ -28,10 +28,14 @@ from llmorch import (
 from llmorch.providers._aws import encode_label
 from llmorch.testing import Fault, ProviderEmulator, Reply
 from llmorch.testing._bedrock import encode_frame
+from tests.current_models import prices
 
-FIRST = "anthropic.claude-3-5-haiku-20241022-v1:0"
-SECOND = "amazon.nova-lite-v1:0"
-PROFILE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+# The emulator's default chain (two inference profiles), its on-demand model (an id with a ':'
+# that SigV4 must encode) and a profile outside the chain.
+FIRST = "us.anthropic.claude-haiku-5-5"
+SECOND = "us.amazon.nova-2-lite-v1:0"
+ON_DEMAND = "amazon.nova-lite-v1:0"
+PROFILE = "us.anthropic.claude-sonnet-5-5"
 MESSAGES = [{"role": "user", "content": "one two three"}]
 
 
@@ -51,6 +55,7 @@ def orch_for(emu: ProviderEmulator, **provider: Any) -> AsyncLLMOrchestrator:
                 "providers": {"bedrock": emu.config_for("bedrock") | provider},
                 "model_discovery": {"refresh_on_start": False, "cache_path": None},
                 "cost_tracking": {"log_path": "ledger.jsonl"},
+                "pricing": prices("bedrock"),
                 "http_transport": transport,
             }
         )
@@ -82,13 +87,11 @@ async def test_chat_and_stream_signed_and_priced(emu: ProviderEmulator, transpor
     assert ["delta", " epsilon"] == chunks
     assert ("stop", 2) == (stream.response.finish_reason, stream.response.tokens_used["completion"])
     assert uuid.UUID(response.request_id or "")
-    assert [pytest.approx(3 * 0.8e-6 + 3 * 4e-6), pytest.approx(3 * 0.8e-6 + 2 * 4e-6)] == [
+    assert [pytest.approx(3 * 0.11e-6 + 3 * 0.55e-6), pytest.approx(3 * 0.11e-6 + 2 * 0.55e-6)] == [
         r["cost"] for r in ledger()
     ]
     posts = [r for r in emu.requests if r.method == "POST"]
-    assert ["/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"] == [
-        posts[0].path
-    ]
+    assert ["/bedrock/runtime/model/us.anthropic.claude-haiku-5-5/converse"] == [posts[0].path]
     assert posts[1].path.endswith("/converse-stream")
     assert {"maxTokens": 50} == posts[0].body["inferenceConfig"]
 
@@ -98,7 +101,7 @@ async def test_profile_ids_and_arns_are_invoked(emu: ProviderEmulator) -> None:
     arns = [
         PROFILE,
         f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{PROFILE}",
-        f"arn:aws:bedrock:us-east-1::foundation-model/{SECOND}",
+        f"arn:aws:bedrock:us-east-1::foundation-model/{ON_DEMAND}",
     ]
     async with orch_for(emu) as orch:
         for model in arns:
@@ -114,9 +117,8 @@ async def test_discovery_lists_text_models_and_profiles(emu: ProviderEmulator) -
     async with orch_for(emu) as orch:
         listed = await orch.get_available_models()
         infos = orch.registry.get_available_models("bedrock", include_deprecated=True)
-    assert [FIRST, SECOND, "amazon.nova-micro-v1:0", PROFILE] == sorted(
-        listed, key=[FIRST, SECOND, "amazon.nova-micro-v1:0", PROFILE].index
-    )
+    expected = [FIRST, SECOND, ON_DEMAND, "amazon.nova-micro-v1:0", PROFILE]
+    assert expected == sorted(listed, key=expected.index)
     deprecated = {m.name for m in infos if m.deprecated}
     assert {"anthropic.claude-3-haiku-20240307-v1:0"} == deprecated
     gets = [r.path for r in emu.requests if r.method == "GET"]
@@ -213,7 +215,7 @@ async def test_retryable_faults_retry_then_fall_back(
 async def test_non_retryable_errors_move_on(emu: ProviderEmulator, sleeps: list[float]) -> None:
     """Context overflow, an unknown model and a profile-only base id move on at once."""
     emu.script("bedrock", FIRST, Fault.http(400, error="context_length"))
-    chain = ["no.such-model-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    chain = ["no.such-model-v1:0", "anthropic.claude-sonnet-5-5"]
     async with orch_for(emu, fallback_models=chain) as orch:
         with pytest.raises(AllFallbacksFailedError) as info:
             await orch.send_request(MESSAGES)
@@ -322,14 +324,13 @@ def test_encoded_frames_match_botocore() -> None:
 # -- issue 11 item 1: SigV4 as AWS verifies it --------------------------------------------------
 
 PROFILE_ARN = (
-    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-5-5"
 )
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENsecretVALUE"
 
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
-@pytest.mark.parametrize("model", [FIRST, SECOND, PROFILE_ARN])
+@pytest.mark.parametrize("model", [ON_DEMAND, SECOND, PROFILE_ARN])
 async def test_issue11_item1_sigv4_path_on_the_wire_is_botocores_and_verifies(
     emu: ProviderEmulator, transport: str, model: str
 ) -> None:
@@ -376,11 +377,11 @@ def sign_old_way(emu: ProviderEmulator, signed_path: str) -> tuple[str, dict[str
     ("signed", "sent"),
     [
         # llmorch on 4a56482: ':' raw on the wire, signed as botocore reads that URL ('%3A')
-        (f"/model/{FIRST}/converse", f"/model/{FIRST}/converse"),
+        (f"/model/{ON_DEMAND}/converse", f"/model/{ON_DEMAND}/converse"),
         # signed as botocore encodes it, but the transport re-normalised '%3A' to ':' (yarl)
-        (f"/model/{encode_label(FIRST)}/converse", f"/model/{FIRST}/converse"),
+        (f"/model/{encode_label(ON_DEMAND)}/converse", f"/model/{ON_DEMAND}/converse"),
         # '%3A' on the wire, signed over the single-encoded form
-        (f"/model/{FIRST}/converse", f"/model/{encode_label(FIRST)}/converse"),
+        (f"/model/{ON_DEMAND}/converse", f"/model/{encode_label(ON_DEMAND)}/converse"),
     ],
 )
 async def test_issue11_item1_sigv4_other_canonical_path_gets_aws_403_echo(
@@ -395,7 +396,7 @@ async def test_issue11_item1_sigv4_other_canonical_path_gets_aws_403_echo(
     assert 403 == response.status_code
     assert "InvalidSignatureException" == response.headers["x-amzn-errortype"].split(":")[0]
     message = response.json()["message"]
-    expected_path = "/bedrock/runtime/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse"
+    expected_path = "/bedrock/runtime/model/amazon.nova-lite-v1%253A0/converse"
     assert message.startswith("The request signature we calculated does not match")
     assert f"The Canonical String for this request should have been\n'POST\n{expected_path}\n" in (
         message
@@ -406,7 +407,7 @@ async def test_issue11_item1_sigv4_other_canonical_path_gets_aws_403_echo(
 
 async def test_botocore_form_signed_as_sent_verifies(emu: ProviderEmulator) -> None:
     """The control case for the test above: botocore's form, sent as signed, verifies."""
-    path = f"/model/{encode_label(FIRST)}/converse"
+    path = f"/model/{encode_label(ON_DEMAND)}/converse"
     root, headers, body = sign_old_way(emu, path)
     async with httpx.AsyncClient() as http:
         response = await http.post(root + path, content=body, headers=headers)

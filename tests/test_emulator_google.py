@@ -30,12 +30,14 @@ from llmorch import (
 from llmorch.providers import _google
 from llmorch.testing import Fault, ProviderEmulator, Reply
 from llmorch.testing._vertex import VertexDialect
+from tests.current_models import prices
 
 DIALECTS = ["gemini", "vertex"]
-FIRST = {"gemini": "gemini-2.5-flash", "vertex": "gemini-2.5-flash"}
-SECOND = {"gemini": "gemini-2.5-pro", "vertex": "gemini-2.5-pro"}
+# The emulator's default chain: its first chat model, then its first fallback.
+FIRST = {"gemini": "gemini-3.8-flash", "vertex": "gemini-3.8-flash"}
+SECOND = {"gemini": "gemini-3.5-flash-lite", "vertex": "gemini-3.5-flash-lite"}
 MESSAGES = [{"role": "user", "content": "one two three"}]
-CLAUDE = "claude-haiku-4-5@20251001"
+CLAUDE = "claude-haiku-5-5"
 
 
 @pytest.fixture
@@ -56,6 +58,7 @@ def orch_for(
                 "providers": {dialect: config},
                 "model_discovery": {"refresh_on_start": False, "cache_path": None},
                 "cost_tracking": {"log_path": "ledger.jsonl"},
+                "pricing": prices(dialect),
                 "http_transport": transport,
             }
         )
@@ -92,7 +95,7 @@ async def test_chat_and_stream_with_deterministic_usage(
     assert ("stop", 2) == (stream.response.finish_reason, stream.response.tokens_used["completion"])
     assert response.request_id and stream.response.request_id
     assert (FIRST[dialect], FIRST[dialect]) == (response.model_answered, response.model)
-    assert response.cost == pytest.approx((3 * 0.30 + 3 * 2.50) / 1e6)
+    assert response.cost == pytest.approx((3 * 0.75 + 3 * 3.75) / 1e6)
     assert 2 == len(ledger())
     body = next(r.body for r in emu.requests if r.method == "POST" and r.model)
     assert {"maxOutputTokens": 50, "stopSequences": ["X"]} == body["generationConfig"]
@@ -119,7 +122,12 @@ async def test_model_listing_over_pages(emu: ProviderEmulator, dialect: str) -> 
     """Discovery pages through the list (page size 2) and keeps only chat models."""
     async with orch_for(emu, dialect) as orch:
         listed = await orch.get_available_models()
-    expected = ["gemini-2.0-flash", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"]
+    expected = [
+        "gemini-3.1-pro-preview",
+        "gemini-3.5-flash",
+        "gemini-3.5-flash-lite",
+        "gemini-3.8-flash",
+    ]
     assert expected == listed
     pages = [r for r in emu.requests if r.method == "GET"]
     assert 4 == len(pages)
@@ -169,7 +177,7 @@ async def test_gemini_key_checks_follow_the_vendor() -> None:
         assert 2 == len(emu.requests)
         async with orch_for(emu, "gemini") as orch:  # config_for carries the pinned key
             assert (await orch.send_request(MESSAGES)).content
-        url = emu.url("gemini") + "/v1beta/models/gemini-2.5-flash"
+        url = emu.url("gemini") + "/v1beta/models/gemini-3.8-flash"
         async with httpx.AsyncClient() as http:
             assert 200 == (await http.get(url, params={"key": "right-key"})).status_code
             assert 404 == (await http.get(url + "x", params={"key": "right-key"})).status_code
@@ -426,7 +434,7 @@ async def test_vertex_claude_body_checks(emu: ProviderEmulator) -> None:
         assert 400 == (await http.post(url, json={**versioned, "model": CLAUDE})).status_code
         assert 400 == (await http.post(url, content=b"[")).status_code
         assert 200 == (await http.post(url, json=versioned)).status_code
-        other = f"{base}/google/models/gemini-2.5-flash:predict"
+        other = f"{base}/google/models/gemini-3.8-flash:predict"
         assert 400 == (await http.post(other, json={})).status_code
         assert 404 == (await http.get(config["base_url"] + "/v1/nowhere")).status_code
 
@@ -449,17 +457,17 @@ async def test_gemini_wire_details(emu: ProviderEmulator) -> None:
     body = {"contents": [{"parts": [{"text": "hi"}]}]}
     async with httpx.AsyncClient(headers=headers) as http:
         sse = await http.post(
-            f"{base}/models/gemini-2.0-flash:streamGenerateContent?alt=sse", json=body
+            f"{base}/models/gemini-3.5-flash:streamGenerateContent?alt=sse", json=body
         )
         assert sse.content.startswith(b"data: {") and b"\r\n\r\n" in sse.content
-        array = await http.post(f"{base}/models/gemini-2.0-flash:streamGenerateContent", json=body)
+        array = await http.post(f"{base}/models/gemini-3.5-flash:streamGenerateContent", json=body)
         assert "STOP" == array.json()[0]["candidates"][0]["finishReason"]
         assert 400 == (await http.get(f"{base}/models", params={"pageSize": "x"})).status_code
         assert (
-            400 == (await http.post(f"{base}/models/gemini-2.0-flash:generateContent")).status_code
+            400 == (await http.post(f"{base}/models/gemini-3.5-flash:generateContent")).status_code
         )
         empty = {"contents": []}
-        url = f"{base}/models/gemini-2.0-flash:generateContent"
+        url = f"{base}/models/gemini-3.5-flash:generateContent"
         assert 400 == (await http.post(url, json=empty)).status_code
         embed = f"{base}/models/gemini-embedding-001:generateContent"
         assert 404 == (await http.post(embed, json=body)).status_code

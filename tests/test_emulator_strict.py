@@ -18,7 +18,7 @@ from llmorch.providers import _google
 from llmorch.testing import ProviderEmulator
 
 MESSAGES = [{"role": "user", "content": "one two three"}]
-CLAUDE = "claude-haiku-4-5@20251001"
+CLAUDE = "claude-haiku-5-5"
 GOOGLE_TURN = [{"role": "user", "parts": [{"text": "one two three"}]}]
 
 
@@ -59,7 +59,7 @@ def anthropic(
 
 def gemini(emu: ProviderEmulator, body: dict[str, Any], stream: bool = False) -> httpx.Response:
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    url = emu.url("gemini") + f"/v1beta/models/gemini-2.5-flash:{method}"
+    url = emu.url("gemini") + f"/v1beta/models/gemini-3.8-flash:{method}"
     return httpx.post(url, json=body, headers={"x-goog-api-key": "k"})
 
 
@@ -70,7 +70,7 @@ def vertex(
     url = (
         f"{base}/anthropic/models/{CLAUDE}:rawPredict"
         if publisher == "anthropic"
-        else f"{base}/google/models/gemini-2.5-flash:generateContent"
+        else f"{base}/google/models/gemini-3.8-flash:generateContent"
     )
     return httpx.post(url, json=body, headers={"authorization": f"Bearer {token}"})
 
@@ -81,7 +81,7 @@ def openai_error(message: str, param: str | None = None, code: str | None = None
     }
 
 
-CHAT = {"model": "gpt-4o-mini", "messages": MESSAGES}
+CHAT = {"model": "gpt-5.4-mini", "messages": MESSAGES}
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ CHAT = {"model": "gpt-4o-mini", "messages": MESSAGES}
         ),
         ({"messages": MESSAGES}, openai_error("you must provide a model parameter")),
         (
-            {"model": "gpt-4o-mini"},
+            {"model": "gpt-5.4-mini"},
             openai_error(
                 "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
             ),
@@ -216,7 +216,7 @@ def test_openai_accepts_every_declared_field(emu: ProviderEmulator) -> None:
     assert 200 == openai(emu, body).status_code
 
 
-ANTHROPIC = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": MESSAGES}
+ANTHROPIC = {"model": "claude-haiku-5-5", "max_tokens": 20, "messages": MESSAGES}
 
 
 def anthropic_error(message: str) -> Any:
@@ -254,11 +254,11 @@ def anthropic_error(message: str) -> Any:
             ),
         ),
         (
-            {"model": "claude-haiku-4-5", "messages": MESSAGES},
+            {"model": "claude-haiku-5-5", "messages": MESSAGES},
             "2023-06-01",
             "max_tokens: Field required",
         ),
-        ({"model": "claude-haiku-4-5", "max_tokens": 5}, "2023-06-01", "messages: Field required"),
+        ({"model": "claude-haiku-5-5", "max_tokens": 5}, "2023-06-01", "messages: Field required"),
         ({"max_tokens": 5, "messages": MESSAGES}, "2023-06-01", "model: Field required"),
         (
             {**ANTHROPIC, "max_tokens": "5"},
@@ -521,10 +521,10 @@ def orch_for(emu: ProviderEmulator, dialect: str, model: str) -> AsyncLLMOrchest
 @pytest.mark.parametrize(
     ("dialect", "model", "wording"),
     [
-        ("openai", "gpt-4o-mini", WORDING["openai"]),
-        ("anthropic", "claude-haiku-4-5", WORDING["anthropic"]),
-        ("gemini", "gemini-2.5-flash", WORDING["gemini"]),
-        ("vertex", "gemini-2.5-flash", WORDING["vertex"]),
+        ("openai", "gpt-5.4-mini", WORDING["openai"]),
+        ("anthropic", "claude-haiku-5-5", WORDING["anthropic"]),
+        ("gemini", "gemini-3.8-flash", WORDING["gemini"]),
+        ("vertex", "gemini-3.8-flash", WORDING["vertex"]),
         ("vertex", CLAUDE, WORDING["anthropic"]),
     ],
 )
@@ -554,10 +554,10 @@ async def test_newcomer_5_an_undeclared_field_gets_the_vendors_400(
 @pytest.mark.parametrize(
     ("dialect", "model"),
     [
-        ("openai", "gpt-4o-mini"),
-        ("anthropic", "claude-haiku-4-5"),
-        ("gemini", "gemini-2.5-flash"),
-        ("vertex", "gemini-2.5-flash"),
+        ("openai", "gpt-5.4-mini"),
+        ("anthropic", "claude-haiku-5-5"),
+        ("gemini", "gemini-3.8-flash"),
+        ("vertex", "gemini-3.8-flash"),
         ("vertex", CLAUDE),
     ],
 )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from llmorch import ConfigManager
+from tests.current_models import price_missing_current_models
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 _KEYS = (
@@ -94,7 +95,7 @@ def test_cost_report_prints_and_exports_csv(tmp_path: Path) -> None:
     out = run_example("cost_report.py", "--days", "7", "--csv", str(tmp_path / "week.csv"))
     assert "=== 7-Day Usage Report ===" in out.stdout
     assert "Total Requests: 4" in out.stdout
-    assert "openai/gpt-4o-mini" in out.stdout and "anthropic/" in out.stdout
+    assert "openai/gpt-5.4-mini" in out.stdout and "anthropic/" in out.stdout
     with open(tmp_path / "week.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4
@@ -111,7 +112,7 @@ def test_provider_migration_same_code_two_providers() -> None:
 
 @pytest.mark.parametrize(
     ("environment", "expected"),
-    [("dev", "openai/gpt-4o-mini"), ("prod", "anthropic/claude-sonnet-4-5")],
+    [("dev", "openai/gpt-5.4-mini"), ("prod", "anthropic/claude-sonnet-5-5")],
 )
 def test_environments(environment: str, expected: str) -> None:
     """ENVIRONMENT picks config.dev.yaml or config.prod.yaml; both run offline."""
@@ -129,7 +130,7 @@ def test_environment_configs_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     prod = ConfigManager.load_config(EXAMPLES / "config.prod.yaml")
     assert dev.providers["openai"].base_url == "https://api.openai.com/v1"
     assert prod.cost_tracking.log_path == "/var/log/llm_costs.log"
-    assert prod.providers["anthropic"].fallback_models == ["claude-haiku-4-5"]
+    assert prod.providers["anthropic"].fallback_models == ["claude-haiku-5-5"]
 
 
 def test_compare_models() -> None:
@@ -163,6 +164,7 @@ def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in _KEYS:
         monkeypatch.delenv(name, raising=False)
+    price_missing_current_models(monkeypatch)
     monkeypatch.syspath_prepend(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location("fastapi_app", EXAMPLES / "fastapi_app.py")
     assert spec is not None and spec.loader is not None

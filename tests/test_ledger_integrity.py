@@ -301,7 +301,7 @@ async def test_review_13_non_utf8_tag_is_recorded_and_the_answer_returned(
         cfg = OrchestratorConfig.from_dict(
             {
                 "active_provider": "openai",
-                "active_model": "gpt-4o-mini",
+                "active_model": emu.chat_models("openai")[0],
                 "providers": {"openai": emu.config_for("openai")},
                 "cost_tracking": {"log_path": str(ledger)},
                 "model_discovery": {"refresh_on_start": False, "cache_path": None},

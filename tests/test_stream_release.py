@@ -14,12 +14,12 @@ from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, StreamInterruptedE
 from llmorch.testing import Fault, ProviderEmulator, Reply
 
 DIALECTS = [
-    ("openai", "gpt-4o-mini"),
-    ("anthropic", "claude-haiku-4-5"),
-    ("gemini", "gemini-2.5-flash"),
-    ("vertex", "gemini-2.5-flash"),
-    ("vertex", "claude-sonnet-4-5@20250929"),
-    ("bedrock", "amazon.nova-lite-v1:0"),
+    ("openai", "gpt-5.4-mini"),
+    ("anthropic", "claude-haiku-5-5"),
+    ("gemini", "gemini-3.8-flash"),
+    ("vertex", "gemini-3.8-flash"),
+    ("vertex", "claude-sonnet-5-5"),
+    ("bedrock", "us.anthropic.claude-haiku-5-5"),
 ]
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -33,9 +33,10 @@ from llmorch import (
     sync,
 )
 from llmorch.testing import Fault, ProviderEmulator, Reply
+from tests.current_models import prices
 
 SRC = str(Path(llmorch.__file__).resolve().parents[1])  # subprocesses import the same llmorch
-MODEL = "gpt-4o-mini"
+MODEL = "gpt-5.4-mini"  # the emulator's default model
 LONG = " ".join(f"w{i}" for i in range(100))
 TRANSPORTS = ["aiohttp", "httpx"]
 # What an interpreter must never print at exit or on garbage collection.
@@ -54,6 +55,7 @@ def config_dict(emu: ProviderEmulator, transport: str, **provider: Any) -> dict[
         "active_model": MODEL,
         "providers": {"openai": {**emu.config_for("openai"), "max_retries": 0, **provider}},
         "cost_tracking": {"enabled": True, "log_path": "ledger.jsonl"},
+        "pricing": prices("openai"),
         "model_discovery": {"refresh_on_start": False, "cache_path": None},
         "http_transport": transport,
     }

@@ -4,11 +4,11 @@ A configuration names the providers a program may use, the active provider and m
 overrides, cost tracking and model discovery settings::
 
     active_provider: openai
-    active_model: gpt-4o-mini
+    active_model: gpt-5.4-mini
     providers:
       openai:
         api_key: ${OPENAI_API_KEY}
-        fallback_models: [gpt-4.1-mini]
+        fallback_models: [gpt-5.6-luna]
       ollama:
         type: openai
         base_url: http://localhost:11434/v1

@@ -21,7 +21,7 @@ PROMPT = [{"role": "user", "content": "Say hello to llmorch in one sentence."}]
 def _config(emu: Any, ledger: Path) -> dict[str, Any]:
     return {
         "active_provider": "openai",
-        "active_model": "gpt-4o-mini",
+        "active_model": emu.chat_models("openai")[0],
         "providers": {name: emu.config_for(name) for name in emu.dialects},
         "cost_tracking": {"enabled": True, "log_path": str(ledger)},
         "model_discovery": {"refresh_on_start": True, "cache_path": None},

@@ -19,7 +19,7 @@ anthropic = pytest.importorskip("anthropic")
 anthropic_types = pytest.importorskip("anthropic.types")
 params_types = pytest.importorskip("anthropic.types.message_create_params")
 
-MODEL = "claude-haiku-4-5"
+MODEL = "claude-haiku-5-5"  # the emulator's default model
 MESSAGES: list[Any] = [{"role": "user", "content": "one two three"}]
 
 
@@ -159,7 +159,7 @@ def test_sdk_types_accept_every_body_llmorch_sends(emu: ProviderEmulator) -> Non
     assert {"2023-06-01"} == {
         r.headers["anthropic-version"] for r in emu.requests if r.method == "POST"
     }
-    claude = "claude-haiku-4-5@20251001"  # on Vertex AI: the SDK moves model to the path
+    claude = "claude-haiku-5-5"  # on Vertex AI: the SDK moves model to the path
     for body in llmorch_bodies(emu, "vertex", claude):
         assert "vertex-2023-10-16" == body.pop("anthropic_version")
         body = {k: v for k, v in body.items() if k not in SAMPLING}

@@ -14,8 +14,8 @@ boto3 = pytest.importorskip("boto3")
 from botocore.config import Config  # noqa: E402 - after the importorskip
 from botocore.exceptions import ClientError, EventStreamError  # noqa: E402
 
-MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
-PROFILE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MODEL = "amazon.nova-lite-v1:0"  # the emulator's on-demand model (an id with a ':')
+PROFILE = "us.anthropic.claude-haiku-5-5"  # its default model, an inference profile
 MESSAGES: list[Any] = [{"role": "user", "content": [{"text": "one two three"}]}]
 
 
@@ -190,12 +190,11 @@ def test_list_inference_profiles_pages(bedrock: Any) -> None:
 
 
 PROFILE_ARN = (
-    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-5-5"
 )
 
 
-@pytest.mark.parametrize("model", [MODEL, "amazon.nova-lite-v1:0", PROFILE_ARN])
+@pytest.mark.parametrize("model", [MODEL, "us.amazon.nova-2-lite-v1:0", PROFILE_ARN])
 def test_boto3_requests_verify_as_aws_does(emu: ProviderEmulator, model: str) -> None:
     """boto3's own Converse and ConverseStream requests (temporary credentials) verify against
     the emulator's AWS-style check; the wire carries botocore's encoding of the label."""
@@ -239,5 +238,5 @@ def test_issue11_item1_boto3_wrong_secret_gets_the_canonical_echo(emu: ProviderE
     bad.close()
     message = info.value.response["Error"]["Message"]
     assert "InvalidSignatureException" == info.value.response["Error"]["Code"]
-    assert "/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse\n" in message
+    assert "/model/amazon.nova-lite-v1%253A0/converse\n" in message
     assert "The String-to-Sign should have been" in message

@@ -25,7 +25,7 @@ service_account = pytest.importorskip("google.oauth2.service_account")
 
 os.environ.setdefault("NO_GCE_CHECK", "True")
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.8-flash"  # the emulator's default model
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
 
@@ -152,7 +152,7 @@ def test_claude_on_vertex_with_the_anthropic_sdk(emu: ProviderEmulator) -> None:
         config["credentials_path"], scopes=[CLOUD_PLATFORM]
     )
     credentials.refresh(Request())
-    model = "claude-haiku-4-5@20251001"
+    model = "claude-haiku-5-5"
     emu.script("vertex", model, "hello from claude", "streamed claude")
     with anthropic.AnthropicVertex(
         project_id=config["project_id"],

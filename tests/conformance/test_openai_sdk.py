@@ -19,7 +19,7 @@ openai = pytest.importorskip("openai")
 chat_types = pytest.importorskip("openai.types.chat")
 params_types = pytest.importorskip("openai.types.chat.completion_create_params")
 
-MODEL = "gpt-4o-mini"
+MODEL = "gpt-5.4-mini"  # the emulator's default model
 MESSAGES: list[Any] = [{"role": "user", "content": "one two three"}]
 
 

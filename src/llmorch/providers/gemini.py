@@ -18,7 +18,7 @@ def model_path(model: str) -> str:
     """The resource name of a model: bare ids get ``models/``; tuned models keep theirs.
 
     Args:
-        model: ``gemini-2.5-flash``, ``models/gemini-2.5-flash`` or ``tunedModels/…``.
+        model: ``gemini-3.8-flash``, ``models/gemini-2.5-flash`` or ``tunedModels/…``.
 
     Returns:
         The resource name for the URL.
@@ -117,7 +117,7 @@ class GeminiProvider(GoogleProvider):
         """List base models that support ``generateContent``, following every page.
 
         Returns:
-            The models, by bare id (``gemini-2.5-flash``); tuned models are not listed.
+            The models, by bare id (``gemini-3.8-flash``); tuned models are not listed.
         """
         models: list[ModelInfo] = []
         seen: set[str] = set()

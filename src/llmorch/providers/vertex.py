@@ -313,7 +313,7 @@ class VertexProvider(GoogleProvider):
         """List Gemini publisher models (``GET /v1beta1/publishers/google/models``, every page).
 
         Returns:
-            Chat-capable Gemini base models, by id (``gemini-2.5-flash``).
+            Chat-capable Gemini base models, by id (``gemini-3.8-flash``).
         """
         models: list[ModelInfo] = []
         seen: set[str] = set()

@@ -48,8 +48,8 @@ class AnthropicDialect(Dialect):
 
     name = "anthropic"
     prefix = "/anthropic"
-    chat_models = ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1")
-    default_models = (*chat_models, "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022")
+    chat_models = ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5")
+    default_models = (*chat_models, "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")
 
     def error(
         self,

@@ -89,25 +89,20 @@ _STREAM_ERRORS = {
 
 # (model id, provider, inference types, output modality, lifecycle status)
 _CATALOGUE: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
-    ("anthropic.claude-3-5-haiku-20241022-v1:0", "Anthropic", ("ON_DEMAND",), "TEXT", "ACTIVE"),
+    ("anthropic.claude-haiku-5-5", "Anthropic", ("INFERENCE_PROFILE",), "TEXT", "ACTIVE"),
+    ("amazon.nova-2-lite-v1:0", "Amazon", ("INFERENCE_PROFILE",), "TEXT", "ACTIVE"),
     ("amazon.nova-lite-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
     ("amazon.nova-micro-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
-    (
-        "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "Anthropic",
-        ("INFERENCE_PROFILE",),
-        "TEXT",
-        "ACTIVE",
-    ),
+    ("anthropic.claude-sonnet-5-5", "Anthropic", ("INFERENCE_PROFILE",), "TEXT", "ACTIVE"),
     ("anthropic.claude-3-haiku-20240307-v1:0", "Anthropic", ("ON_DEMAND",), "TEXT", "LEGACY"),
     ("meta.llama3-70b-instruct-v1:0", "Meta", ("PROVISIONED",), "TEXT", "ACTIVE"),
     ("amazon.titan-embed-text-v2:0", "Amazon", ("ON_DEMAND",), "EMBEDDING", "ACTIVE"),
     ("stability.sd3-5-large-v1:0", "Stability AI", ("ON_DEMAND",), "IMAGE", "ACTIVE"),
 )
 _PROFILES = (
-    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-    "us.amazon.nova-lite-v1:0",
+    "us.anthropic.claude-haiku-5-5",
+    "us.amazon.nova-2-lite-v1:0",
+    "us.anthropic.claude-sonnet-5-5",
 )
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/"
@@ -168,9 +163,9 @@ class BedrockDialect(Dialect):
     name = "bedrock"
     prefix = "/bedrock"
     chat_models = (
-        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "us.anthropic.claude-haiku-5-5",
+        "us.amazon.nova-2-lite-v1:0",
         "amazon.nova-lite-v1:0",
-        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     )
     default_models = tuple(m[0] for m in _CATALOGUE) + _PROFILES
 

@@ -111,10 +111,10 @@ class GeminiDialect(Dialect):
     name = "gemini"
     prefix = "/gemini"
     request_schema: ClassVar[Obj] = GEMINI_REQUEST
-    chat_models = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
+    chat_models = ("gemini-3.8-flash", "gemini-3.5-flash-lite", "gemini-3.5-flash")
     default_models = (
         *chat_models,
-        "gemini-2.5-flash-lite",
+        "gemini-3.1-pro-preview",
         "gemini-embedding-001",
         "text-embedding-004",
         "imagen-4.0-generate-001",

@@ -54,14 +54,14 @@ class OpenAIDialect(Dialect):
 
     name = "openai"
     prefix = "/openai/v1"
-    chat_models = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
+    chat_models = ("gpt-5.4-mini", "gpt-5.6-luna", "gpt-5.4")
     default_models = (
         *chat_models,
-        "o3-mini",
+        "gpt-5.4-nano",
         "text-embedding-3-small",
         "tts-1",
         "whisper-1",
-        "dall-e-3",
+        "gpt-image-2",
         "omni-moderation-latest",
         "ft:gpt-4o-mini:acme:emulated:abc123",
     )

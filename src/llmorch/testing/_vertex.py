@@ -68,7 +68,7 @@ class _VertexClaude(AnthropicDialect):
 
     name = "vertex"
     prefix = "/vertex"
-    chat_models = ("claude-sonnet-4-5@20250929", "claude-haiku-4-5@20251001")  # type: ignore[assignment]
+    chat_models = ("claude-haiku-5-5", "claude-sonnet-5-5")  # type: ignore[assignment]
     default_models = chat_models  # type: ignore[assignment]
 
 
@@ -84,7 +84,7 @@ class VertexDialect(GeminiDialect):
     request_schema = VERTEX_REQUEST
     default_models = (
         *GeminiDialect.chat_models,
-        "gemini-2.5-flash-lite",
+        "gemini-3.1-pro-preview",
         "gemini-embedding-001",
         "text-embedding-005",
         "imagen-4.0-generate-001",

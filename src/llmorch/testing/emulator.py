@@ -82,7 +82,7 @@ class ProviderEmulator:
 
         async with ProviderEmulator() as emu:
             config = {"providers": {"openai": emu.config_for("openai")}, ...}
-            emu.script("openai", "gpt-4o-mini", Fault.rate_limit(0), "Hello!")
+            emu.script("openai", "gpt-5.4-mini", Fault.rate_limit(0), "Hello!")
 
     Each dialect lives under its own prefix: ``{base_url}/openai/v1``, ``{base_url}/anthropic``,
     ``{base_url}/gemini``, ``{base_url}/vertex`` (plus ``{base_url}/oauth2/token``) and
