@@ -14,10 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from llmorch.pricing import DEFAULT_PRICES, ModelPrice, resolve_price
-
 AS_OF = "2026-12-01"
 _GONE = "retired: prices.md lists it among the Anthropic models LiteLLM dropped"
 
@@ -130,22 +126,3 @@ PRICES: dict[str, dict[str, dict[str, Any]]] = {
 def prices(*providers: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The ``pricing:`` overrides for the chosen ids of ``providers`` (all when none given)."""
     return {p: dict(PRICES[p]) for p in providers or tuple(PRICES)}
-
-
-def price_missing_current_models(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Add :data:`PRICES` to the built-in table for the ids it cannot price yet (for a test).
-
-    For code paths whose configuration a test cannot reach (an example building its own).
-    Ids the table already prices are left alone, so this is a no-op once the table has them.
-
-    Returns:
-        The ``(provider, model)`` pairs added.
-    """
-    added = []
-    for provider, models in PRICES.items():
-        table = DEFAULT_PRICES[provider]
-        for model, fields in models.items():
-            if resolve_price(table, model) is None:
-                monkeypatch.setitem(table, model, ModelPrice(**fields))
-                added.append((provider, model))
-    return added

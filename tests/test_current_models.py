@@ -29,30 +29,6 @@ DIALECTS: tuple[type[Dialect], ...] = (
     _VertexClaude,
     BedrockDialect,
 )
-# The ids the table on a141999 cannot price; the current-model prices of issue 12 add them.
-# Once they land this set can shrink to nothing (an id the table prices is checked either way).
-AWAITING_PRICES: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("openai", "gpt-5.4-mini"),
-        ("openai", "gpt-5.6-luna"),
-        ("openai", "gpt-5.4"),
-        ("anthropic", "claude-haiku-5-5"),
-        ("anthropic", "claude-opus-5-5"),
-        ("gemini", "gemini-3.8-flash"),
-        ("gemini", "gemini-3.5-flash-lite"),
-        ("gemini", "gemini-3.5-flash"),
-        ("vertex", "gemini-3.8-flash"),
-        ("vertex", "gemini-3.5-flash-lite"),
-        ("vertex", "gemini-3.5-flash"),
-        ("vertex", "claude-haiku-5-5"),
-        ("vertex", "claude-sonnet-5-5"),
-        ("bedrock", "us.anthropic.claude-haiku-5-5"),
-        ("bedrock", "us.amazon.nova-2-lite-v1:0"),
-        ("bedrock", "us.anthropic.claude-sonnet-5-5"),
-    }
-)
-
-
 CONFIGS = ("config.yaml", "examples/config.dev.yaml", "examples/config.prod.yaml")
 
 
@@ -122,19 +98,12 @@ def test_issue12_every_chat_model_we_name_is_one_the_price_table_is_to_carry() -
 @pytest.mark.parametrize(("provider", "model"), sorted(EXPECTED_PRICED))
 def test_issue12_expected_ids_are_priced_at_the_references_rates(provider: str, model: str) -> None:
     """Each expected id is priced by the table at the references' input and output rates (within
-    1 %), or is one of the ids still awaiting the current-model prices."""
+    1 %)."""
     resolved = resolve_price(DEFAULT_PRICES[provider], model)
-    if resolved is None:
-        assert (provider, model) in AWAITING_PRICES, f"{provider}/{model} is not priced"
-        return
+    assert resolved is not None, f"{provider}/{model} is not priced"
     price = resolved[1]
     reference = PRICES.get(provider, {}).get(model)
     assert price.input > 0 and price.output > 0
     if reference is not None:
         assert price.input == pytest.approx(reference["input"], rel=0.01)
         assert price.output == pytest.approx(reference["output"], rel=0.01)
-
-
-def test_issue12_awaiting_prices_is_a_subset_of_the_expected_ids() -> None:
-    """The awaiting list names only expected ids (so emptying it is the whole follow-up)."""
-    assert set() == AWAITING_PRICES - EXPECTED_PRICED

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from llmorch import ConfigManager
-from tests.current_models import price_missing_current_models
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 _KEYS = (
@@ -164,7 +163,6 @@ def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in _KEYS:
         monkeypatch.delenv(name, raising=False)
-    price_missing_current_models(monkeypatch)
     monkeypatch.syspath_prepend(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location("fastapi_app", EXAMPLES / "fastapi_app.py")
     assert spec is not None and spec.loader is not None

@@ -351,7 +351,7 @@ def _emulator_config(emu: ProviderEmulator, **openai: Any) -> dict[str, Any]:
     provider = emu.config_for("openai") | openai
     return {
         "active_provider": "openai",
-        "active_model": "gpt-4o-mini",
+        "active_model": "gpt-5.4-mini",
         "providers": {"openai": provider},
         "model_discovery": {"refresh_on_start": False, "cache_path": None},
         "cost_tracking": {"log_path": "ledger.jsonl"},
@@ -368,14 +368,14 @@ async def test_newcomer_14_each_attempt_retry_and_fallback_is_logged(
         config = _emulator_config(
             emu,
             api_key=secret,
-            fallback_models=["gpt-4.1-mini"],
+            fallback_models=["gpt-5.6-luna"],
             max_retries=1,
         )
-        emu.script("openai", "gpt-4o-mini", Fault.rate_limit(0), Fault.http(500))
+        emu.script("openai", "gpt-5.4-mini", Fault.rate_limit(0), Fault.http(500))
         with caplog.at_level(logging.DEBUG, logger="llmorch"):
             async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
                 response = await orch.send_request(HELLO)
-        assert response.model == "gpt-4.1-mini"
+        assert response.model == "gpt-5.6-luna"
     records = [r for r in caplog.records if r.name.startswith("llmorch")]
     attempts = [r.getMessage() for r in records if r.getMessage().startswith("attempt ")]
     assert [r.levelno for r in records if r.getMessage().startswith("attempt ")] == [10] * 3
@@ -386,20 +386,20 @@ async def test_newcomer_14_each_attempt_retry_and_fallback_is_logged(
     seen = [re.fullmatch(pattern, line) for line in attempts]
     assert all(seen), attempts
     assert [(m["model"], m["status"]) for m in seen if m] == [
-        ("gpt-4o-mini", "429"),
-        ("gpt-4o-mini", "500"),
-        ("gpt-4.1-mini", "200"),
+        ("gpt-5.4-mini", "429"),
+        ("gpt-5.4-mini", "500"),
+        ("gpt-5.6-luna", "200"),
     ]
     retries = [r.getMessage() for r in records if r.levelno == logging.INFO]
     assert len(retries) == 1
     assert retries[0].startswith(
-        "retrying openai/gpt-4o-mini in 0.00s (the server's Retry-After, retry 1 of 1) after "
+        "retrying openai/gpt-5.4-mini in 0.00s (the server's Retry-After, retry 1 of 1) after "
         "RateLimitError (HTTP 429, request_id req_"
     )
     fallbacks = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(fallbacks) == 1
-    assert fallbacks[0].startswith("model openai/gpt-4o-mini failed with ProviderUnavailableError")
-    assert fallbacks[0].endswith("; 1 retry used; falling back to gpt-4.1-mini")
+    assert fallbacks[0].startswith("model openai/gpt-5.4-mini failed with ProviderUnavailableError")
+    assert fallbacks[0].endswith("; 1 retry used; falling back to gpt-5.6-luna")
     blob = "\n".join(r.getMessage() for r in records)
     assert secret not in blob and "127.0.0.1" not in "\n".join(attempts)
     assert sleeps == [0.0]
@@ -424,7 +424,7 @@ async def test_newcomer_14_streams_and_transport_failures_are_attempts_too(
 ) -> None:
     """A streamed attempt logs its status line; a reset connection logs the error's kind."""
     async with ProviderEmulator() as emu:
-        emu.script("openai", "gpt-4o-mini", Fault.reset())
+        emu.script("openai", "gpt-5.4-mini", Fault.reset())
         config = _emulator_config(emu, max_retries=1)
         with caplog.at_level(logging.DEBUG, logger="llmorch"):
             async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
@@ -434,7 +434,7 @@ async def test_newcomer_14_streams_and_transport_failures_are_attempts_too(
     attempts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attempt ")]
     assert len(attempts) == 2, attempts
     assert re.match(
-        r"attempt openai/gpt-4o-mini: POST \S+ -> ProviderConnectionError in ", attempts[0]
+        r"attempt openai/gpt-5.4-mini: POST \S+ -> ProviderConnectionError in ", attempts[0]
     )
     assert " -> HTTP 200 in " in attempts[1]
 
@@ -445,21 +445,21 @@ async def test_newcomer_14_cli_verbose_shows_attempts(capsys: pytest.CaptureFixt
     import anyio
 
     async with ProviderEmulator() as emu:
-        config = _emulator_config(emu, fallback_models=["gpt-4.1-mini"], max_retries=1)
+        config = _emulator_config(emu, fallback_models=["gpt-5.6-luna"], max_retries=1)
         Path("emu.yaml").write_text(yaml.safe_dump(config))
         for verbose in (["-v"], []):
-            emu.script("openai", "gpt-4o-mini", Fault.rate_limit(0), Fault.http(404))
+            emu.script("openai", "gpt-5.4-mini", Fault.rate_limit(0), Fault.http(404))
             code = await anyio.to_thread.run_sync(main, [*verbose, "-c", "emu.yaml", "ask", "hi"])
             assert code == 0
             err = capsys.readouterr().err
             if verbose:
                 assert err.count(" DEBUG llmorch: attempt openai/") == 3
-                assert " INFO llmorch: retrying openai/gpt-4o-mini in 0.00s" in err
-                assert " WARNING llmorch: model openai/gpt-4o-mini failed" in err
+                assert " INFO llmorch: retrying openai/gpt-5.4-mini in 0.00s" in err
+                assert " WARNING llmorch: model openai/gpt-5.4-mini failed" in err
             else:
                 assert "attempt openai/" not in err and "retrying" not in err
                 assert err.startswith(
-                    "llmorch: warning: model openai/gpt-4o-mini failed with ModelNotFoundError"
+                    "llmorch: warning: model openai/gpt-5.4-mini failed with ModelNotFoundError"
                 )
 
 
@@ -592,9 +592,9 @@ async def test_newcomer_20_no_falling_back_when_nothing_is_left(
 ) -> None:
     """The last model's failure says no "falling back", and no message reads request_id=None."""
     async with ProviderEmulator() as emu:
-        emu.script("openai", "gpt-4o-mini", Fault.http(404), Fault.reset(), Fault.reset())
-        config = _emulator_config(emu, fallback_models=["gpt-4.1-mini"], max_retries=1)
-        emu.script("openai", "gpt-4.1-mini", Fault.reset(), Fault.reset())
+        emu.script("openai", "gpt-5.4-mini", Fault.http(404), Fault.reset(), Fault.reset())
+        config = _emulator_config(emu, fallback_models=["gpt-5.6-luna"], max_retries=1)
+        emu.script("openai", "gpt-5.6-luna", Fault.reset(), Fault.reset())
         with caplog.at_level(logging.INFO, logger="llmorch"):
             async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
                 with pytest.raises(AllFallbacksFailedError) as caught:
@@ -602,9 +602,9 @@ async def test_newcomer_20_no_falling_back_when_nothing_is_left(
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("llmorch")]
     assert "all 2 models failed" in str(caught.value)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and warnings[0].endswith("; falling back to gpt-4.1-mini")
+    assert len(warnings) == 1 and warnings[0].endswith("; falling back to gpt-5.6-luna")
     assert messages and not any("request_id=None" in m for m in messages)
-    assert any(m.startswith("retrying openai/gpt-4.1-mini") for m in messages)
+    assert any(m.startswith("retrying openai/gpt-5.6-luna") for m in messages)
 
 
 def test_newcomer_20_cost_report_leaves_no_csv_behind() -> None:

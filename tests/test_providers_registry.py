@@ -16,7 +16,6 @@ from llmorch import (
 )
 from llmorch.providers import load_provider_class
 from tests.conftest import base_config
-from tests.current_models import price_missing_current_models
 from tests.custom_provider import EchoProvider
 
 
@@ -191,7 +190,6 @@ async def test_review_1_an_unused_providers_unset_variable_does_not_stop_start_u
 
     monkeypatch.delenv(UNSET, raising=False)
     monkeypatch.delenv(f"{UNSET}_2", raising=False)
-    price_missing_current_models(monkeypatch)  # no "no price known" warning for the default
     async with ProviderEmulator() as emu:
         config = _config(_unused_unset_providers(emu))
         config.active_model = emu.chat_models("openai")[0]
