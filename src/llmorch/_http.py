@@ -430,13 +430,15 @@ class StreamBody:
     The first event must arrive within ``t`` of sending the request, and each next one within
     ``t`` of the previous (the caller reports events with :meth:`event`), so a silent, dripping
     or wedged peer always ends the stream with :class:`~llmorch.exceptions.ProviderTimeoutError`.
-    Iterate it for byte chunks; :meth:`aclose` releases the connection.
+    The clock restarts when the next read begins after an event, so time the consumer spends
+    between chunks never counts against the peer. Iterate it for byte chunks; :meth:`aclose`
+    releases the connection.
 
     Attributes:
         response: The response (status and headers; the body is read through this object).
     """
 
-    __slots__ = ("_chunks", "_deadline", "_model", "_provider", "_seconds", "response")
+    __slots__ = ("_chunks", "_deadline", "_fresh", "_model", "_provider", "_seconds", "response")
 
     def __init__(
         self, response: httpx.Response, provider: str, model: str | None, seconds: float
@@ -446,17 +448,21 @@ class StreamBody:
         self._model = model
         self._seconds = seconds
         self._deadline = anyio.current_time() + seconds
+        self._fresh = False
         # Content-decoded (gzip), like the body fetch() reads; an async generator to close.
         self._chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
 
     def event(self) -> None:
-        """A whole event arrived: the next one has ``t`` seconds from now."""
-        self._deadline = anyio.current_time() + self._seconds
+        """A whole event arrived: the next one has ``t`` seconds (a flag: called per event)."""
+        self._fresh = True
 
     def __aiter__(self) -> StreamBody:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._fresh:
+            self._fresh = False
+            self._deadline = anyio.current_time() + self._seconds
         with map_transport_errors(self._provider, self._model):
             with anyio.CancelScope(deadline=self._deadline) as scope:
                 return await self._chunks.__anext__()

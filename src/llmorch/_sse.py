@@ -112,9 +112,9 @@ class SSEDecoder:
                 self._keep(chunk)
                 return events
             self._pending.append(chunk[:cut])
-            line = b"".join(self._pending)
+            joined = b"".join(self._pending)
             self._pending, self._pending_size = [], 0
-            self._emit(line, events)
+            self._emit(joined, events)
             if chunk[cut] == 13:  # "\r", maybe the first half of "\r\n"
                 if cut + 1 == len(chunk):
                     self._skip_lf = True
@@ -124,8 +124,11 @@ class SSEDecoder:
         if b"\r" not in chunk:  # the common case: LF line ends only
             lines = chunk.split(b"\n")
             tail = lines.pop()
+            parse = self._line
             for raw in lines:
-                self._emit(raw, events)
+                event = parse(raw)
+                if event is not None:
+                    events.append(event)
         else:
             start = 0
             for match in _EOL.finditer(chunk):

@@ -255,6 +255,7 @@ class AsyncLLMOrchestrator:
         self._leftovers = _Leftovers()
         self._finalizer = weakref.finalize(self, self._leftovers.release)
         self._cooldown: dict[tuple[str, str], float] = {}
+        self._owned: dict[str, frozenset[str]] = {}  # per provider: the body fields it builds
         self.cost_tracker = CostTracker(
             enabled=config.cost_tracking.enabled,
             log_path=config.cost_tracking.log_path,
@@ -517,7 +518,13 @@ class AsyncLLMOrchestrator:
         extra_body: object,
         extra_headers: object,
     ) -> dict[str, Any]:
-        owned = load_provider_class(self.config.providers[name].type).owned_fields
+        owned = self._owned.get(name)
+        if owned is None:
+            owned = self._owned[name] = load_provider_class(
+                self.config.providers[name].type
+            ).owned_fields
+        if not kwargs and timeout is None and extra_body is None and extra_headers is None:
+            return {}  # the common call: nothing to check
         return check_call(
             kwargs,
             owned=owned,

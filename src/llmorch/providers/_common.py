@@ -523,8 +523,10 @@ class HTTPProvider(BaseLLMProvider):
             decoder = self.sse_decoder()
             try:
                 async for chunk in stream:
-                    for sse in decoder.feed(chunk):
-                        stream.event()
+                    events = decoder.feed(chunk)
+                    if events:
+                        stream.event()  # the next read gets a fresh deadline
+                    for sse in events:
                         for event in parse(sse):
                             yield event
                 for sse in decoder.flush():
