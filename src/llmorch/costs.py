@@ -415,6 +415,7 @@ class CostTracker:
         self._fd: int | None = None
         self._fd_pid = 0
         self._fd_id = (0, 0)  # (st_dev, st_ino) of the open ledger
+        self._end = -1  # the file's size after this tracker's last write (-1: unknown)
         self._fd_readable = False
         self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
         _TRACKERS.add(self)
@@ -659,8 +660,8 @@ class CostTracker:
         self._fd_id = (st.st_dev, st.st_ino)
         return fd
 
-    def _ledger_fd(self) -> int:
-        """The descriptor of the file now at ``log_path``.
+    def _ledger_fd(self) -> tuple[int, int]:
+        """The descriptor of the file now at ``log_path``, and that file's size (-1: unknown).
 
         The descriptor is kept open, but a ledger that was renamed (logrotate), replaced or
         deleted since is closed and ``log_path`` (re)opened, so records always land there.
@@ -673,36 +674,52 @@ class CostTracker:
                 self._dir_ready = False  # its directory may be gone too
             else:
                 if (st.st_dev, st.st_ino) == self._fd_id:
-                    return self._fd
+                    return self._fd, st.st_size
             self._close_fd()
-        return self._open_fd()
+        return self._open_fd(), -1
 
     def _append(self, data: bytes) -> None:
         try:
-            fd = self._ledger_fd()
-            locked = _CHECKS and _lock_file(fd)
-            try:
-                # A file that does not end in a newline ends in a torn record (a full disk, a
-                # writer killed mid-write): end that line first, or this record would join it.
-                # Under the file lock no other llmorch writer is half-way through its line.
-                if _CHECKS and self._fd_readable:
-                    size = os.lseek(fd, 0, os.SEEK_END)
-                    if size and os.pread(fd, 1, size - 1) != b"\n":
-                        data = b"\n" + data
-                # One write per line: O_APPEND makes it land whole at the end of the file
-                # even when other processes append at the same time.
-                written = os.write(fd, data)
-                if written < len(data):  # a full disk: the retry raises ENOSPC
-                    os.write(fd, data[written:])
-            finally:
-                if locked:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+            fd, size = self._ledger_fd()
+            self._checked_write(fd, data, size)
             if self._fsync:
                 os.fsync(fd)
         except OSError as exc:
+            self._end = -1
             self._dir_ready = False
             self._close_fd()
             logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+
+    @staticmethod
+    def _write(fd: int, data: bytes) -> None:
+        # One write per line: O_APPEND makes it land whole at the end of the file even when
+        # other processes append at the same time.
+        written = os.write(fd, data)
+        if written < len(data):  # a full disk: the retry raises ENOSPC
+            os.write(fd, data[written:])
+
+    def _checked_write(self, fd: int, data: bytes, seen: int) -> None:
+        locked = _CHECKS and _lock_file(fd)
+        try:
+            # A file that does not end in a newline ends in a torn record (a full disk, a
+            # writer killed mid-write): end that line first, or this record would join it.
+            # Under the file lock no other llmorch writer is half-way through its line.
+            end, self._end = self._end, -1
+            if _CHECKS and self._fd_readable:
+                size = os.lseek(fd, 0, os.SEEK_END)
+                # The file still ends where this tracker's last line ended: it ends in that
+                # line's newline, so there is nothing to read.
+                if size and not (locked and size == end == seen):
+                    if os.pread(fd, 1, size - 1) != b"\n":
+                        data = b"\n" + data
+                self._write(fd, data)
+                if locked:  # no other llmorch writer moved the end meanwhile
+                    self._end = size + len(data)
+            else:
+                self._write(fd, data)
+        finally:
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
