@@ -536,10 +536,13 @@ async def _cancel_on_sigterm(
 
     import anyio
 
-    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+    # Ctrl-C too: a KeyboardInterrupt inside the loop surfaces as a CancelledError on some
+    # Pythons (3.10); received as a signal, both stop the same clean way.
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
-        async for _ in signals:
-            _err("llmorch: emulator stopped (SIGTERM)")
+        async for signum in signals:
+            name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+            _err(f"llmorch: emulator stopped ({name})")
             scope.cancel()
             return
 
