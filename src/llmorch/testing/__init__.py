@@ -6,7 +6,7 @@ decoder or the stream accumulator), so a bug on one side cannot hide itself on t
 
 from __future__ import annotations
 
-from llmorch.testing._script import Fault, Reply
+from llmorch.testing._script import Fault, Reply, ToolUse
 from llmorch.testing.emulator import ProviderEmulator, RecordedRequest
 
-__all__ = ["Fault", "ProviderEmulator", "RecordedRequest", "Reply"]
+__all__ = ["Fault", "ProviderEmulator", "RecordedRequest", "Reply", "ToolUse"]

@@ -16,6 +16,7 @@ from llmorch.testing._script import (
     Fault,
     Reply,
     Scripts,
+    ToolUse,
     count_tokens,
     request_words,
     split_chunks,
@@ -51,6 +52,10 @@ class Plan:
         delay: Seconds before each chunk.
         stall: For a ``cut`` ending, keep the connection open and silent instead of closing it.
         clean: For a ``cut`` ending, terminate the body properly instead of closing it.
+        tool_calls: The tool calls to answer with (after the text chunks). For a ``cut``
+            ending the last one is cut after the first half of its arguments.
+        reasoning: Thinking text to send before the answer (only when the request turned
+            reasoning on; each dialect signs it its own way).
     """
 
     model: str
@@ -64,6 +69,8 @@ class Plan:
     delay: float = 0.0
     stall: bool = False
     clean: bool = False
+    tool_calls: tuple[ToolUse, ...] = ()
+    reasoning: str | None = None
 
     @property
     def text(self) -> str:
@@ -208,18 +215,25 @@ class Dialect(abc.ABC):
                 count_tokens("".join(chunks)),
                 stall=item.kind == "stall",
                 clean=item.clean,
+                tool_calls=item.tool_calls,
             )
         text, cut = truncate(item.text, max_tokens)
+        finish = "tool_calls" if item.tool_calls and not cut else item.finish_reason
+        spoken = " ".join([text, *(c.arguments_json for c in item.tool_calls)])
         return Plan(
             model,
             split_chunks(text),
-            "length" if cut else item.finish_reason,
+            "length" if cut else finish,
             "complete",
             None,
             "",
             item.prompt_tokens if item.prompt_tokens is not None else prompt,
-            item.completion_tokens if item.completion_tokens is not None else count_tokens(text),
+            item.completion_tokens
+            if item.completion_tokens is not None
+            else count_tokens(spoken) + count_tokens(item.reasoning or ""),
             item.chunk_delay,
+            tool_calls=item.tool_calls,
+            reasoning=item.reasoning,
         )
 
     def fault_response(self, fault: Fault, model: str | None) -> Response:

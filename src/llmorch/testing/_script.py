@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-__all__ = ["Fault", "Reply", "Scripts", "count_tokens", "split_chunks"]
+__all__ = [
+    "Fault",
+    "Reply",
+    "Scripts",
+    "ToolUse",
+    "count_tokens",
+    "default_arguments",
+    "split_chunks",
+]
 
 FaultKind = Literal[
     "status", "reset", "hang", "wrong_type", "cut", "stall", "stream_error", "malformed", "bad_crc"
@@ -62,23 +71,52 @@ def split_chunks(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ToolUse:
+    """A tool call the emulator answers with.
+
+    Attributes:
+        name: The tool's name (it must be one of the request's tools).
+        arguments: The arguments; a ``str`` is sent verbatim (e.g. malformed JSON).
+        id: The call id; ``None`` lets the dialect make one the vendor's way (Gemini sends
+            none unless asked).
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the JSON text a vendor streams."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class Reply:
     """A successful answer.
 
     Attributes:
-        text: The answer's text.
+        text: The answer's text (may be empty when the answer is only tool calls).
         finish_reason: ``stop``, ``length``, ``content_filter`` or ``tool_calls`` (each dialect
-            writes its own spelling).
+            writes its own spelling); ``tool_calls`` is implied by ``tool_calls``.
         prompt_tokens: Reported input tokens; ``None`` counts the request's words.
         completion_tokens: Reported output tokens; ``None`` counts the reply's words.
         chunk_delay: Seconds to wait before each stream chunk (slow streams).
+        tool_calls: Tool calls the answer makes, in order (parallel when more than one;
+            streamed interleaved where the vendor interleaves them).
+        reasoning: Thinking text the answer carries first (signed the vendor's way when the
+            request turned reasoning on; without reasoning on it is not sent).
     """
 
-    text: str
+    text: str = ""
     finish_reason: str = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     chunk_delay: float = 0.0
+    tool_calls: tuple[ToolUse, ...] = ()
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,8 @@ class Fault:
         text: For stream faults, the text those chunks come from.
         clean: For ``cut``, end the body properly (chunked terminator, keep-alive) instead of
             closing the connection: the terminal event simply never comes.
+        tool_calls: For ``cut``, tool calls streamed after the text chunks: every call but the
+            last is sent whole, the last is cut after the first half of its arguments.
     """
 
     kind: FaultKind
@@ -107,6 +147,7 @@ class Fault:
     after: int = 0
     text: str = "This answer will not finish because the emulator cuts it"
     clean: bool = False
+    tool_calls: tuple[ToolUse, ...] = ()
 
     @classmethod
     def http(
@@ -181,7 +222,14 @@ class Fault:
         return cls("hang")
 
     @classmethod
-    def cut(cls, after: int = 2, text: str | None = None, *, clean: bool = False) -> Fault:
+    def cut(
+        cls,
+        after: int = 2,
+        text: str | None = None,
+        *,
+        clean: bool = False,
+        tool_calls: Iterable[ToolUse] = (),
+    ) -> Fault:
         """Close the connection after ``after`` stream chunks (mid-body for non-streams).
 
         Args:
@@ -192,11 +240,13 @@ class Fault:
                 ``message_stop``; Gemini's ``finishReason``) but its chunked body is terminated
                 and the connection kept; a non-streamed answer is a well-framed body that stops
                 mid-JSON.
+            tool_calls: Tool calls streamed after the text; the last one is cut halfway
+                through its arguments (a stream cut mid-call).
 
         Returns:
             The fault.
         """
-        fault = cls("cut", after=after, clean=clean)
+        fault = cls("cut", after=after, clean=clean, tool_calls=tuple(tool_calls))
         return dataclasses.replace(fault, text=text) if text else fault
 
     @classmethod
@@ -389,3 +439,42 @@ def truncate(text: str, max_tokens: Any) -> tuple[str, bool]:
             return " ".join(kept), True
         kept.append(word)
     return text, False
+
+
+_DEFAULTS: dict[str, Any] = {
+    "string": "x",
+    "integer": 1,
+    "number": 1,
+    "boolean": True,
+    "array": [],
+    "object": {},
+    "null": None,
+}
+
+
+def default_arguments(schema: Any) -> dict[str, Any]:
+    """Arguments that satisfy a tool's JSON schema's required properties, for forced calls.
+
+    Used when a request forces a tool (``required`` / a named tool) and nothing is scripted.
+
+    Args:
+        schema: The tool's parameter schema (a JSON object schema).
+
+    Returns:
+        Every required property with a plain value of its type (an enum's first value).
+    """
+    if not isinstance(schema, dict):
+        return {}
+    properties = schema.get("properties") or {}
+    out: dict[str, Any] = {}
+    for name in schema.get("required") or ():
+        prop = properties.get(name) if isinstance(properties, dict) else None
+        prop = prop if isinstance(prop, dict) else {}
+        if prop.get("enum"):
+            out[name] = prop["enum"][0]
+            continue
+        kind = prop.get("type", "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "string")
+        out[name] = default_arguments(prop) if kind == "object" else _DEFAULTS.get(kind, "x")
+    return out
