@@ -21,12 +21,7 @@ from llmorch.providers._common import (
     legacy_call,
     not_an_answer,
 )
-from llmorch.providers._gemini_wire import (
-    GeminiStreamParser,
-    GoogleProvider,
-    classify_error,
-    gemini_body,
-)
+from llmorch.providers._gemini_wire import GeminiStreamParser, classify_error
 from llmorch.providers.anthropic import (
     MessageStreamParser,
     anthropic_body,
@@ -36,6 +31,7 @@ from llmorch.providers.anthropic import (
 from llmorch.providers.anthropic import (
     classify_error as classify_anthropic_error,
 )
+from llmorch.providers.gemini import GoogleProvider
 from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
@@ -102,7 +98,7 @@ class VertexProvider(GoogleProvider):
     # Gemini's fields, and Claude's (rawPredict bodies carry no ``model``: it is in the URL).
     owned_fields = frozenset(
         {"contents", "systemInstruction", "system_instruction", "messages", "stream", "system"}
-        | {"anthropic_version"}
+        | {"anthropic_version", "tools", "toolConfig", "tool_config"}
     )
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
@@ -189,16 +185,6 @@ class VertexProvider(GoogleProvider):
             cls, message = classify_error(status, payload)
         return cls, message, None
 
-    def _gemini_body(
-        self,
-        messages: list[Message],
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        safety = getattr(self.config, "safety_settings", None)
-        return gemini_body(messages, temperature, max_tokens, kwargs, safety)
-
     def _claude_body(
         self,
         messages: list[Message],
@@ -211,7 +197,7 @@ class VertexProvider(GoogleProvider):
         return body
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
-        """Send one chat request (text only until this vendor's codec maps tools).
+        """Send one chat request: ``generateContent`` (Gemini) or ``rawPredict`` (Claude).
 
         Args:
             request: The typed request.
@@ -219,11 +205,14 @@ class VertexProvider(GoogleProvider):
         Returns:
             The answer.
         """
+        if not _is_claude(request.model):
+            path = partial(self._model_url, "google", request.model)
+            return await self.generate(request, lambda: path() + ":generateContent")
         messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
         return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
 
     def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream one chat request (text only until this vendor's codec maps tools).
+        """Stream one chat request: ``streamGenerateContent`` (Gemini) or ``streamRawPredict``.
 
         Args:
             request: The typed request.
@@ -231,6 +220,8 @@ class VertexProvider(GoogleProvider):
         Returns:
             The normalised events.
         """
+        if not _is_claude(request.model):
+            return self._stream_gemini(request)
         messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
         return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
 
@@ -242,11 +233,11 @@ class VertexProvider(GoogleProvider):
         max_tokens: int | None = None,
         **kwargs: Any,
     ) -> LLMResponse:
-        """Send one ``generateContent`` (Gemini) or ``rawPredict`` (Claude) request.
+        """Send one Claude ``rawPredict`` request (text only until the Claude codec lands).
 
         Args:
             messages: Validated messages.
-            model: The model id (``gemini-…`` or ``claude-…@version``).
+            model: The model id (``claude-…@version``).
             temperature: Sent only when given.
             max_tokens: Sent when given (Claude: defaults to 4096, as Anthropic requires one).
             **kwargs: ``stop``, ``top_p`` and vendor fields.
@@ -258,16 +249,7 @@ class VertexProvider(GoogleProvider):
             ContentFilteredError: The prompt or answer was blocked and no text came back.
         """
         options = call_options(kwargs)
-        if _is_claude(model):
-            return await self._claude(messages, model, temperature, max_tokens, kwargs, options)
-        body = self._gemini_body(messages, temperature, max_tokens, kwargs)
-
-        async def call() -> tuple[dict[str, Any], Any]:
-            path = self._model_url("google", model) + ":generateContent"
-            return await self.request_json("POST", path, model=model, body=body, options=options)
-
-        data, headers = await self.with_auth(call)
-        return self.gemini_response(data, model, headers.get(self.request_id_header))
+        return await self._claude(messages, model, temperature, max_tokens, kwargs, options)
 
     async def _claude(
         self,
@@ -310,7 +292,7 @@ class VertexProvider(GoogleProvider):
         max_tokens: int | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[StreamEvent]:
-        """Stream one ``streamGenerateContent?alt=sse`` (Gemini) or ``streamRawPredict`` request.
+        """Stream one Claude ``streamRawPredict`` request (text only until its codec lands).
 
         Args:
             messages: Validated messages.
@@ -322,20 +304,31 @@ class VertexProvider(GoogleProvider):
         Yields:
             ``start``, ``text``, ``usage`` and ``finish`` events.
         """
-        parser: Callable[[str | None], StreamParser]
-        if _is_claude(model):
-            body = self._claude_body(messages, temperature, max_tokens, kwargs)
-            body["stream"] = True
-            suffix, publisher = ":streamRawPredict", "anthropic"
-            parser = partial(MessageStreamParser, self, model)
-        else:
-            body = self._gemini_body(messages, temperature, max_tokens, kwargs)
-            suffix, publisher = ":streamGenerateContent?alt=sse", "google"
-            parser = partial(GeminiStreamParser, self, model)
-
+        body = self._claude_body(messages, temperature, max_tokens, kwargs)
+        body["stream"] = True
+        parser: Callable[[str | None], StreamParser] = partial(MessageStreamParser, self, model)
         await self.prepare()
-        path = self._model_url(publisher, model) + suffix
+        path = self._model_url("anthropic", model) + ":streamRawPredict"
         stream = self.stream_with_auth(path, body, model, parser, call_options(kwargs))
+        async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
+            async for event in events:
+                yield event
+
+    async def _stream_gemini(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream ``streamGenerateContent?alt=sse`` through the Gemini codec.
+
+        Args:
+            request: The typed request.
+
+        Yields:
+            The normalised events.
+        """
+        model = request.model
+        body = self.encode(request)
+        await self.prepare()  # the project may come from the credentials
+        path = self._model_url("google", model) + ":streamGenerateContent?alt=sse"
+        parser: Callable[[str | None], StreamParser] = partial(GeminiStreamParser, self, model)
+        stream = self.stream_with_auth(path, body, model, parser, request.options)
         async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
             async for event in events:
                 yield event
