@@ -536,3 +536,54 @@ def _post(emu: ProviderEmulator, dialect: str, body: dict[str, Any]) -> tuple[in
         url = f"{config['base_url']}/v1/{project}/publishers/google/models/{MODEL}:generateContent"
     response = httpx.post(url, json=body, headers=headers)
     return response.status_code, response.json()
+
+
+def test_sdk_types_accept_llmorch_tool_bodies(emu: ProviderEmulator, dialect: str) -> None:
+    """The bodies llmorch builds for tools, tool_choice, tool results and reasoning round trips
+    type with google-genai's own models (extra=forbid), part by part."""
+    import anyio
+
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+
+    tools = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}},
+        {"type": "function", "function": {"name": "get_time", "parameters": CLOCK}},
+    ]
+    emu.script(dialect, MODEL, _parallel(), "done", _parallel(), "done")
+
+    async def run() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": dialect,
+                "active_model": MODEL,
+                "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        question = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "q"}]
+        async with AsyncLLMOrchestrator(config) as orch:
+            for choice in ("auto", "required", "get_time"):
+                first = await orch.send_request(
+                    question, tools=tools, tool_choice=choice, reasoning="low"
+                )
+                if first.tool_calls:
+                    results = [
+                        {"role": "tool", "tool_call_id": c.id, "content": "ok"}
+                        for c in first.tool_calls
+                    ]
+                    history = [*question, first.message, *results]
+                    await orch.send_request(history, tools=tools, reasoning="high", top_k=3)
+            stream = orch.send_streaming_request(question, tools=tools, tool_choice="none")
+            async for _ in stream:
+                pass
+
+    anyio.run(run)
+    bodies = _chat_bodies(emu)
+    assert any("toolConfig" in b for b in bodies) and any(
+        "functionResponse" in p for b in bodies for c in b["contents"] for p in c["parts"]
+    )
+    for body in bodies:
+        _validate_with_sdk_types(body)
+        if "systemInstruction" in body:
+            types.Content.model_validate(body["systemInstruction"])

@@ -325,6 +325,7 @@ REASONING = [
     (MODEL, "low", {"thinkingLevel": "LOW", "includeThoughts": True}),
     (MODEL, "high", {"thinkingLevel": "HIGH", "includeThoughts": True}),
     (MODEL, "none", {"thinkingLevel": "MINIMAL"}),
+    ("gemini-3.1-pro-preview", "none", {"thinkingLevel": "LOW"}),
     ("gemini-2.5-flash", "medium", {"thinkingBudget": 8192, "includeThoughts": True}),
     ("gemini-2.5-flash", {"budget_tokens": 512}, {"thinkingBudget": 512, "includeThoughts": True}),
     ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),

@@ -65,7 +65,7 @@ from another model or provider): Gemini 3 refuses a current-turn call without a 
 _FUNCTION_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 # reasoning= effort to Gemini 3's thinkingLevel and Gemini 2.5's thinkingBudget (0 = off,
 # -1 = dynamic; ai.google.dev/gemini-api/docs/thinking). Gemini 3 cannot turn thinking off:
-# "none" is its least thinking, MINIMAL (Flash; Pro models take LOW at least).
+# "none" is its least thinking, MINIMAL on Flash, LOW on Pro (vellum-ai/vellum-assistant#32687).
 _LEVELS = {"none": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
 _BUDGETS = {"none": 0, "low": 1024, "medium": 8192, "high": 24576}
 _VERSION = re.compile(r"gemini-(\d+)")
@@ -221,7 +221,10 @@ def _thinking(request: ChatRequest, provider_type: str) -> dict[str, Any] | None
                 f"{request.model} takes a thinking level, not a token budget: pass "
                 "reasoning='low' | 'medium' | 'high' (or 'none')"
             )
-        config["thinkingLevel"] = _LEVELS[effort]
+        level = _LEVELS[effort]
+        if level == "MINIMAL" and "-pro" in request.model:
+            level = "LOW"  # "Thinking level MINIMAL is not supported for this model." on Pro
+        config["thinkingLevel"] = level
     else:
         budget = reasoning.budget_tokens
         config["thinkingBudget"] = _BUDGETS[effort] if budget is None and effort else budget
