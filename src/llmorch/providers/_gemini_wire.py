@@ -478,6 +478,8 @@ def decode_response(
 
 # -- stream ---------------------------------------------------------------------------------
 
+_COUNTS = frozenset({"promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount"})
+# (Vertex's early chunks carry usageMetadata with only trafficType: no usage to report yet.)
 _THOUGHTS = 0  # reasoning block of the thought summaries
 _TEXT_SIGNATURE = 1  # the bare signature on the answer's text part
 
@@ -485,11 +487,15 @@ _TEXT_SIGNATURE = 1  # the bare signature on the answer's text part
 class GeminiStreamParser:
     """Sans-I/O: one ``streamGenerateContent?alt=sse`` event in, the normalised events out.
 
-    Each chunk carries only its new parts; ``usageMetadata`` repeats, and is reported when it
-    changes. There is no ``[DONE]``: the answer is whole once a candidate carries
+    Each chunk carries only its new parts; ``usageMetadata`` repeats, and is reported when its
+    counts change. There is no ``[DONE]``: the answer is whole once a candidate carries
     ``finishReason``. A function call arrives whole in one part: it is reported as
     ``tool_start`` (with its arguments and signature) and ``tool_end``, numbered by a running
-    count. A bare ``{"error": …}`` object (or one wrapped in a list) is raised mapped.
+    count. With Vertex's ``streamFunctionCallArguments`` a call instead opens with ``name`` and
+    ``willContinue``, its ``partialArgs`` (values at JSON paths, strings in pieces) follow, and
+    an empty ``functionCall`` closes it: the arguments are assembled here, because they are no
+    JSON text fragments, and reported as one ``tool_delta`` when it closes. A bare
+    ``{"error": …}`` object (or one wrapped in a list) is raised mapped.
 
     Args:
         adapter: The adapter, for building mapped errors.
@@ -501,6 +507,7 @@ class GeminiStreamParser:
         "adapter",
         "calls",
         "complete",
+        "growing",
         "model",
         "request_id",
         "seen_content",
@@ -517,6 +524,7 @@ class GeminiStreamParser:
         self.complete = False
         self.calls = 0
         self.usage: dict[str, int] | None = None
+        self.growing: tuple[int, dict[str, Any]] | None = None  # a call with streamed args
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
         """Parse one event.
@@ -553,8 +561,9 @@ class GeminiStreamParser:
             self.started = True
         candidate = _candidate(chunk)
         out = self._parts(_parts(candidate))
-        if "usageMetadata" in chunk:
-            tokens = usage_tokens(chunk["usageMetadata"] or {})
+        meta = chunk.get("usageMetadata")
+        if isinstance(meta, dict) and _COUNTS.intersection(meta):
+            tokens = usage_tokens(meta)
             if tokens != self.usage:
                 self.usage = tokens
                 out.append(
@@ -567,6 +576,8 @@ class GeminiStreamParser:
                     )
                 )
         finish = _finish(candidate)
+        if finish and self.growing is not None:
+            out += self._close()
         if finish == "content_filter" and not self.seen_content:
             message = f"the answer was blocked ({candidate.get('finishReason')})"
             raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
@@ -583,20 +594,7 @@ class GeminiStreamParser:
             signature = part.get("thoughtSignature")
             call = part.get("functionCall")
             if isinstance(call, dict):
-                index = self.calls
-                self.calls += 1
-                self.seen_content = True
-                out.append(
-                    StreamEvent(
-                        "tool_start",
-                        text=_arguments_json(call),
-                        index=index,
-                        tool_id=call.get("id"),
-                        name=str(call.get("name") or ""),
-                        signature=signature,
-                    )
-                )
-                out.append(StreamEvent("tool_end", index=index))
+                out += self._call(call, signature)
                 continue
             text = part.get("text")
             if not isinstance(text, str):
@@ -613,6 +611,100 @@ class GeminiStreamParser:
             if signature:
                 out.append(StreamEvent("reasoning", index=_TEXT_SIGNATURE, signature=signature))
         return out
+
+    def _call(self, call: dict[str, Any], signature: str | None) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        partial = call.get("partialArgs")
+        if self.growing is not None:
+            if isinstance(partial, list):
+                for arg in partial:
+                    if isinstance(arg, dict):
+                        _set_partial(self.growing[1], arg)
+                return out
+            if "name" not in call:
+                return self._close() if not call.get("willContinue") else out
+            out += self._close()
+        elif "name" not in call:
+            return out  # a stray terminator or continuation: nothing is open
+        index = self.calls
+        self.calls += 1
+        self.seen_content = True
+        streamed = bool(call.get("willContinue"))
+        out.append(
+            StreamEvent(
+                "tool_start",
+                text="" if streamed else _arguments_json(call),
+                index=index,
+                tool_id=call.get("id"),
+                name=str(call.get("name") or ""),
+                signature=signature,
+            )
+        )
+        if streamed:
+            self.growing = (index, {})
+        else:
+            out.append(StreamEvent("tool_end", index=index))
+        return out
+
+    def _close(self) -> list[StreamEvent]:
+        assert self.growing is not None
+        index, args = self.growing
+        self.growing = None
+        text = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+        return [
+            StreamEvent("tool_delta", text=text, index=index),
+            StreamEvent("tool_end", index=index),
+        ]
+
+
+_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def _set_partial(args: dict[str, Any], arg: Mapping[str, Any]) -> None:
+    """Apply one ``PartialArg``: a value at a JSON path (``$.a.b[0].c``); strings come in pieces."""
+    steps: list[str | int] = [
+        name if name else int(number)
+        for name, number in _PATH_STEP.findall(str(arg.get("jsonPath") or "")[1:])
+    ]
+    if not steps:
+        return
+    node: Any = args
+    for step, following in zip(steps, [*steps[1:], None], strict=True):
+        if following is None:
+            break
+        fresh: Any = [] if isinstance(following, int) else {}
+        if isinstance(step, int) and isinstance(node, list):
+            while len(node) <= step:
+                node.append(None)
+            node[step] = node[step] if node[step] is not None else fresh
+            node = node[step]
+        elif isinstance(step, str) and isinstance(node, dict):
+            node = node.setdefault(step, fresh)
+        else:
+            return
+    last = steps[-1]
+    if "stringValue" in arg:
+        value: Any = arg["stringValue"]
+        current = node[last] if _has(node, last) else None
+        value = (current if isinstance(current, str) else "") + str(value)
+    elif "numberValue" in arg:
+        value = arg["numberValue"]
+    elif "boolValue" in arg:
+        value = arg["boolValue"]
+    else:
+        value = None
+    if isinstance(last, int) and isinstance(node, list):
+        while len(node) <= last:
+            node.append(None)
+        node[last] = value
+    elif isinstance(last, str) and isinstance(node, dict):
+        node[last] = value
+
+
+def _has(node: Any, key: str | int) -> bool:
+    if isinstance(node, dict):
+        return key in node
+    return isinstance(node, list) and isinstance(key, int) and key < len(node)
 
 
 # -- errors ---------------------------------------------------------------------------------
