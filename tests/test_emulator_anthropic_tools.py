@@ -354,3 +354,31 @@ def test_choice_none_and_disabled_parallel_use(emu: ProviderEmulator) -> None:
     one_choice = {"type": "auto", "disable_parallel_tool_use": True}
     _, one = post(emu, {**BASE, "tools": [WEATHER, TIME], "tool_choice": one_choice})
     assert ["text", "tool_use"] == [b["type"] for b in one["content"]]
+
+
+def shape(event: dict[str, Any]) -> tuple[Any, ...]:
+    """An event's type, its block or delta type, and the keys it carries."""
+    inner = event.get("content_block") or event.get("delta") or {}
+    return (event["type"], inner.get("type"), frozenset(event), frozenset(inner))
+
+
+def test_stream_events_have_the_recorded_shapes(emu: ProviderEmulator) -> None:
+    """Every tool and thinking event the emulator sends has a recorded event's keys."""
+    recorded = {
+        shape(e)
+        for name in ("stream_tool_use_live.sse", "stream_thinking_signature.sse")
+        for e in events((FIXTURES / name).read_text())
+    }
+    calls = (ToolUse("get_weather", {"city": "Paris", "unit": "c"}),)
+    emu.script("anthropic", CLAUDE, Reply("", tool_calls=calls, reasoning="plan"))
+    _, text = post(emu, {**BASE, "tools": [WEATHER], "thinking": THINK, "stream": True})
+    served = [shape(e) for e in events(text) if e["type"].startswith("content_block")]
+    assert {s[:2] for s in served} == {
+        ("content_block_start", "thinking"),
+        ("content_block_delta", "thinking_delta"),
+        ("content_block_delta", "signature_delta"),
+        ("content_block_stop", None),
+        ("content_block_start", "tool_use"),
+        ("content_block_delta", "input_json_delta"),
+    }
+    assert set(served) <= recorded
