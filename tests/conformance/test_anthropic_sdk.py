@@ -300,6 +300,22 @@ def test_invalid_tool_turn_gets_anthropic_400(emu: ProviderEmulator, client: Any
         )
 
 
+def check_typed(body: dict[str, Any]) -> None:
+    """The SDK's request types accept a body: no undeclared key, every nested block typed."""
+    params = params_types.MessageCreateParamsNonStreaming
+    if body.get("stream"):
+        params = params_types.MessageCreateParamsStreaming
+    check_body(body, params)
+    # pydantic validates Iterable[...] fields lazily: check content blocks and tools as lists.
+    blocks = pydantic.TypeAdapter(list[anthropic_types.ContentBlockParam])
+    for message in body["messages"]:
+        if isinstance(message["content"], list):
+            blocks.validate_python(message["content"])
+    pydantic.TypeAdapter(list[anthropic_types.ToolUnionParam]).validate_python(
+        body.get("tools", [])
+    )
+
+
 TOOL_TURN = [
     *MESSAGES,
     {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
@@ -353,15 +369,7 @@ def test_emulator_refuses_tool_bodies_the_sdk_types_refuse(
     """For tool-shaped bodies the SDK's request TypedDicts and the emulator agree."""
     body = {"model": MODEL, "max_tokens": 10, "messages": MESSAGES, **extra}
     try:
-        check_body(body, params_types.MessageCreateParamsNonStreaming)
-        # pydantic validates Iterable[...] fields lazily: check content blocks and tools as lists.
-        blocks = pydantic.TypeAdapter(list[anthropic_types.ContentBlockParam])
-        for message in body["messages"]:
-            if isinstance(message["content"], list):
-                blocks.validate_python(message["content"])
-        pydantic.TypeAdapter(list[anthropic_types.ToolUnionParam]).validate_python(
-            body.get("tools", [])
-        )
+        check_typed(body)
         typed = True
     except (AssertionError, pydantic.ValidationError):
         typed = False
@@ -407,3 +415,62 @@ def test_claude_on_vertex_tool_loop(emu: ProviderEmulator) -> None:
         ]
         final = client.messages.create(messages=history, **options)
     assert "Both sunny." == final.content[-1].text
+
+
+def test_llmorch_tool_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None:
+    """The bodies llmorch builds for tools, choices, results and thinking round trips type."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool
+
+    weather = Tool("get_weather", "The weather", WEATHER["input_schema"], strict=True)
+    emu.script(
+        "anthropic",
+        MODEL,
+        Reply("", tool_calls=PARALLEL[:2], reasoning="plan"),
+        Reply("Sunny.", reasoning="done"),
+        Reply("", tool_calls=PARALLEL[:1]),
+        "ok",
+        "ok",
+    )
+
+    async def loop() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "anthropic",
+                "active_model": MODEL,
+                "providers": {"anthropic": emu.config_for("anthropic") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"enabled": False},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            first = await orch.send_request(MESSAGES, tools=[weather], reasoning="high")
+            turns = [
+                *MESSAGES,
+                first.message,
+                *(
+                    {"role": "tool", "tool_call_id": c.id, "content": "sunny"}
+                    for c in first.tool_calls
+                ),
+            ]
+            await orch.send_request(turns, tools=[weather], reasoning={"budget_tokens": 2048})
+            stream = orch.send_streaming_request(
+                MESSAGES, tools=[weather], tool_choice="get_weather", parallel_tool_calls=False
+            )
+            async for _ in stream:
+                pass
+            await orch.send_request(MESSAGES, tools=[weather], tool_choice="none")
+            await orch.send_request(MESSAGES, tools=[weather], reasoning="none")
+
+    import anyio
+
+    anyio.run(loop)
+    bodies = [r.body for r in emu.requests if r.method == "POST"]
+    assert 5 == len(bodies)
+    assert {"thinking", "tool_use"} <= {
+        b["type"]
+        for m in bodies[1]["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    }
+    for body in bodies:
+        check_typed(body)
