@@ -355,6 +355,7 @@ async def test_reasoning_is_mapped_per_model(
         ({"reasoning": "low", "tools": [WEATHER], "tool_choice": "required"}, "forced tool"),
         ({"reasoning": "low", "temperature": 0.5}, "temperature=1"),
         ({"seed": 7}, "no seed"),
+        ({"reasoning": {"budget_tokens": 64000}}, "output ceiling of 64000"),
     ],
 )
 async def test_refused_before_any_request(
@@ -473,3 +474,34 @@ async def test_stream_cut_mid_call_keeps_partial_calls() -> None:
     whole, partial = info.value.partial_tool_calls
     assert ({"city": "Paris"}, None) == (whole.arguments, whole.error)
     assert partial.error and partial.arguments_json and not partial.arguments_json.endswith("}")
+
+
+async def test_redacted_thinking_is_kept_opaque(adapter: AnthropicProvider) -> None:
+    """A redacted block is a redacted item (no reasoning text), in answers and in streams."""
+    content = [
+        {"type": "redacted_thinking", "data": "EmwKAhgB"},
+        {"type": "thinking", "thinking": "visible", "signature": "s1"},
+        {"type": "text", "text": "ok"},
+    ]
+    with respx.mock() as mock:
+        mock.post(URL).respond(200, json={**ANSWER, "content": content})
+        response = await send(adapter, ASK, "claude-x")
+    assert "visible" == response.reasoning
+    assert [("EmwKAhgB", None, True), ("visible", "s1", False)] == [
+        (i.text, i.signature, i.redacted) for i in response.reasoning_items
+    ]
+    events = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 1, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": content[0]},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
+    ]
+    data = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    acc, public_events = replay(adapter, data, len(data))
+    assert [("EmwKAhgB", True)] == [(i.text, i.redacted) for i in acc.reasoning_items]
+    assert (None, ["Usage", "Usage", "Finish"]) == (acc.reasoning, [e[0] for e in public_events])

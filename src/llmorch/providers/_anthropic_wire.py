@@ -107,8 +107,9 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
 
     Raises:
         InvalidRequestError: Before any I/O: no user or assistant message, a ``seed`` (Anthropic
-            has none), a thinking budget below 1024 or not below ``max_tokens``, or a forced
-            ``tool_choice`` with reasoning on a model that refuses the two together.
+            has none), a thinking budget below 1024 or not below ``max_tokens`` (or the model's
+            output ceiling), a forced ``tool_choice`` with reasoning on a model that refuses the
+            two together, or a ``temperature`` other than 1 with reasoning on.
     """
     system, turns = _turns(request.messages, provider_type, request.model)
     if not turns:
@@ -133,7 +134,14 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
         body["tool_choice"] = choice
     reserve = _reasoning(body, request, choice, provider_type)
     if body["max_tokens"] is None:
-        body["max_tokens"] = _default_max_tokens(provider_type, request.model, reserve)
+        limit = _default_max_tokens(provider_type, request.model, reserve)
+        thinking = body.get("thinking") or {}
+        if thinking.get("type") == "enabled" and limit <= thinking["budget_tokens"]:
+            raise InvalidRequestError(
+                f"reasoning.budget_tokens: {thinking['budget_tokens']} leaves no room for the "
+                f"answer under {request.model}'s output ceiling of {limit} tokens"
+            )
+        body["max_tokens"] = limit
     return body
 
 
