@@ -111,8 +111,9 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"tools": [{**WEATHER, "name": "get weather"}]},
-        "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'",
+        "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'",
     ),
+    ({"tools": [WEATHER, TIME, WEATHER]}, "tools: Tool names must be unique."),
     (
         {"thinking": {"type": "enabled", "budget_tokens": 512}},
         "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",

@@ -34,9 +34,11 @@ _TEMPERATURE = (
 )
 # Live 400 quoted in mastra-ai/mastra#7507 and can1357/oh-my-pi#341.
 _FORCED = "Thinking may not be enabled when tool_choice forces tool use."
-# The tool name pattern of the tool-use docs ("Must match the regex ^[a-zA-Z0-9_-]{1,64}$"),
-# in pydantic's wording for a pattern mismatch.
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# The tool name pattern (64 characters in the tool-use docs until 2025, 128 since: BerriAI/litellm
+# #26788, 2026-05), in pydantic's wording for a pattern mismatch.
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+# Live 400 quoted in eclipse-theia/theia#16122 and onyx-dot-app/onyx#9229 (2026-03).
+_UNIQUE = "tools: Tool names must be unique."
 
 
 def thinking_on(body: dict[str, Any]) -> bool:
@@ -153,9 +155,13 @@ def _final_assistant(turns: list[tuple[str, list[Any]]]) -> str | None:
 
 
 def _settings(body: dict[str, Any]) -> str | None:
+    names: set[str] = set()
     for i, tool in custom_tools(body):
         if not _NAME.fullmatch(tool["name"]):
             return f"tools.{i}.custom.name: String should match pattern '{_NAME.pattern}'"
+        if tool["name"] in names:
+            return _UNIQUE
+        names.add(tool["name"])
     thinking = body.get("thinking") or {}
     if thinking.get("type") == "enabled" and thinking["budget_tokens"] >= body["max_tokens"]:
         return _BUDGET
