@@ -383,3 +383,26 @@ def test_stream_events_have_the_recorded_shapes(emu: ProviderEmulator) -> None:
         ("content_block_delta", "input_json_delta"),
     }
     assert set(served) <= recorded
+
+
+def test_enabled_thinking_always_thinks(emu: ProviderEmulator) -> None:
+    """With thinking enabled an unscripted answer still starts with a signed thinking block,
+    so a tool loop can send it back; adaptive thinking may answer without one."""
+    calls = (ToolUse("get_time"),)
+    emu.script("anthropic", CLAUDE, Reply("", tool_calls=calls))
+    _, first = post(emu, {**BASE, "tools": [TIME], "thinking": THINK})
+    assert ["thinking", "tool_use"] == [b["type"] for b in first["content"]]
+    results = [tool_result(first["content"][1]["id"])]
+    turns = [*ASK, {"role": "assistant", "content": first["content"]}]
+    status, _ = post(
+        emu,
+        {
+            **BASE,
+            "tools": [TIME],
+            "thinking": THINK,
+            "messages": [*turns, {"role": "user", "content": results}],
+        },
+    )
+    assert 200 == status
+    _, adaptive = post(emu, {**BASE, "thinking": {"type": "adaptive"}})
+    assert ["text"] == [b["type"] for b in adaptive["content"]]

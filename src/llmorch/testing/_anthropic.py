@@ -54,6 +54,8 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 }
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
 _ID_CHARS = string.ascii_letters + string.digits
+DEFAULT_THINKING = "Thinking it over."
+"""The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
 
 
 class AnthropicDialect(Dialect):
@@ -337,7 +339,8 @@ def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:
     ``tool_choice`` ``none`` drops scripted calls; ``any`` or ``tool`` with nothing scripted calls
     the (first or named) tool with :func:`default_arguments`, without text (a forced choice
     prefills the call); ``disable_parallel_tool_use`` keeps the first call; thinking is sent
-    only when the request turns it on.
+    only when the request turns it on, and always (:data:`DEFAULT_THINKING` when none is
+    scripted) with ``thinking.type: enabled``.
     """
     choice = body.get("tool_choice") or {}
     kind = choice.get("type", "auto")
@@ -362,6 +365,11 @@ def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:
     reasoning = plan.reasoning if thinking_on(body) else None
     if plan.reasoning and reasoning is None:
         completion = max(0, completion - count_tokens(plan.reasoning))
+    thinking = body.get("thinking") or {}
+    if reasoning is None and thinking.get("type") == "enabled" and plan.ending == "complete":
+        # Manual extended thinking answers with a thinking block first (adaptive may skip it).
+        reasoning = DEFAULT_THINKING
+        completion += count_tokens(reasoning)
     return dataclasses.replace(
         plan,
         tool_calls=calls,
