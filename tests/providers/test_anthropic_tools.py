@@ -505,3 +505,19 @@ async def test_redacted_thinking_is_kept_opaque(adapter: AnthropicProvider) -> N
     acc, public_events = replay(adapter, data, len(data))
     assert [("EmwKAhgB", True)] == [(i.text, i.redacted) for i in acc.reasoning_items]
     assert (None, ["Usage", "Usage", "Finish"]) == (acc.reasoning, [e[0] for e in public_events])
+
+
+async def test_manual_thinking_needs_the_last_tool_turn_thinking(
+    adapter: AnthropicProvider,
+) -> None:
+    """With budget_tokens, a tool loop whose thinking was dropped fails before any request."""
+    other = {"text": "t", "signature": "s", "provider_type": "vertex", "model": "claude-a"}
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.post(URL).respond(200, json=ANSWER)
+        with pytest.raises(InvalidRequestError, match="thinking blocks of the last assistant"):
+            await send(adapter, history(other)[:-1], "claude-opus-4-5", reasoning="low")
+        assert not route.called
+        mine = {**other, "provider_type": "anthropic"}
+        await send(adapter, history(mine)[:-1], "claude-opus-4-5", reasoning="low")
+        await send(adapter, history(other)[:-1], "claude-sonnet-5-5", reasoning="low")
+    assert 2 == route.call_count  # adaptive thinking has no such rule

@@ -133,6 +133,8 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
     if choice is not None:
         body["tool_choice"] = choice
     reserve = _reasoning(body, request, choice, provider_type)
+    if reserve is not None and body["thinking"]["type"] == "enabled":
+        _check_thinking_history(turns)
     if body["max_tokens"] is None:
         limit = _default_max_tokens(provider_type, request.model, reserve)
         thinking = body.get("thinking") or {}
@@ -143,6 +145,25 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
             )
         body["max_tokens"] = limit
     return body
+
+
+def _check_thinking_history(turns: list[dict[str, Any]]) -> None:
+    """With manual thinking, the last assistant turn that called tools must lead with thinking.
+
+    Anthropic refuses it otherwise ("a final `assistant` message must start with a thinking
+    block"): its thinking blocks were missing, or dropped as another provider's.
+    """
+    last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
+    if last is None or last == len(turns) - 1 or isinstance(turns[last]["content"], str):
+        return
+    blocks = turns[last]["content"]
+    calls_tools = any(b["type"] == "tool_use" for b in blocks)
+    if calls_tools and blocks[0]["type"] not in ("thinking", "redacted_thinking"):
+        raise InvalidRequestError(
+            "messages: with reasoning budget_tokens on, Anthropic needs the thinking blocks of "
+            "the last assistant turn that called tools, and the history has none for this "
+            "provider (keep its 'reasoning' entries, or use reasoning='none' for this call)"
+        )
 
 
 def _default_max_tokens(provider_type: str, model: str, reserve: int | None) -> int:
