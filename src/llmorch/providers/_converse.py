@@ -271,7 +271,7 @@ def _reasoning_fields(
     if reasoning is None:
         return
     model, kind = request.model, family(request.model)
-    caps = capabilities("bedrock", model)
+    caps = capabilities("bedrock", _bare(model))
     control = caps.reasoning or {"claude": "adaptive", "nova": "effort", "gpt-oss": "effort"}.get(
         kind
     )
