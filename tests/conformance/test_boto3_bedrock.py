@@ -558,3 +558,66 @@ def test_emulator_refuses_what_param_validator_refuses(
     response = anyio.run(send)
     assert 400 == response.status_code
     assert "ValidationException" == response.headers["x-amzn-errortype"].split(":")[0]
+
+
+def test_llmorch_tool_bodies_validate_against_the_service_model(emu: ProviderEmulator) -> None:
+    """The bodies llmorch builds for tools, each tool_choice, tool results, reasoning on every
+    family and the reasoning round trip pass botocore's ParamValidator for Converse and
+    ConverseStream (undeclared members, wrong types, missing members all fail it)."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "Weather for a city",
+            "parameters": {"properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    nova, oss = "us.amazon.nova-2-lite-v1:0", "openai.gpt-oss-120b-1:0"
+    question = [{"role": "user", "content": "weather in Paris?"}]
+    call = Reply(reasoning="one call", tool_calls=(ToolUse("weather", {"city": "Paris"}),))
+
+    async def run() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "bedrock",
+                "active_model": PROFILE,
+                "providers": {"bedrock": emu.config_for("bedrock") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            for choice in ("auto", "required", "weather", "none"):
+                await orch.send_request(question, tools=[weather], tool_choice=choice)
+            for model, reasoning in ((PROFILE, "high"), (nova, "low"), (oss, "medium")):
+                emu.script("bedrock", model, call, "done", call, "done")
+                for streamed in (False, True):
+                    kwargs: dict[str, Any] = {"model": model, "tools": [weather]}
+                    kwargs["reasoning"] = reasoning
+                    if streamed:
+                        stream = orch.send_streaming_request(question, **kwargs)
+                        async for _ in stream:
+                            pass
+                        first = stream.response
+                    else:
+                        first = await orch.send_request(question, **kwargs)
+                    results = [
+                        {"role": "tool", "tool_call_id": c.id, "content": "sunny"}
+                        for c in first.tool_calls
+                    ]
+                    await orch.send_request([*question, first.message, *results], **kwargs)
+
+    anyio.run(run)
+    service = boto3.session.Session().client("bedrock-runtime", region_name="us-east-1")
+    model = service.meta.service_model
+    bodies = [r for r in emu.requests if r.method == "POST"]
+    assert 4 + 3 * 4 == len(bodies)
+    assert any("reasoningContent" in json.dumps(r.body) for r in bodies)
+    assert any("toolResult" in json.dumps(r.body) for r in bodies)
+    for recorded in bodies:
+        operation = "ConverseStream" if recorded.path.endswith("converse-stream") else "Converse"
+        shape = model.operation_model(operation).input_shape
+        report = ParamValidator().validate({"modelId": recorded.model, **recorded.body}, shape)
+        assert not report.has_errors(), (recorded.body, report.generate_report())
