@@ -512,3 +512,24 @@ def test_required_and_length_refusals_are_param_validator_refusals(body: dict[st
     shape = model.operation_model("Converse").input_shape
     assert ParamValidator().validate({"modelId": CLAUDE, **body}, shape).has_errors()
     assert constraint_problem(body, "ConverseRequest")
+
+
+async def test_claude_thinking_on_always_thinks(emu: ProviderEmulator) -> None:
+    """Claude with thinking on answers with a signed thinking block even when the script has no
+    reasoning (its next tool turn must start with one); Nova does not."""
+    emu.script("bedrock", CLAUDE, Reply(tool_calls=(ToolUse("clock"),)))
+    first = (await post(emu, CLAUDE, {"messages": [USER]} | tools(CLOCK) | THINKING)).json()
+    turn = first["output"]["message"]
+    text = turn["content"][0]["reasoningContent"]["reasoningText"]
+    assert sign(signing_kind, text["text"]) == text["signature"]
+    call_id = turn["content"][1]["toolUse"]["toolUseId"]
+    body = {"messages": [USER, turn, result_turn(call_id)]} | tools(CLOCK) | THINKING
+    assert 200 == (await post(emu, CLAUDE, body)).status_code
+    emu.script("bedrock", NOVA, "plain")
+    nova = {
+        "messages": [USER],
+        "additionalModelRequestFields": {"reasoningConfig": {"type": "enabled"}},
+    }
+    assert [{"text": "plain"}] == (await post(emu, NOVA, nova)).json()["output"]["message"][
+        "content"
+    ]

@@ -59,6 +59,7 @@ _ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _STOP["content_filter"] = "content_filtered"
 _PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_DEFAULT_THINKING = "The user asked something; I will answer it."
 
 # kind -> (status, x-amzn-ErrorType, default message)
 _ERRORS: dict[str, tuple[int, str, str]] = {
@@ -561,6 +562,10 @@ class _Answer:
         self.plan = plan
         self.family = turns.family
         self.reasoning = plan.reasoning if turns.reasoning else None
+        if self.reasoning is None and turns.reasoning and turns.family == "claude":
+            # Claude with thinking on always thinks first (and its next turn must start with
+            # that block), so an answer scripted without reasoning still carries one.
+            self.reasoning = _DEFAULT_THINKING if plan.ending == "complete" else None
         self.ids = [call.id or _tool_use_id() for call in plan.tool_calls]
 
     def _signature(self, text: str) -> str | None:
