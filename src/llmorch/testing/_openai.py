@@ -336,7 +336,10 @@ def _with_tools(plan: Plan, body: dict[str, Any]) -> Plan:
     choice = body.get("tool_choice")
     tools = [t["function"] for t in body.get("tools") or () if t.get("type") == "function"]
     if choice == "none" or not tools:
-        return dataclasses.replace(plan, tool_calls=()) if plan.tool_calls else plan
+        if not plan.tool_calls:
+            return plan
+        finish = "stop" if plan.finish_reason == "tool_calls" else plan.finish_reason
+        return dataclasses.replace(plan, tool_calls=(), finish_reason=finish)
     if plan.tool_calls or plan.ending != "complete":
         return plan
     forced: dict[str, Any] | None = None
