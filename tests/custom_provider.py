@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from llmorch import BaseLLMProvider, LLMResponse, ModelInfo, ModelNotFoundError, StreamEvent
-from llmorch.types import Message, normalize_tokens
+from llmorch.request import ChatRequest
+from llmorch.types import normalize_tokens
 
 
 class EchoProvider(BaseLLMProvider):
@@ -16,28 +16,15 @@ class EchoProvider(BaseLLMProvider):
         if model == "missing":
             raise ModelNotFoundError("no such model", provider=self.name, model=model)
 
-    async def send_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        model = request.model
         self._check(model)
-        text = messages[-1]["content"]
+        text = request.messages[-1].text
         return LLMResponse(text, model, self.name, normalize_tokens(len(text), len(text)), "stop")
 
-    async def send_streaming_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
-        self._check(model)
-        for word in messages[-1]["content"].split():
+    async def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        self._check(request.model)
+        for word in request.messages[-1].text.split():
             yield StreamEvent("text", text=word)
         yield StreamEvent("usage", tokens=normalize_tokens(1, 2))
 

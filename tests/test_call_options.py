@@ -106,15 +106,30 @@ async def test_a_malformed_timeout_is_refused(value: Any) -> None:
             await orch.send_request(MESSAGES, timeout=value)
 
 
-async def test_newcomer_5_unknown_kwargs_warn_and_name_extra_body() -> None:
-    """`n=2` or `timeout`-like typos are no longer silent: a DeprecationWarning names extra_body
-    (the call still goes out as before; the tools work turns this into a refusal)."""
-    with respx.mock() as mock:
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"n": 2}, "one answer per call"),
+        ({"logprobs": True}, "extra_body={'logprobs': True}"),
+        ({"temprature": 0.2}, "The calls accept provider, model, temperature"),
+        ({"user": "u1"}, "vendor fields go in extra_body"),
+    ],
+)
+async def test_newcomer_5_unknown_kwargs_are_refused_naming_extra_body(
+    kwargs: dict[str, object], hint: str
+) -> None:
+    """An unknown keyword is refused before any I/O, naming it, what is accepted, and
+    extra_body (the hardening issue's DeprecationWarning became this refusal)."""
+    with respx.mock(assert_all_called=False) as mock:
         route = mock.post(OPENAI).respond(200, json=OPENAI_OK)
         async with AsyncLLMOrchestrator(config()) as orch:
-            with pytest.warns(DeprecationWarning, match=r"\['n'\].*extra_body"):
-                await orch.send_request(MESSAGES, n=2)
-    assert 2 == json.loads(route.calls[0].request.content)["n"]
+            for call in (orch.send_request, orch.send_streaming_request):
+                with pytest.raises(InvalidRequestError) as info:
+                    await call(MESSAGES, **kwargs)  # type: ignore[misc]
+                assert repr(next(iter(kwargs))) in str(info.value)
+                assert hint in str(info.value)
+                assert "extra_body" in str(info.value)
+    assert route.calls == []
 
 
 async def test_newcomer_5_timeout_is_a_per_call_option_not_a_body_field() -> None:

@@ -173,7 +173,11 @@ def test_newcomer_9_sync_conversation_continues_stored_history(tmp_path: Path) -
     ("kwargs", "message"),
     [
         ({"messages": [{"role": "user"}]}, "messages[0] has no 'content'"),
-        ({"messages": [STORED[1], {"role": "tool", "content": "x"}]}, "messages[1].role"),
+        ({"messages": [STORED[1], {"role": "robot", "content": "x"}]}, "messages[1].role"),
+        (
+            {"messages": [STORED[1], {"role": "tool", "tool_call_id": "c1", "content": "x"}]},
+            "messages[1].tool_call_id: 'c1' has no tool call",
+        ),
         ({"messages": [STORED[1], {"role": "user", "content": 3}]}, "messages[1].content"),
         ({"messages": "hi"}, "messages must be a list"),
         ({"messages": [*STORED[1:], STORED[0]]}, "messages[2] is a system message"),

@@ -35,6 +35,7 @@ def test_exception_tree_matches_the_spec() -> None:
     parents = {
         "ConfigurationError": "OrchestratorError",
         "AllFallbacksFailedError": "OrchestratorError",
+        "MaxTurnsExceededError": "OrchestratorError",
         "ProviderError": "OrchestratorError",
         "ContextLengthExceededError": "InvalidRequestError",
     }

@@ -28,6 +28,7 @@ from llmorch.exceptions import (
 )
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.registry import ModelRegistry
+from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -70,15 +71,10 @@ class FakeProvider(BaseLLMProvider):
             for m in self.models
         ]
 
-    async def send_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
-        self.sent.append((messages, model, {"max_tokens": max_tokens, **kwargs}))
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        model = request.model
+        messages = [{"role": m.role, "content": m.text} for m in request.messages]
+        self.sent.append((messages, model, {"max_tokens": request.max_tokens}))
         if self.send_error is not None:
             raise self.send_error
         return LLMResponse(
@@ -88,14 +84,7 @@ class FakeProvider(BaseLLMProvider):
             tokens_used={"prompt": 1, "completion": 1, "total": 2},
         )
 
-    def send_streaming_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
 
 

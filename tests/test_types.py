@@ -12,7 +12,8 @@ from llmorch import (
     RateLimitError,
     StreamInterruptedError,
 )
-from llmorch.types import UsageRecord, normalize_tokens, validate_messages
+from llmorch.messages import ChatMessage, TextPart, validate_messages
+from llmorch.types import UsageRecord, normalize_tokens
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,7 @@ from llmorch.types import UsageRecord, normalize_tokens, validate_messages
         ([{"role": "user"}], r"messages\[0\] has no 'content'"),
         (
             [{"role": "user", "content": "a"}, {"role": "user", "content": 3}],
-            r"messages\[1\]\.content must be a str, got int",
+            r"messages\[1\]\.content: must be a str or a list of parts, got int",
         ),
         ([{"role": "user", "content": "a", "name": "x"}], r"unexpected keys: \['name'\]"),
     ],
@@ -37,12 +38,15 @@ def test_invalid_messages_name_the_index_and_problem(messages: Any, message: str
         validate_messages(messages)
 
 
-def test_valid_messages_are_copied() -> None:
-    """Validation returns new plain dicts (the caller's list is never mutated)."""
+def test_valid_messages_are_typed_and_the_input_untouched() -> None:
+    """Validation returns typed turns and never mutates the caller's list."""
     original = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
     checked = validate_messages(tuple(original))
-    assert original == checked
-    assert checked[0] is not original[0]
+    assert checked == (
+        ChatMessage("system", (TextPart("s"),)),
+        ChatMessage("user", (TextPart("u"),)),
+    )
+    assert original == [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
 
 
 def test_normalize_tokens_keeps_optional_keys_even_when_zero() -> None:

@@ -5,6 +5,7 @@ Raw HTTP with httpx, model discovery, ordered within-provider fallback and a cos
 
 from __future__ import annotations
 
+from llmorch import events
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.conversation import Conversation
 from llmorch.costs import CostTracker
@@ -15,6 +16,7 @@ from llmorch.exceptions import (
     ContentFilteredError,
     ContextLengthExceededError,
     InvalidRequestError,
+    MaxTurnsExceededError,
     ModelNotFoundError,
     OrchestratorError,
     PermissionDeniedError,
@@ -30,6 +32,7 @@ from llmorch.providers.base import BaseLLMProvider
 from llmorch.registry import ModelRegistry
 from llmorch.streaming import ResponseStream
 from llmorch.sync import LLMOrchestrator, SyncConversation, SyncResponseStream
+from llmorch.tools import Tool, ToolCall
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent, UsageRecord
 
 __version__ = "0.1.0"
@@ -48,6 +51,7 @@ __all__ = [
     "InvalidRequestError",
     "LLMOrchestrator",
     "LLMResponse",
+    "MaxTurnsExceededError",
     "ModelInfo",
     "ModelNotFoundError",
     "ModelRegistry",
@@ -64,6 +68,9 @@ __all__ = [
     "StreamInterruptedError",
     "SyncConversation",
     "SyncResponseStream",
+    "Tool",
+    "ToolCall",
     "UsageRecord",
     "__version__",
+    "events",
 ]

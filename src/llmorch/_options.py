@@ -1,27 +1,23 @@
 """Per-call options: what a call may carry besides messages, checked before any network call.
 
-SPEC §2.9: ``timeout``, ``extra_body`` and ``extra_headers`` are per-call options; ``stop`` and
-``top_p`` are mapped per vendor. Fields llmorch builds itself (``model``, ``messages``,
-``stream``, ...; listed per adapter as ``owned_fields``) may be set neither as keyword arguments
-nor through ``extra_body``, and ``extra_headers`` may not carry credentials. Any other keyword
-argument still reaches the vendor body for now, with a :class:`DeprecationWarning` naming
-``extra_body``; the tools work turns that into a refusal.
+SPEC §2.9: the calls accept a fixed set of keyword arguments; ``timeout``, ``extra_body`` and
+``extra_headers`` are per-call options. Fields llmorch builds itself (``model``, ``messages``,
+``stream``, ...; listed per adapter as ``owned_fields``) may not be set through ``extra_body``,
+``extra_headers`` may not carry credentials, and any other keyword argument is refused with an
+:class:`~llmorch.exceptions.InvalidRequestError` naming ``extra_body``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from llmorch._http import Timeout
 from llmorch.exceptions import InvalidRequestError
+from llmorch.request import CallOptions
 
-__all__ = ["PORTABLE", "check_call"]
-
-PORTABLE = frozenset({"stop", "top_p"})
-"""Keyword arguments mapped to each vendor's own field."""
+__all__ = ["check_options", "refuse_unknown"]
 
 _HINTS = {
     "stream": "use send_streaming_request() for a stream",
@@ -70,47 +66,77 @@ def _check_timeout(value: object) -> None:
         raise InvalidRequestError(f"timeout must be a positive number of seconds, got {value!r}")
 
 
-def check_call(
-    kwargs: Mapping[str, Any],
+_ACCEPTED = (
+    "provider, model, temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice, "
+    "parallel_tool_calls, reasoning, timeout, extra_body, extra_headers, tags"
+)
+_UNKNOWN_HINTS = {
+    "n": "llmorch returns one answer per call: make several calls for several answers",
+    "stream": "use send_streaming_request() for a stream",
+    "logprobs": "log probabilities are not normalised across vendors: send "
+    "extra_body={'logprobs': True} to a vendor that has them",
+    "top_logprobs": "send extra_body={'top_logprobs': N} to a vendor that has them",
+    "max_completion_tokens": "pass max_tokens=",
+    "max_output_tokens": "pass max_tokens=",
+    "response_format": "structured output is not supported by this version of llmorch yet",
+}
+
+
+def refuse_unknown(kwargs: Mapping[str, Any], owned: frozenset[str]) -> None:
+    """Refuse keyword arguments a call does not accept (SPEC §2.9 per-call options).
+
+    Args:
+        kwargs: The call's keyword arguments beyond the accepted ones.
+        owned: The body fields the provider's adapter builds itself.
+
+    Raises:
+        InvalidRequestError: Always when ``kwargs`` is not empty: it names the argument, what
+            is accepted, and ``extra_body`` (with a specific hint for ``n``, ``stream``,
+            ``logprobs`` and fields llmorch owns).
+    """
+    if not kwargs:
+        return
+    _refuse_owned(list(kwargs), owned, "")
+    key = sorted(kwargs)[0]
+    hint = _UNKNOWN_HINTS.get(key)
+    raise InvalidRequestError(
+        f"unknown keyword argument {key!r}"
+        + (f": {hint}" if hint else "")
+        + f". The calls accept {_ACCEPTED}; vendor fields go in extra_body={{...}}"
+    )
+
+
+def check_options(
     *,
     owned: frozenset[str],
     timeout: object = None,
     extra_body: object = None,
     extra_headers: object = None,
-) -> dict[str, Any]:
-    """Validate one call's options and build the keyword arguments its adapter receives.
+) -> CallOptions:
+    """Validate one call's options.
 
     Args:
-        kwargs: The call's other keyword arguments.
         owned: The body fields the provider's adapter builds itself.
         timeout: The call's ``timeout=`` (seconds or ``httpx.Timeout``), or ``None``.
         extra_body: The call's ``extra_body=`` (a dict), or ``None``.
         extra_headers: The call's ``extra_headers=`` (a dict of str), or ``None``.
 
     Returns:
-        The adapter's keyword arguments (options included only when given).
+        The options.
 
     Raises:
-        InvalidRequestError: A field llmorch owns, a credential header, or a malformed option.
+        InvalidRequestError: A field llmorch owns in ``extra_body``, a credential header, or a
+            malformed option.
     """
-    _refuse_owned(list(kwargs), owned, "")
-    unknown = sorted(key for key in kwargs if key not in PORTABLE)
-    if unknown:
-        warnings.warn(
-            f"unknown keyword argument(s) {unknown} are sent as top-level body fields; this is "
-            "deprecated and will become an error: pass vendor fields as extra_body={...}",
-            DeprecationWarning,
-            stacklevel=4,  # the caller of send_request()
-        )
-    out = dict(kwargs)
     if timeout is not None:
         _check_timeout(timeout)
-        out["timeout"] = timeout
+    body: dict[str, Any] | None = None
     if extra_body is not None:
         if not isinstance(extra_body, Mapping):
             raise InvalidRequestError(f"extra_body must be a dict, got {type(extra_body).__name__}")
         _refuse_owned([str(k) for k in extra_body], owned, "extra_body: ")
-        out["extra_body"] = dict(extra_body)
+        body = dict(extra_body)
+    headers: dict[str, str] | None = None
     if extra_headers is not None:
         if not isinstance(extra_headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()
@@ -122,5 +148,5 @@ def check_call(
                 f"extra_headers may not set {credentials}: credentials come from the provider's "
                 "config (and Bedrock signs its own headers)"
             )
-        out["extra_headers"] = dict(extra_headers)
-    return out
+        headers = dict(extra_headers)
+    return CallOptions(timeout, body, headers)  # type: ignore[arg-type]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmorch.exceptions import InvalidRequestError
+from llmorch.messages import validate_messages
 from llmorch.streaming import ResponseStream
-from llmorch.types import LLMResponse, Message, validate_messages
+from llmorch.types import LLMResponse, Message
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,7 +97,7 @@ class Conversation:
     def _commit(self, text: str, response: LLMResponse) -> None:
         self._turns += [
             {"role": "user", "content": text},
-            {"role": "assistant", "content": response.content},
+            response.message,
         ]
         self._trim()
 
@@ -157,7 +158,9 @@ def _history(
     if system is not None and not isinstance(system, str):
         raise InvalidRequestError(f"system must be a str, got {type(system).__name__}")
     empty = messages is None or isinstance(messages, (list, tuple)) and not messages
-    turns = [] if empty else validate_messages(messages)
+    if not empty:
+        validate_messages(messages)
+    turns = [] if empty else [dict(m) for m in messages]  # type: ignore[union-attr]
     head = turns.pop(0) if turns and turns[0]["role"] == "system" else None
     for i, message in enumerate(turns, start=1 if head else 0):
         if message["role"] == "system":

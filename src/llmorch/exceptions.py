@@ -5,6 +5,7 @@ The hierarchy::
     OrchestratorError
     ├── ConfigurationError
     ├── AllFallbacksFailedError                (.attempts)
+    ├── MaxTurnsExceededError                  tool loop past max_turns (.messages, .turns)
     └── ProviderError                          (provider, model, status_code, request_id,
         │                                       retry_after, is_retryable, body)
         ├── AuthenticationError                401 (Gemini: 400 API_KEY_INVALID)
@@ -17,7 +18,8 @@ The hierarchy::
         ├── ProviderUnavailableError           5xx, 409, 424, 499, Anthropic 529
         ├── ProviderTimeoutError               408, 504, transport timeouts
         ├── ProviderConnectionError            transport failures
-        └── StreamInterruptedError             failure after the first chunk (.partial_text)
+        └── StreamInterruptedError             failure after the first chunk (.partial_text,
+                                               .partial_tool_calls)
 
 No exception from httpx, botocore or google-auth escapes the public API: each provider maps
 what it receives onto this tree, and the original is kept as ``__cause__``.
@@ -26,7 +28,10 @@ what it receives onto this tree, and the original is kept as ``__cause__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmorch.tools import ToolCall
 
 __all__ = [
     "AllFallbacksFailedError",
@@ -35,6 +40,7 @@ __all__ = [
     "ContentFilteredError",
     "ContextLengthExceededError",
     "InvalidRequestError",
+    "MaxTurnsExceededError",
     "ModelNotFoundError",
     "OrchestratorError",
     "PermissionDeniedError",
@@ -175,11 +181,35 @@ class StreamInterruptedError(ProviderError):
 
     Attributes:
         partial_text: The text the caller had received before the failure.
+        partial_tool_calls: Every tool call the stream had begun: finished ones whole, the
+            unfinished one with the arguments received so far (its ``error`` says so).
     """
 
-    def __init__(self, message: str, *, partial_text: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_text: str = "",
+        partial_tool_calls: Sequence[ToolCall] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.partial_text = partial_text
+        self.partial_tool_calls: list[ToolCall] = list(partial_tool_calls)
+
+
+class MaxTurnsExceededError(OrchestratorError):
+    """A tool loop still had tool calls to answer after ``max_turns`` model turns.
+
+    Attributes:
+        messages: The full history so far (the last turn's calls unanswered).
+        turns: Every response of the loop, in order.
+    """
+
+    def __init__(self, message: str, *, messages: Sequence[Any], turns: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.messages: list[Any] = list(messages)
+        self.turns: list[Any] = list(turns)
 
 
 class AllFallbacksFailedError(OrchestratorError):

@@ -11,14 +11,17 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from llmorch import _http
-from llmorch._options import check_call
+from llmorch._call import full_request as _full_request
+from llmorch._call import given as _given
+from llmorch._call import settle
+from llmorch._options import refuse_unknown
 from llmorch._retry import Backoff, decide
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.costs import CostTracker
@@ -32,11 +35,13 @@ from llmorch.exceptions import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from llmorch.messages import validate_messages
 from llmorch.pricing import usage_dimensions
 from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry, listing_key
-from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator
-from llmorch.types import LLMResponse, Message, normalize_tokens, validate_messages
+from llmorch.request import ChatRequest
+from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator, open_attempt
+from llmorch.types import LLMResponse, Message, normalize_tokens
 
 if TYPE_CHECKING:
     from llmorch.conversation import Conversation
@@ -449,6 +454,26 @@ class AsyncLLMOrchestrator:
 
     # -- requests ------------------------------------------------------------------------------
 
+    def _request(
+        self,
+        messages: object,
+        name: str,
+        call: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+    ) -> ChatRequest:
+        """Validate one call and build its typed request (before any network call)."""
+        owned = self._owned.get(name)
+        if owned is None:
+            owned = self._owned[name] = load_provider_class(
+                self.config.providers[name].type
+            ).owned_fields
+        if kwargs:
+            refuse_unknown(kwargs, owned)
+        checked = validate_messages(messages)
+        if not call:  # nothing but messages: the common call
+            return ChatRequest(checked)
+        return _full_request(checked, owned, call)
+
     async def send_request(
         self,
         messages: list[Message],
@@ -458,6 +483,14 @@ class AsyncLLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -466,72 +499,86 @@ class AsyncLLMOrchestrator:
         """Send a chat request down the fallback chain and return the first success.
 
         Args:
-            messages: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]``.
+            messages: The history in the OpenAI Chat shape: ``system``, ``developer``,
+                ``user``, ``assistant`` (with ``tool_calls`` and ``reasoning``) and ``tool``
+                turns; ``content`` a str or a list of text parts.
             temperature: Sent only when given (reasoning models reject one).
             max_tokens: Sent only when given (Anthropic gets 4096 by default: it requires one).
             provider: Use this configured provider for this call (never switched automatically).
             model: Try this model first, then the provider's ``fallback_models``.
             tags: Labels written to this call's ledger record (e.g. ``{"feature": "search"}``).
+            top_p: Nucleus sampling.
+            top_k: Top-k sampling (refused before any call by vendors without it).
+            stop: A stop sequence or a list of them.
+            seed: A sampling seed (refused before any call by vendors without it).
+            tools: Tools the model may call: OpenAI tool dicts, :class:`~llmorch.Tool`,
+                pydantic model classes or functions.
+            tool_choice: ``"auto"``, ``"none"``, ``"required"``, a tool name, or OpenAI's dict.
+            parallel_tool_calls: Allow or forbid several tool calls in one answer.
+            reasoning: ``"none"``, ``"low"``, ``"medium"``, ``"high"`` or
+                ``{"effort": ..., "budget_tokens": N}``, mapped per vendor and model.
             timeout: This call's timeout per attempt (seconds or an ``httpx.Timeout``), instead
                 of the provider's ``timeout``.
             extra_body: Vendor fields deep-merged into the request body (dicts merge, other
                 values replace); it may not set fields llmorch builds (``model``, ``messages``,
                 ``stream``, ...).
             extra_headers: Extra request headers (never credentials).
-            **kwargs: ``stop`` (str or list) and ``top_p``. Any other keyword still goes to the
-                body's top level but is deprecated (a ``DeprecationWarning``): use
-                ``extra_body``.
+            **kwargs: Refused: any other keyword raises ``InvalidRequestError`` naming it
+                (vendor fields go in ``extra_body``).
 
         Returns:
             The response, with ``cost`` recorded and ``attempts`` listing earlier failures.
 
         Raises:
-            InvalidRequestError: The messages are malformed (before any network call).
+            InvalidRequestError: The messages or arguments are malformed (before any network
+                call).
             AuthenticationError: The provider rejected the credentials (stops the chain).
             PermissionDeniedError: The credentials may not do this (stops the chain).
             AllFallbacksFailedError: Every model failed; ``.attempts`` has each error.
             ConfigurationError: Unknown provider, or its config is incomplete.
         """
-        checked = validate_messages(messages)
         name, chain = self._chain(provider, model)
-        options = self._options(name, kwargs, timeout, extra_body, extra_headers)
+        call = _given(
+            temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
+            stop=stop, seed=seed, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls, reasoning=reasoning, timeout=timeout,
+            extra_body=extra_body, extra_headers=extra_headers,
+        )  # fmt: skip
+        request = self._request(messages, name, call, kwargs)
+        return await self._send_typed(request, name, chain, tags)
+
+    async def _send_typed(
+        self,
+        request: ChatRequest,
+        name: str,
+        chain: list[str],
+        tags: Mapping[str, str] | None = None,
+    ) -> LLMResponse:
+        """Send an already validated request down a chain (the tool loop's turns use it).
+
+        Args:
+            request: The typed request (its ``model`` is set per attempt).
+            name: The configured provider name.
+            chain: The models to try, in order.
+            tags: Labels for the ledger record.
+
+        Returns:
+            The recorded response.
+        """
         await self._ensure_started()
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
             started = time.perf_counter()
-            response = await adapter.send_request(
-                checked, model_id, temperature, max_tokens, **options
-            )
+            response = await adapter.send_request(request.with_model(model_id))
             response.latency_s = time.perf_counter() - started
+            if response.tool_calls or response.reasoning_items:
+                settle(response, request, adapter.config.type)
             return response
 
         response, _, attempts = await self._run_chain(name, chain, attempt)
         response.attempts = attempts
         self._record_response(response, tags)
         return response
-
-    def _options(
-        self,
-        name: str,
-        kwargs: Mapping[str, Any],
-        timeout: object,
-        extra_body: object,
-        extra_headers: object,
-    ) -> dict[str, Any]:
-        owned = self._owned.get(name)
-        if owned is None:
-            owned = self._owned[name] = load_provider_class(
-                self.config.providers[name].type
-            ).owned_fields
-        if not kwargs and timeout is None and extra_body is None and extra_headers is None:
-            return {}  # the common call: nothing to check
-        return check_call(
-            kwargs,
-            owned=owned,
-            timeout=timeout,
-            extra_body=extra_body,
-            extra_headers=extra_headers,
-        )
 
     def _record_response(
         self, response: LLMResponse, tags: Mapping[str, str] | None = None
@@ -557,15 +604,24 @@ class AsyncLLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> ResponseStream:
-        """Stream a chat request; fallback happens only before the first chunk.
+        """Stream a chat request; fallback happens only before the first content event.
 
         Use ``async with orch.send_streaming_request(msgs) as stream: async for chunk in
-        stream`` (or iterate it bare). Usage is always requested from the provider.
+        stream`` (or iterate it bare), or ``async for event in stream.events()`` for typed
+        events (tool calls, reasoning, usage). Usage is always requested from the provider.
 
         Args:
             messages: As for :meth:`send_request`.
@@ -574,42 +630,62 @@ class AsyncLLMOrchestrator:
             provider: Use this configured provider for this call.
             model: Try this model first.
             tags: Labels written to this call's ledger record.
+            top_p: As for :meth:`send_request`.
+            top_k: As for :meth:`send_request`.
+            stop: As for :meth:`send_request`.
+            seed: As for :meth:`send_request`.
+            tools: As for :meth:`send_request`.
+            tool_choice: As for :meth:`send_request`.
+            parallel_tool_calls: As for :meth:`send_request`.
+            reasoning: As for :meth:`send_request`.
             timeout: The time each event may take after the previous one (and the first after
                 the request), instead of the provider's ``timeout``.
             extra_body: As for :meth:`send_request`.
             extra_headers: As for :meth:`send_request`.
-            **kwargs: As for :meth:`send_request`.
+            **kwargs: Refused, as for :meth:`send_request`.
 
         Returns:
-            The stream of text chunks; ``stream.response`` once it has ended.
+            The stream; ``stream.response`` once it has ended.
 
         Raises:
-            InvalidRequestError: The messages or options are malformed (raised here, before
+            InvalidRequestError: The messages or arguments are malformed (raised here, before
                 any I/O).
         """
-        checked = validate_messages(messages)
         name, chain = self._chain(provider, model)
-        options = self._options(name, kwargs, timeout, extra_body, extra_headers)
+        call = _given(
+            temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
+            stop=stop, seed=seed, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls, reasoning=reasoning, timeout=timeout,
+            extra_body=extra_body, extra_headers=extra_headers,
+        )  # fmt: skip
+        request = self._request(messages, name, call, kwargs)
+        return self._stream_typed(request, name, chain, tags)
+
+    def _stream_typed(
+        self,
+        request: ChatRequest,
+        name: str,
+        chain: list[str],
+        tags: Mapping[str, str] | None = None,
+    ) -> ResponseStream:
+        """Stream an already validated request down a chain.
+
+        Args:
+            request: The typed request.
+            name: The configured provider name.
+            chain: The models to try, in order.
+            tags: Labels for the ledger record.
+
+        Returns:
+            The stream.
+        """
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
-            started = time.perf_counter()
-            events = adapter.send_streaming_request(
-                checked, model_id, temperature, max_tokens, **options
+            events = adapter.send_streaming_request(request.with_model(model_id))
+            opened = OpenedStream(
+                name, model_id, events, StreamAccumulator(), [], time.perf_counter()
             )
-            acc = StreamAccumulator()
-            opened = OpenedStream(name, model_id, events, acc, [], started)
-            try:
-                async for event in events:
-                    text = acc.add(event)
-                    if text:
-                        opened.pending.append(text)
-                        return opened
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await events.aclose()  # type: ignore[attr-defined]
-                raise
-            opened.exhausted = True
-            return opened
+            return await open_attempt(opened)
 
         async def opener() -> OpenedStream:
             await self._ensure_started()
@@ -618,7 +694,7 @@ class AsyncLLMOrchestrator:
             return opened
 
         def finish(opened: OpenedStream, complete: bool) -> LLMResponse:
-            return self._finish_stream(opened, complete, checked, tags)
+            return self._finish_stream(opened, complete, request, tags)
 
         return ResponseStream(opener, finish)
 
@@ -626,7 +702,7 @@ class AsyncLLMOrchestrator:
         self,
         opened: OpenedStream,
         complete: bool,
-        messages: list[Message],
+        request: ChatRequest,
         tags: Mapping[str, str] | None,
     ) -> LLMResponse:
         acc = opened.accumulator
@@ -636,7 +712,8 @@ class AsyncLLMOrchestrator:
         if tokens is None:
             estimated = True
             tokens = normalize_tokens(
-                estimate_tokens("".join(m["content"] for m in messages)), estimate_tokens(text)
+                estimate_tokens("".join(m.text for m in request.messages)),
+                estimate_tokens(text),
             )
         elif not complete and tokens["completion"] < estimate_tokens(text):
             estimated = True
@@ -654,7 +731,7 @@ class AsyncLLMOrchestrator:
             tags=tags,
             dimensions=usage_dimensions(acc.raw),
         )
-        return LLMResponse(
+        response = LLMResponse(
             content=text,
             model=opened.model,
             provider=opened.provider,
@@ -666,7 +743,13 @@ class AsyncLLMOrchestrator:
             attempts=opened.attempts,
             raw_response=acc.raw,
             model_answered=acc.model_answered,
+            tool_calls=list(acc.tool_calls),
+            reasoning=acc.reasoning,
+            reasoning_items=acc.reasoning_items,
         )
+        if response.tool_calls or response.reasoning_items:
+            settle(response, request, self.config.providers[opened.provider].type)
+        return response
 
     # -- models and costs ---------------------------------------------------------------------
 

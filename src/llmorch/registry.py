@@ -55,6 +55,7 @@ from llmorch.exceptions import (
     ModelNotFoundError,
     PermissionDeniedError,
 )
+from llmorch.providers.base import ping
 from llmorch.types import ModelInfo
 
 if TYPE_CHECKING:
@@ -632,9 +633,7 @@ class ModelRegistry:
         adapter = self._provider(provider)
         await self.load()
         try:
-            response = await adapter.send_request(
-                [{"role": "user", "content": "ping"}], model, max_tokens=1
-            )
+            response = await adapter.send_request(ping(model))
         except _MODEL_REJECTED as exc:
             if exc.is_retryable:
                 raise

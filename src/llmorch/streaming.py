@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -10,16 +11,68 @@ from typing import Any
 
 import anyio
 
+from llmorch.events import (
+    Event,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    Usage,
+)
 from llmorch.exceptions import OrchestratorError, ProviderError, StreamInterruptedError
+from llmorch.messages import ReasoningItem
+from llmorch.tools import ToolCall, generated_id, parse_arguments
 from llmorch.types import LLMResponse, StreamEvent
 
-__all__ = ["OpenedStream", "ResponseStream", "StreamAccumulator"]
+__all__ = ["OpenedStream", "ResponseStream", "StreamAccumulator", "open_attempt"]
 
 logger = logging.getLogger("llmorch")
 
 
+class _Call:
+    """A tool call being streamed: its id, name and argument fragments."""
+
+    __slots__ = ("fragments", "id", "index", "name")
+
+    def __init__(self, index: int, call_id: str, name: str) -> None:
+        self.index = index
+        self.id = call_id
+        self.name = name
+        self.fragments: list[str] = []
+
+    def finish(self) -> ToolCall:
+        return parse_arguments(self.id, self.name, "".join(self.fragments))
+
+    def partial(self) -> ToolCall:
+        call = self.finish()
+        return dataclasses.replace(call, error="the stream ended before this call was complete")
+
+
+class _Thought:
+    """A reasoning block being streamed (or a bare signature on a tool call's part)."""
+
+    __slots__ = ("parts", "redacted", "signature", "tool_call_id")
+
+    def __init__(self, tool_call_id: str | None = None, signature: str | None = None) -> None:
+        self.parts: list[str] = []
+        self.signature = signature
+        self.redacted = False
+        self.tool_call_id = tool_call_id
+
+    def item(self) -> ReasoningItem:
+        return ReasoningItem(
+            "".join(self.parts), self.signature, self.redacted, tool_call_id=self.tool_call_id
+        )
+
+
 class StreamAccumulator:
-    """Folds normalised stream events into text, usage and metadata. Does no I/O.
+    """Folds normalised stream events into text, tool calls, reasoning and usage. Does no I/O.
+
+    It is the one place where tool-call fragments are merged: adapters report them keyed by
+    the vendor's index, and this joins them, parses the JSON (keeping malformed text) and gives
+    calls without a vendor id a generated one.
 
     Attributes:
         tokens: The latest usage the provider reported, or ``None``.
@@ -27,20 +80,37 @@ class StreamAccumulator:
         request_id: The vendor's request id, if any.
         model_answered: The model id the vendor echoed, if any.
         raw: The last event payload worth keeping as ``raw_response``.
+        tool_calls: The tool calls completed so far.
+        has_content: True once text, reasoning or a tool call arrived (fallback ends there).
     """
 
-    __slots__ = ("_parts", "finish_reason", "model_answered", "raw", "request_id", "tokens")
+    __slots__ = (
+        "_calls",
+        "_parts",
+        "_thoughts",
+        "finish_reason",
+        "has_content",
+        "model_answered",
+        "raw",
+        "request_id",
+        "tokens",
+        "tool_calls",
+    )
 
     def __init__(self) -> None:
         self._parts: list[str] = []
+        self._calls: dict[int, _Call] = {}
+        self._thoughts: dict[object, _Thought] = {}
+        self.tool_calls: list[ToolCall] = []
         self.tokens: dict[str, int] | None = None
         self.finish_reason: str | None = None
         self.request_id: str | None = None
         self.model_answered: str | None = None
         self.raw: dict[str, Any] | None = None
+        self.has_content = False
 
     def add(self, event: StreamEvent) -> str:
-        """Take one event.
+        """Take one event (the plain-text iteration path).
 
         Args:
             event: The adapter's event.
@@ -50,18 +120,125 @@ class StreamAccumulator:
         """
         if event.kind == "text":  # the hot path: text events carry nothing else
             self._parts.append(event.text)
+            self.has_content = True
             return event.text
+        self.translate(event)
+        return ""
+
+    def translate(self, event: StreamEvent) -> list[Event]:
+        """Take one event and return the public events it means (the ``events()`` path).
+
+        Args:
+            event: The adapter's event.
+
+        Returns:
+            The :mod:`llmorch.events` it produces (possibly none).
+        """
+        kind = event.kind
+        if kind == "text":
+            if not event.text:
+                return []
+            self._parts.append(event.text)
+            self.has_content = True
+            return [TextDelta(event.text)]
         if event.request_id:
             self.request_id = event.request_id
         if event.model_answered:
             self.model_answered = event.model_answered
         if event.raw is not None:
             self.raw = event.raw
-        if event.kind == "usage":
+        if kind == "usage":
             self.tokens = event.tokens
-        elif event.kind == "finish":
-            self.finish_reason = event.finish_reason
-        return ""
+            return [Usage(dict(event.tokens or {}))]
+        if kind == "finish":
+            out: list[Event] = self._close_all()
+            reason = event.finish_reason
+            if self.tool_calls and reason == "stop":
+                reason = "tool_calls"  # Gemini says STOP for an answer that calls tools
+            self.finish_reason = reason
+            out.append(Finish(reason))
+            return out
+        if kind == "reasoning":
+            return self._reasoning(event)
+        if kind == "tool_start":
+            return self._start(event)
+        if kind == "tool_delta":
+            call = self._calls.get(event.index)
+            if call is None or not event.text:
+                return []
+            call.fragments.append(event.text)
+            return [ToolCallDelta(call.index, call.id, event.text)]
+        if kind == "tool_end":
+            call = self._calls.pop(event.index, None)
+            return [] if call is None else [self._done(call)]
+        return []
+
+    def _reasoning(self, event: StreamEvent) -> list[Event]:
+        thought = self._thoughts.get(event.index)
+        if thought is None:
+            thought = self._thoughts[event.index] = _Thought()
+        if event.signature:
+            thought.signature = event.signature
+        if event.redacted:
+            thought.redacted = True
+            self.has_content = True
+        if not event.text:
+            return []
+        thought.parts.append(event.text)
+        if thought.redacted:
+            return []
+        self.has_content = True
+        return [ReasoningDelta(event.text)]
+
+    def _start(self, event: StreamEvent) -> list[Event]:
+        out: list[Event] = []
+        previous = self._calls.pop(event.index, None)
+        if previous is not None:  # a new call at a busy index closes the old one
+            out.append(self._done(previous))
+        call = _Call(event.index, event.tool_id or generated_id(), event.name or "")
+        self._calls[event.index] = call
+        if event.signature:
+            self._thoughts[("call", call.id)] = _Thought(call.id, event.signature)
+        self.has_content = True
+        out.append(ToolCallStarted(call.index, call.id, call.name))
+        if event.text:  # a vendor that sends whole calls (Gemini) may put the arguments here
+            call.fragments.append(event.text)
+            out.append(ToolCallDelta(call.index, call.id, event.text))
+        return out
+
+    def _done(self, call: _Call) -> ToolCallDone:
+        done = call.finish()
+        self.tool_calls.append(done)
+        return ToolCallDone(done)
+
+    def _close_all(self) -> list[Event]:
+        calls = sorted(self._calls.values(), key=lambda c: c.index)
+        self._calls.clear()
+        return [self._done(call) for call in calls]
+
+    def partial_tool_calls(self) -> list[ToolCall]:
+        """Every call begun: the finished ones, then the unfinished ones as received so far.
+
+        Returns:
+            The calls (unfinished ones carry an ``error``).
+        """
+        open_calls = sorted(self._calls.values(), key=lambda c: c.index)
+        return [*self.tool_calls, *(call.partial() for call in open_calls)]
+
+    def finish_calls(self) -> None:
+        """Close calls still open when the stream ended normally (no tool_end, no finish)."""
+        self._close_all()
+
+    @property
+    def reasoning_items(self) -> list[ReasoningItem]:
+        """The reasoning state received, in the order the vendor sent it."""
+        return [thought.item() for thought in self._thoughts.values()]
+
+    @property
+    def reasoning(self) -> str | None:
+        """The thinking text received (``None`` when none)."""
+        texts = ["".join(t.parts) for t in self._thoughts.values() if not t.redacted and t.parts]
+        return "".join(texts) if texts else None
 
     @property
     def text(self) -> str:
@@ -71,14 +248,14 @@ class StreamAccumulator:
 
 @dataclass
 class OpenedStream:
-    """One stream attempt that produced its first chunk (or ended without text).
+    """One stream attempt that produced its first content event (or ended without one).
 
     Attributes:
         provider: The configured provider name.
         model: The model id from the chain.
         events: The adapter's event iterator, positioned after ``pending``.
         accumulator: What has been folded in so far.
-        pending: Text received but not yet handed to the caller.
+        pending: Public events received but not yet handed to the caller.
         started: ``time.perf_counter()`` when the attempt was sent.
         attempts: The failed attempts before this one.
         exhausted: True when the adapter's stream already ended.
@@ -88,20 +265,51 @@ class OpenedStream:
     model: str
     events: AsyncIterator[StreamEvent]
     accumulator: StreamAccumulator
-    pending: list[str]
+    pending: list[Event]
     started: float
     attempts: list[tuple[str, OrchestratorError]] = field(default_factory=list)
     exhausted: bool = False
 
 
+async def open_attempt(opened: OpenedStream) -> OpenedStream:
+    """Read an attempt's events until the first one that carries content.
+
+    Fallback is still possible until then: the events read are kept in ``pending``.
+
+    Args:
+        opened: A fresh attempt.
+
+    Returns:
+        The same attempt, positioned after its first content event (or exhausted).
+    """
+    acc = opened.accumulator
+    events = opened.events
+    try:
+        async for event in events:
+            opened.pending += acc.translate(event)
+            if acc.has_content:
+                return opened
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await events.aclose()  # type: ignore[attr-defined]
+        raise
+    opened.exhausted = True
+    acc.finish_calls()
+    return opened
+
+
 class ResponseStream:
     """An async iterator of text chunks, and an async context manager.
 
-    Opening (the first ``__anext__`` or ``__aenter__``) runs the fallback chain until a model
-    produces its first chunk. After that, a failure raises
-    :class:`~llmorch.exceptions.StreamInterruptedError`. Once the stream is exhausted,
-    :attr:`response` holds the full :class:`~llmorch.types.LLMResponse`. Closing early,
-    cancelling, or losing the connection releases it and still records the call.
+    Opening (the first ``__anext__``, ``events()`` step or ``__aenter__``) runs the fallback
+    chain until a model produces its first content event (text, reasoning or a tool call).
+    After that, a failure raises :class:`~llmorch.exceptions.StreamInterruptedError`. Once the
+    stream is exhausted, :attr:`response` holds the full :class:`~llmorch.types.LLMResponse`.
+    Closing early, cancelling, or losing the connection releases it and still records the call.
+
+    Iterating it yields text only; :meth:`events` yields the typed events of
+    :mod:`llmorch.events` instead. A stream has one consumer: using both raises
+    :class:`RuntimeError`.
     """
 
     def __init__(
@@ -114,6 +322,7 @@ class ResponseStream:
         self._opened: OpenedStream | None = None
         self._response: LLMResponse | None = None
         self._closed = False
+        self._consumer: str | None = None
         self._on_complete: list[Callable[[LLMResponse], None]] = []
         self._on_end: list[Callable[[LLMResponse, bool], None]] = []
 
@@ -147,6 +356,15 @@ class ResponseStream:
         """
         self._on_end.append(callback)
 
+    def _claim(self, consumer: str) -> None:
+        if self._consumer is None:
+            self._consumer = consumer
+        elif self._consumer != consumer:
+            raise RuntimeError(
+                "a stream has one consumer: it is already read with "
+                + ("events()" if self._consumer == "events" else "plain iteration")
+            )
+
     async def _open(self) -> OpenedStream:
         if self._opened is None:
             if self._closed:
@@ -170,6 +388,50 @@ class ResponseStream:
         return self
 
     async def __anext__(self) -> str:
+        if self._consumer != "text":
+            self._claim("text")
+        if self._closed:
+            raise StopAsyncIteration
+        opened = await self._open()
+        pending = opened.pending
+        while pending:
+            first = pending.pop(0)
+            if type(first) is TextDelta:
+                return first.text
+        if opened.exhausted:
+            self._end(opened, complete=True)
+            raise StopAsyncIteration
+        add = opened.accumulator.add
+        try:
+            while True:
+                text = add(await opened.events.__anext__())
+                if text:
+                    return text
+        except StopAsyncIteration:
+            opened.accumulator.finish_calls()
+            self._end(opened, complete=True)
+            raise
+        except ProviderError as exc:
+            raise await self._interrupted(opened, exc) from exc
+        except BaseException:
+            self._end(opened, complete=False)
+            await self._release(opened)
+            raise
+
+    def events(self) -> AsyncIterator[Event]:
+        """Iterate the typed events instead of text (SPEC §2.9).
+
+        Returns:
+            An async iterator of :mod:`llmorch.events` values: text and reasoning deltas, tool
+            call start/delta/done (keyed by index), usage and the finish.
+
+        Raises:
+            RuntimeError: The stream is already read with plain iteration.
+        """
+        self._claim("events")
+        return _Events(self)
+
+    async def _next_event(self) -> Event:
         if self._closed:
             raise StopAsyncIteration
         opened = await self._open()
@@ -178,31 +440,45 @@ class ResponseStream:
         if opened.exhausted:
             self._end(opened, complete=True)
             raise StopAsyncIteration
+        translate = opened.accumulator.translate
         try:
             while True:
-                text = opened.accumulator.add(await opened.events.__anext__())
-                if text:
-                    return text
+                out = translate(await opened.events.__anext__())
+                if out:
+                    if len(out) > 1:
+                        opened.pending += out[1:]
+                    return out[0]
         except StopAsyncIteration:
+            opened.accumulator.finish_calls()
             self._end(opened, complete=True)
             raise
         except ProviderError as exc:
-            self._end(opened, complete=False)
-            await self._release(opened)
-            partial = opened.accumulator.text
-            raise StreamInterruptedError(
-                f"stream broke after {len(partial)} characters: {type(exc).__name__}: "
-                f"{exc.message}",
-                partial_text=partial,
-                provider=opened.provider,
-                model=opened.model,
-                request_id=exc.request_id or opened.accumulator.request_id,
-                status_code=exc.status_code,
-            ) from exc
+            raise await self._interrupted(opened, exc) from exc
         except BaseException:
             self._end(opened, complete=False)
             await self._release(opened)
             raise
+
+    async def _interrupted(
+        self, opened: OpenedStream, exc: ProviderError
+    ) -> StreamInterruptedError:
+        self._end(opened, complete=False)
+        await self._release(opened)
+        acc = opened.accumulator
+        partial = acc.text
+        calls = acc.partial_tool_calls()
+        what = f"{len(partial)} characters"
+        if calls:
+            what += f" and {len(calls)} tool call{'s' if len(calls) > 1 else ''}"
+        return StreamInterruptedError(
+            f"stream broke after {what}: {type(exc).__name__}: {exc.message}",
+            partial_text=partial,
+            partial_tool_calls=calls,
+            provider=opened.provider,
+            model=opened.model,
+            request_id=exc.request_id or acc.request_id,
+            status_code=exc.status_code,
+        )
 
     def _end(self, opened: OpenedStream, *, complete: bool) -> None:
         """Record the call exactly once and build the response (sync, so it survives cancel)."""
@@ -240,3 +516,18 @@ class ResponseStream:
         opened = self._opened
         if opened is not None and self._response is None:
             self._end(opened, complete=False)
+
+
+class _Events:
+    """The async iterator :meth:`ResponseStream.events` returns."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ResponseStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._stream._next_event()

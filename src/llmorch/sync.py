@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -591,6 +591,14 @@ class LLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -605,11 +613,18 @@ class LLMOrchestrator:
             provider: One-call provider override.
             model: One-call model override (tried first).
             tags: Labels written to this call's ledger record.
+            top_p: Nucleus sampling.
+            top_k: Top-k sampling.
+            stop: Stop sequences.
+            seed: A sampling seed.
+            tools: Tools the model may call.
+            tool_choice: Whether and which tool the model must call.
+            parallel_tool_calls: Allow or forbid several calls in one answer.
+            reasoning: How much the model should think.
             timeout: This call's timeout per attempt.
             extra_body: Vendor fields deep-merged into the body.
             extra_headers: Extra request headers (never credentials).
-            **kwargs: ``stop`` and ``top_p`` (other keywords are deprecated: use
-                ``extra_body``).
+            **kwargs: Refused (vendor fields go in ``extra_body``).
 
         Returns:
             The response.
@@ -622,6 +637,14 @@ class LLMOrchestrator:
             provider=provider,
             model=model,
             tags=tags,
+            top_p=top_p,
+            top_k=top_k,
+            stop=stop,
+            seed=seed,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,
             extra_headers=extra_headers,
@@ -638,6 +661,14 @@ class LLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -652,11 +683,18 @@ class LLMOrchestrator:
             provider: One-call provider override.
             model: One-call model override.
             tags: Labels written to this call's ledger record.
+            top_p: Nucleus sampling.
+            top_k: Top-k sampling.
+            stop: Stop sequences.
+            seed: A sampling seed.
+            tools: Tools the model may call.
+            tool_choice: Whether and which tool the model must call.
+            parallel_tool_calls: Allow or forbid several calls in one answer.
+            reasoning: How much the model should think.
             timeout: The time each event may take after the previous one.
             extra_body: Vendor fields deep-merged into the body.
             extra_headers: Extra request headers (never credentials).
-            **kwargs: ``stop`` and ``top_p`` (other keywords are deprecated: use
-                ``extra_body``).
+            **kwargs: Refused (vendor fields go in ``extra_body``).
 
         Returns:
             An iterator of ``str`` chunks; ``.response`` once it has ended.
@@ -669,6 +707,14 @@ class LLMOrchestrator:
             provider=provider,
             model=model,
             tags=tags,
+            top_p=top_p,
+            top_k=top_k,
+            stop=stop,
+            seed=seed,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,
             extra_headers=extra_headers,

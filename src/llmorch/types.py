@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from llmorch.exceptions import InvalidRequestError
+from llmorch.messages import ReasoningItem
+from llmorch.tools import ToolCall
 
 if TYPE_CHECKING:
     from llmorch.exceptions import OrchestratorError
@@ -20,58 +20,14 @@ __all__ = [
     "StreamEvent",
     "UsageRecord",
     "normalize_tokens",
-    "validate_messages",
 ]
 
-Message = dict[str, str]
-"""One chat turn: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+Message = dict[str, Any]
+"""One chat turn in the OpenAI Chat shape: ``{"role", "content", "tool_calls"?, ...}``."""
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
 
-_ROLES = frozenset({"system", "user", "assistant"})
 _OPTIONAL_TOKEN_KEYS = ("cache_read", "cache_write", "reasoning")
-
-
-def validate_messages(messages: object) -> list[Message]:
-    """Check a message list before any network call.
-
-    Args:
-        messages: What the caller passed as ``messages``.
-
-    Returns:
-        The messages as a new list of plain dicts.
-
-    Raises:
-        InvalidRequestError: The list is empty or not a list, or an entry has an unknown role,
-            a missing or non-string content, or unexpected keys. The message names the index.
-    """
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InvalidRequestError(
-            f"messages must be a list of {{'role', 'content'}} dicts, got {type(messages).__name__}"
-        )
-    if not messages:
-        raise InvalidRequestError("messages must not be empty")
-    out: list[Message] = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, Mapping):
-            raise InvalidRequestError(f"messages[{i}] must be a dict, got {type(msg).__name__}")
-        role = msg.get("role")
-        if role not in _ROLES:
-            raise InvalidRequestError(
-                f"messages[{i}].role must be one of 'system', 'user', 'assistant', got {role!r}"
-            )
-        if "content" not in msg:
-            raise InvalidRequestError(f"messages[{i}] has no 'content'")
-        content = msg["content"]
-        if not isinstance(content, str):
-            raise InvalidRequestError(
-                f"messages[{i}].content must be a str, got {type(content).__name__}"
-            )
-        extra = set(msg) - {"role", "content"}
-        if extra:
-            raise InvalidRequestError(f"messages[{i}] has unexpected keys: {sorted(extra)}")
-        out.append({"role": role, "content": content})
-    return out
 
 
 def normalize_tokens(
@@ -121,6 +77,10 @@ class LLMResponse:
         attempts: The failed fallback attempts before this one, as ``(model, error)``.
         raw_response: The provider's JSON (for streams, the last event carrying metadata).
         model_answered: The model id the provider echoed back (e.g. a dated id), if any.
+        tool_calls: The tool calls the answer makes (``finish_reason == "tool_calls"``).
+        reasoning: The thinking text the vendor returned, or ``None``.
+        reasoning_items: The reasoning state (thinking blocks, signatures) to send back.
+        provider_type: The provider type that answered (``anthropic``, ``gemini``, ...).
     """
 
     content: str
@@ -134,29 +94,73 @@ class LLMResponse:
     attempts: list[tuple[str, OrchestratorError]] = field(default_factory=list)
     raw_response: dict[str, Any] | None = field(default=None, repr=False)
     model_answered: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str | None = None
+    reasoning_items: list[ReasoningItem] = field(default_factory=list, repr=False)
+    provider_type: str = field(default="", repr=False)
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The assistant turn as a message, ready to append to the history.
+
+        It carries the text, the tool calls and the reasoning state (which goes back only to
+        the same provider type and model family; llmorch strips it for any other).
+
+        Returns:
+            ``{"role": "assistant", "content", "tool_calls"?, "reasoning"?}``.
+        """
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.content if self.content or not self.tool_calls else None,
+        }
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        if self.reasoning_items:
+            message["reasoning"] = [item.to_dict() for item in self.reasoning_items]
+        return message
 
 
 @dataclass(slots=True)
 class StreamEvent:
     """A normalised event from an adapter's stream.
 
+    Tool calls and reasoning blocks are keyed by ``index`` as the vendor numbers them (OpenAI
+    ``tool_calls[].index``, Anthropic and Bedrock content block indexes, a running count for
+    Gemini); the stream accumulator merges fragments, so adapters never do.
+
     Attributes:
-        kind: ``"start"`` (metadata only), ``"text"``, ``"usage"`` or ``"finish"``.
-        text: The text delta, for ``"text"``.
+        kind: ``"start"`` (metadata only), ``"text"``, ``"reasoning"`` (thinking text of block
+            ``index``; ``signature`` for that block; ``redacted`` with opaque ``text``),
+            ``"tool_start"`` (``index``, ``tool_id`` or ``None``, ``name``, ``signature`` that
+            rode on the call's part), ``"tool_delta"`` (``index``, ``text`` = an arguments
+            fragment), ``"tool_end"`` (``index``), ``"usage"`` or ``"finish"``.
+        text: The text delta, for ``"text"``, ``"reasoning"`` and ``"tool_delta"``.
         tokens: The usage so far, for ``"usage"`` (normalised like ``tokens_used``).
         finish_reason: The normalised finish reason, for ``"finish"``.
         request_id: The vendor's request id, for ``"start"``.
         model_answered: The model the vendor echoed, when known.
         raw: The vendor's event, when useful for ``raw_response``.
+        index: The tool call or reasoning block this event belongs to.
+        tool_id: The vendor's tool call id, for ``"tool_start"``.
+        name: The tool's name, for ``"tool_start"``.
+        signature: A reasoning signature, for ``"reasoning"`` and ``"tool_start"``.
+        redacted: For ``"reasoning"``: ``text`` is a redacted block's opaque data.
     """
 
-    kind: Literal["start", "text", "usage", "finish"]
+    kind: Literal[
+        "start", "text", "reasoning", "tool_start", "tool_delta", "tool_end", "usage", "finish"
+    ]
     text: str = ""
     tokens: dict[str, int] | None = None
     finish_reason: str | None = None
     request_id: str | None = None
     model_answered: str | None = None
     raw: dict[str, Any] | None = field(default=None, repr=False)
+    index: int = 0
+    tool_id: str | None = None
+    name: str | None = None
+    signature: str | None = None
+    redacted: bool = False
 
 
 @dataclass

@@ -28,6 +28,7 @@ from llmorch.providers.anthropic import (
     MessageStreamParser,
 )
 from llmorch.streaming import StreamAccumulator
+from tests.adapters import send, stream
 from tests.conftest import chunks, fixture_bytes
 
 URL = "https://api.anthropic.com/v1/messages"
@@ -59,7 +60,7 @@ async def test_message_fixture_parses_exactly(adapter: AnthropicProvider) -> Non
     body = json.loads(fixture_bytes("anthropic_message_response.json"))
     with respx.mock() as mock:
         route = mock.post(URL).respond(200, json=body, headers={"request-id": "req_018"})
-        response = await adapter.send_request(MESSAGES, "claude-sonnet-4-5")
+        response = await send(adapter, MESSAGES, "claude-sonnet-4-5")
     assert body["content"][0]["text"] == response.content
     assert "stop" == response.finish_reason
     assert {
@@ -95,7 +96,7 @@ async def test_system_lifted_and_same_role_turns_merged(adapter: AnthropicProvid
     body = json.loads(fixture_bytes("anthropic_message_response.json"))
     with respx.mock() as mock:
         route = mock.post(URL).respond(200, json=body)
-        await adapter.send_request(messages, "m", 0.3, 100, stop="END", top_p=0.5, metadata={})
+        await send(adapter, messages, "m", 0.3, 100, stop="END", top_p=0.5, metadata={})
     sent = json.loads(route.calls[0].request.content)
     assert "Be terse.\n\nUse English." == sent["system"]
     assert [
@@ -117,7 +118,7 @@ async def test_only_system_messages_are_rejected_before_sending(adapter: Anthrop
     with respx.mock(assert_all_called=False) as mock:
         route = mock.post(URL)
         with pytest.raises(InvalidRequestError, match="at least one user"):
-            await adapter.send_request([{"role": "system", "content": "x"}], "m")
+            await send(adapter, [{"role": "system", "content": "x"}], "m")
     assert not route.called
 
 
@@ -134,7 +135,7 @@ async def test_cache_usage_counts_into_prompt(adapter: AnthropicProvider) -> Non
     body |= {"stop_reason": "max_tokens", "usage": usage}
     with respx.mock() as mock:
         mock.post(URL).respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "m")
+        response = await send(adapter, MESSAGES, "m")
     assert {
         "prompt": 1510,
         "completion": 20,
@@ -152,7 +153,7 @@ async def test_refusal_without_text_raises_content_filtered(adapter: AnthropicPr
     with respx.mock() as mock:
         mock.post(URL).respond(200, json=body)
         with pytest.raises(ContentFilteredError):
-            await adapter.send_request(MESSAGES, "m")
+            await send(adapter, MESSAGES, "m")
 
 
 async def test_stream_fixture_resplit_at_every_offset(adapter: AnthropicProvider) -> None:
@@ -184,7 +185,7 @@ async def test_stream_over_http(adapter: AnthropicProvider) -> None:
         route = mock.post(URL).respond(
             200, stream=chunks(data, 7, 300), headers={"request-id": "req_st"}
         )
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, "m")]
+        events = [e async for e in stream(adapter, MESSAGES, "m")]
     assert json.loads(route.calls[0].request.content)["stream"] is True
     assert "req_st" == events[0].request_id
     assert "Hello there!" == "".join(e.text for e in events)
@@ -207,7 +208,7 @@ async def test_429_fixture_is_rate_limit_with_body_request_id(adapter: Anthropic
     with respx.mock() as mock:
         mock.post(URL).respond(recorded["status_code"], json=recorded["body"], headers=headers)
         with pytest.raises(RateLimitError) as info:
-            await adapter.send_request(MESSAGES, "claude-sonnet-4-5")
+            await send(adapter, MESSAGES, "claude-sonnet-4-5")
     assert "req_011CYK5n67SytMUxm8WMZUWY" == info.value.request_id
     assert info.value.is_retryable
     assert info.value.message.startswith("This request would exceed your organization's")
@@ -247,7 +248,7 @@ async def test_http_errors_map_to_the_spec_classes(
     with respx.mock() as mock:
         mock.post(URL).respond(status, json=body)
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, "m")
+            await send(adapter, MESSAGES, "m")
     assert type(info.value) is cls
     assert (status, "req_b") == (info.value.status_code, info.value.request_id)
     assert "sk-ant-secret" not in str(info.value) + repr(info.value) + str(info.value.body)
@@ -280,5 +281,5 @@ async def test_issue11_item9_thinking_tokens_are_reasoning(adapter: AnthropicPro
     body = {"content": [{"type": "text", "text": "42"}], "stop_reason": "end_turn", "usage": usage}
     with respx.mock() as mock:
         mock.post(URL).respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "m")
+        response = await send(adapter, MESSAGES, "m")
     assert {"prompt": 12, "completion": 900, "total": 912, "reasoning": 850} == response.tokens_used

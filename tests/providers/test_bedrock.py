@@ -33,6 +33,7 @@ from llmorch.exceptions import (
 from llmorch.providers._aws import AWSAuth, encode_label
 from llmorch.providers.bedrock import BedrockProvider, decode_event_stream
 from llmorch.streaming import StreamAccumulator
+from tests.adapters import send, stream
 from tests.conftest import FIXTURES, chunks, fixture_bytes
 
 RUNTIME = "https://bedrock-runtime.us-west-2.amazonaws.com"
@@ -107,7 +108,7 @@ async def test_converse_body_and_signed_request(adapter: BedrockProvider) -> Non
     extras = {"top_k": 50, "guardrailConfig": {"guardrailIdentifier": "g"}}
     with respx.mock() as mock:
         route = mock.post(CONVERSE).respond(200, json=REPLY, headers={"x-amzn-RequestId": "r-1"})
-        await adapter.send_request(messages, MODEL, 0.3, 100, stop="END", top_p=0.9, **extras)
+        await send(adapter, messages, MODEL, 0.3, 100, stop="END", top_p=0.9, **extras)
     request = route.calls[0].request
     assert {
         "system": [{"text": "Be terse."}, {"text": "Use English."}],
@@ -135,8 +136,9 @@ async def test_only_what_was_given_is_sent(adapter: BedrockProvider) -> None:
     """No temperature or max_tokens given: no inferenceConfig; explicit blocks are merged."""
     with respx.mock() as mock:
         route = mock.post(CONVERSE).respond(200, json=REPLY)
-        await adapter.send_request(MESSAGES, MODEL)
-        await adapter.send_request(
+        await send(adapter, MESSAGES, MODEL)
+        await send(
+            adapter,
             MESSAGES,
             MODEL,
             max_tokens=5,
@@ -149,13 +151,14 @@ async def test_only_what_was_given_is_sent(adapter: BedrockProvider) -> None:
     )
     second = json.loads(route.calls[1].request.content)
     assert {"temperature": 0, "maxTokens": 5} == second["inferenceConfig"]
-    assert {"a": 1, "b": 2} == second["additionalModelRequestFields"]
+    assert {"a": 1} == second["additionalModelRequestFields"]
+    assert 2 == second["b"]  # a vendor field given through extra_body goes to the top level
 
 
 async def test_only_system_messages_are_rejected_before_sending(adapter: BedrockProvider) -> None:
     """A request with no user/assistant turn fails locally with InvalidRequestError."""
     with pytest.raises(InvalidRequestError, match="at least one user"):
-        await adapter.send_request([{"role": "system", "content": "x"}], MODEL)
+        await send(adapter, [{"role": "system", "content": "x"}], MODEL)
 
 
 def botocore_path(model: str, operation: str = "Converse") -> str:
@@ -187,7 +190,7 @@ async def test_model_ids_and_arns_are_encoded_and_signed_as_sent(
     (``%3A``, ``%2F``), and that exact path is signed."""
     with respx.mock() as mock:
         route = mock.post(url__startswith=RUNTIME).respond(200, json=REPLY)
-        await adapter.send_request(MESSAGES, model)
+        await send(adapter, MESSAGES, model)
     request = route.calls[0].request
     assert botocore_path(model) == request.url.raw_path.decode()
     assert "%3A" in request.url.raw_path.decode()
@@ -217,7 +220,7 @@ async def test_usage_counts_cache_into_prompt_and_request_id(adapter: BedrockPro
         mock.post(CONVERSE).respond(
             200, json=REPLY | {"usage": usage}, headers={"x-amzn-RequestId": "abc-123"}
         )
-        response = await adapter.send_request(MESSAGES, MODEL)
+        response = await send(adapter, MESSAGES, MODEL)
     assert {
         "prompt": 1510,
         "completion": 20,
@@ -253,7 +256,7 @@ async def test_stop_reasons_are_normalised(
     """Every documented stopReason maps to a normalised finish reason."""
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(200, json=REPLY | {"stopReason": reason})
-        response = await adapter.send_request(MESSAGES, MODEL)
+        response = await send(adapter, MESSAGES, MODEL)
     assert finish == response.finish_reason
 
 
@@ -266,7 +269,7 @@ async def test_blocked_without_text_raises_content_filtered(adapter: BedrockProv
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(200, json=body)
         with pytest.raises(ContentFilteredError, match="guardrail_intervened"):
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
 
 
 async def test_non_object_body_is_unavailable(adapter: BedrockProvider) -> None:
@@ -274,7 +277,7 @@ async def test_non_object_body_is_unavailable(adapter: BedrockProvider) -> None:
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(200, content=b"<html>")
         with pytest.raises(ProviderUnavailableError, match="not a JSON object"):
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
 
 
 # -- the error table (issue 5): dispatch on x-amzn-ErrorType, then message, then status --
@@ -340,7 +343,7 @@ async def test_error_table_by_error_type_header(
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(status, json={"message": message}, headers=headers)
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
     error = info.value
     assert type(error) is cls
     assert (status, "rid-9", retryable) == (error.status_code, error.request_id, error.is_retryable)
@@ -365,7 +368,7 @@ async def test_error_code_from_the_body(
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(400, json=body)
         with pytest.raises(cls):
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
 
 
 async def test_non_json_error_body_uses_the_status(adapter: BedrockProvider) -> None:
@@ -373,7 +376,7 @@ async def test_non_json_error_body_uses_the_status(adapter: BedrockProvider) -> 
     with respx.mock() as mock:
         mock.post(CONVERSE).respond(504, text="Gateway Timeout")
         with pytest.raises(ProviderTimeoutError, match="Gateway Timeout"):
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
 
 
 # -- event streams --
@@ -477,7 +480,7 @@ async def test_stream_over_http(adapter: BedrockProvider) -> None:
                 "content-type": "application/vnd.amazon.eventstream",
             },
         )
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, MODEL, max_tokens=9)]
+        events = [e async for e in stream(adapter, MESSAGES, MODEL, max_tokens=9)]
     assert verify_sigv4(route.calls[0].request)
     assert {"maxTokens": 9} == json.loads(route.calls[0].request.content)["inferenceConfig"]
     assert ("start", "st-1") == (events[0].kind, events[0].request_id)
@@ -489,7 +492,7 @@ async def test_stream_over_http(adapter: BedrockProvider) -> None:
             headers={"x-amzn-ErrorType": "ModelNotReadyException"},
         )
         with pytest.raises(ProviderUnavailableError, match="ModelNotReadyException"):
-            [e async for e in adapter.send_streaming_request(MESSAGES, MODEL)]
+            [e async for e in stream(adapter, MESSAGES, MODEL)]
 
 
 # -- discovery --
@@ -603,7 +606,7 @@ async def test_bedrock_api_key_is_sent_as_bearer() -> None:
             route = mock.post(url__startswith="http://127.0.0.1:9/rt/model/").respond(
                 200, json=REPLY
             )
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
         assert "https://bedrock.eu-west-1.amazonaws.com" == await adapter.control_url()
     request = route.calls[0].request
     assert "Bearer bedrock-api-key-secret" == request.headers["authorization"]
@@ -617,7 +620,7 @@ async def test_session_token_is_sent_and_signed() -> None:
         adapter = BedrockProvider("bedrock", config(aws_session_token="session-tok"), http)
         with respx.mock() as mock:
             route = mock.post(CONVERSE).respond(200, json=REPLY)
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
     request = route.calls[0].request
     assert "session-tok" == request.headers["x-amz-security-token"]
     assert "x-amz-security-token" in request.headers["authorization"]
@@ -652,7 +655,7 @@ async def test_missing_credentials_and_region_are_clear_errors() -> None:
     async with httpx.AsyncClient() as http:
         adapter = BedrockProvider("bedrock", BedrockConfig(region_name="us-west-2"), http)
         with pytest.raises(AuthenticationError, match="no AWS credentials found"):
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
         adapter = BedrockProvider("bedrock", BedrockConfig(), http)
         with pytest.raises(ConfigurationError, match=r"providers\.bedrock\.region_name"):
             await adapter.runtime_url()
@@ -676,14 +679,14 @@ async def test_profile_region_and_credentials_come_from_the_aws_config(
             route = mock.post(url__startswith="https://bedrock-runtime.ap-south-1").respond(
                 200, json=REPLY
             )
-            await adapter.send_request(MESSAGES, MODEL)
+            await send(adapter, MESSAGES, MODEL)
         assert "Credential=AKIDWORK/" in route.calls[0].request.headers["authorization"]
         assert verify_sigv4(route.calls[0].request)
         missing = BedrockProvider(
             "bedrock", BedrockConfig(profile_name="nope", region_name="x"), http
         )
         with pytest.raises(AuthenticationError, match="ProfileNotFound"):
-            await missing.send_request(MESSAGES, MODEL)
+            await send(missing, MESSAGES, MODEL)
 
 
 async def test_unexpected_credential_failures_are_connection_errors() -> None:

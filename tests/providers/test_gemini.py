@@ -25,6 +25,7 @@ from llmorch.exceptions import (
 from llmorch.providers._gemini_wire import GeminiStreamParser, retry_delay, usage_tokens
 from llmorch.providers.gemini import GeminiProvider, model_path
 from llmorch.streaming import StreamAccumulator
+from tests.adapters import send, stream
 from tests.conftest import chunks, fixture_bytes
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
@@ -69,7 +70,7 @@ async def test_unary_fixture_parses_exactly(adapter: GeminiProvider) -> None:
     body = json.loads(fixture_bytes("gemini_generate_content_response.json"))
     with respx.mock() as mock:
         route = mock.post(URL).respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+        response = await send(adapter, MESSAGES, "gemini-2.0-flash")
     assert body["candidates"][0]["content"]["parts"][0]["text"] == response.content
     assert response.content.startswith("Google's headquarters")
     assert "stop" == response.finish_reason
@@ -147,7 +148,7 @@ async def test_a_401_opening_a_stream_is_raised(adapter: GeminiProvider) -> None
     with respx.mock() as mock:
         route = mock.post(STREAM_URL).respond(401, json=_err(401, "UNAUTHENTICATED"))
         with pytest.raises(AuthenticationError):
-            _ = [e async for e in adapter.send_streaming_request(MESSAGES, "gemini-2.0-flash")]
+            _ = [e async for e in stream(adapter, MESSAGES, "gemini-2.0-flash")]
     assert 1 == route.call_count
 
 
@@ -156,7 +157,7 @@ async def test_stream_over_http_sends_alt_sse_and_yields_events(adapter: GeminiP
     data = fixture_bytes("gemini_stream_basic.sse")
     with respx.mock() as mock:
         route = mock.post(STREAM_URL).respond(200, stream=chunks(data, 5, 301, 302))
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, "gemini-2.0-flash")]
+        events = [e async for e in stream(adapter, MESSAGES, "gemini-2.0-flash")]
     assert "sse" == route.calls[0].request.url.params["alt"]
     assert KEY not in str(route.calls[0].request.url)
     assert "start" == events[0].kind
@@ -241,7 +242,7 @@ async def test_thought_parts_are_kept_out_of_content(adapter: GeminiProvider) ->
     }
     with respx.mock() as mock:
         mock.post(URL).respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+        response = await send(adapter, MESSAGES, "gemini-2.0-flash")
     assert ("42", "length", "resp-1") == (
         response.content,
         response.finish_reason,
@@ -269,7 +270,7 @@ async def test_finish_reasons_map(adapter: GeminiProvider, reason: str, finish: 
     body = {"candidates": [{"content": {"parts": [{"text": "t"}]}, "finishReason": reason}]}
     with respx.mock() as mock:
         mock.post(URL).respond(200, json=body)
-        assert finish == (await adapter.send_request(MESSAGES, "gemini-2.0-flash")).finish_reason
+        assert finish == (await send(adapter, MESSAGES, "gemini-2.0-flash")).finish_reason
 
 
 async def test_blocked_prompt_and_blocked_answer_raise_content_filtered(
@@ -283,9 +284,9 @@ async def test_blocked_prompt_and_blocked_answer_raise_content_filtered(
             side_effect=[httpx.Response(200, json=blocked), httpx.Response(200, json=empty)]
         )
         with pytest.raises(ContentFilteredError, match="PROHIBITED_CONTENT"):
-            await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+            await send(adapter, MESSAGES, "gemini-2.0-flash")
         with pytest.raises(ContentFilteredError, match="SAFETY"):
-            await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+            await send(adapter, MESSAGES, "gemini-2.0-flash")
     for chunk in (blocked, empty):
         with pytest.raises(ContentFilteredError):
             await fold(adapter, [ServerSentEvent(data=json.dumps(chunk))])
@@ -318,7 +319,7 @@ async def test_recorded_error_fixtures_map(
     with respx.mock() as mock:
         mock.post(URL).respond(status, json=body)
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+            await send(adapter, MESSAGES, "gemini-2.0-flash")
     assert type(info.value) is cls
     assert (status, body["error"]["message"]) == (info.value.status_code, info.value.message)
     assert KEY not in str(info.value) + repr(info.value)
@@ -368,7 +369,7 @@ async def test_http_errors_map_to_the_spec_classes(
         else:
             mock.post(URL).respond(status, json=body)
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+            await send(adapter, MESSAGES, "gemini-2.0-flash")
     assert type(info.value) is cls
     assert status == info.value.status_code
     assert KEY not in str(info.value) + repr(info.value) + str(info.value.body)
@@ -380,7 +381,7 @@ async def test_retry_info_sets_retry_after(adapter: GeminiProvider) -> None:
     with respx.mock() as mock:
         mock.post(URL).respond(429, json=body)
         with pytest.raises(RateLimitError) as info:
-            await adapter.send_request(MESSAGES, "gemini-2.0-flash")
+            await send(adapter, MESSAGES, "gemini-2.0-flash")
     assert 12.0 == info.value.retry_after
     nanos = {
         "@type": "type.googleapis.com/google.rpc.RetryInfo",

@@ -25,6 +25,7 @@ from llmorch.exceptions import (
 )
 from llmorch.providers.openai import ChunkParser, OpenAIProvider, is_chat_model
 from llmorch.streaming import StreamAccumulator
+from tests.adapters import send, stream
 from tests.conftest import chunks, fixture_bytes
 
 BASE = "https://api.openai.com/v1"
@@ -54,7 +55,7 @@ async def test_chat_completion_fixture_parses_exactly(adapter: OpenAIProvider) -
         route = mock.post(f"{BASE}/chat/completions").respond(
             200, json=body, headers={"x-request-id": "req_abc"}
         )
-        response = await adapter.send_request(MESSAGES, "gpt-4o")
+        response = await send(adapter, MESSAGES, "gpt-4o")
     assert response.content.startswith("I'm unable to provide real-time weather updates.")
     assert response.content == body["choices"][0]["message"]["content"]
     assert "stop" == response.finish_reason
@@ -75,14 +76,12 @@ async def test_optional_parameters_are_mapped(adapter: OpenAIProvider) -> None:
     body = json.loads(fixture_bytes("openai_chat_completion.json"))
     with respx.mock() as mock:
         route = mock.post(f"{BASE}/chat/completions").respond(200, json=body)
-        await adapter.send_request(
-            MESSAGES, "gpt-4o", 0.2, 64, stop="\n", top_p=0.9, seed=7, user="u1"
-        )
+        await send(adapter, MESSAGES, "gpt-4o", 0.2, 64, stop="\n", top_p=0.9, seed=7, user="u1")
     sent = json.loads(route.calls[0].request.content)
     assert 0.2 == sent["temperature"]
     assert 64 == sent["max_completion_tokens"]
     assert "max_tokens" not in sent
-    assert ("\n", 0.9, 7, "u1") == (sent["stop"], sent["top_p"], sent["seed"], sent["user"])
+    assert (["\n"], 0.9, 7, "u1") == (sent["stop"], sent["top_p"], sent["seed"], sent["user"])
 
 
 async def test_cached_and_reasoning_tokens_are_parts_of_prompt_and_completion(
@@ -99,7 +98,7 @@ async def test_cached_and_reasoning_tokens_are_parts_of_prompt_and_completion(
     body = {"choices": [{"message": {"content": "x"}, "finish_reason": "length"}], "usage": usage}
     with respx.mock() as mock:
         mock.post(f"{BASE}/chat/completions").respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "o3")
+        response = await send(adapter, MESSAGES, "o3")
     assert {
         "prompt": 2000,
         "completion": 300,
@@ -119,8 +118,8 @@ async def test_content_filter_without_text_raises(adapter: OpenAIProvider) -> No
             side_effect=[httpx.Response(200, json=blocked), httpx.Response(200, json=tools)]
         )
         with pytest.raises(ContentFilteredError):
-            await adapter.send_request(MESSAGES, "gpt-4o")
-        response = await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
+        response = await send(adapter, MESSAGES, "gpt-4o")
     assert ("", "tool_calls") == (response.content, response.finish_reason)
     assert {"prompt": 0, "completion": 0, "total": 0} == response.tokens_used
 
@@ -147,7 +146,7 @@ async def test_stream_over_http_always_asks_for_usage(adapter: OpenAIProvider) -
             stream=chunks(data, 10, 500, 501, 1200),
             headers={"content-type": "text/event-stream", "x-request-id": "req_s"},
         )
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, "gpt-4o")]
+        events = [e async for e in stream(adapter, MESSAGES, "gpt-4o")]
     sent = json.loads(route.calls[0].request.content)
     assert sent["stream"] is True
     assert {"include_usage": True} == sent["stream_options"]
@@ -219,7 +218,7 @@ async def test_http_errors_map_to_the_spec_classes(
             status, headers={"x-request-id": "req_e", "retry-after": "3"}, **kwargs
         )
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
     error = info.value
     assert type(error) is cls
     assert (status, "req_e", "openai", "gpt-4o") == (
@@ -243,9 +242,9 @@ async def test_x_should_retry_header_overrides_status(adapter: OpenAIProvider) -
             ]
         )
         with pytest.raises(ProviderUnavailableError) as first:
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
         with pytest.raises(InvalidRequestError) as second:
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
     assert (False, True) == (first.value.is_retryable, second.value.is_retryable)
 
 
@@ -254,7 +253,7 @@ async def test_stream_http_error_is_mapped_before_any_event(adapter: OpenAIProvi
     with respx.mock() as mock:
         mock.post(f"{BASE}/chat/completions").respond(429, json=_err("slow down"))
         with pytest.raises(RateLimitError) as info:
-            async for _ in adapter.send_streaming_request(MESSAGES, "gpt-4o"):
+            async for _ in stream(adapter, MESSAGES, "gpt-4o"):
                 pass
     assert "slow down" == info.value.message
 
@@ -266,9 +265,9 @@ async def test_transport_failures_are_mapped(adapter: OpenAIProvider) -> None:
             side_effect=[httpx.ConnectError("refused"), httpx.ReadTimeout("slow")]
         )
         with pytest.raises(ProviderConnectionError) as conn:
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
         with pytest.raises(ProviderTimeoutError):
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
     assert isinstance(conn.value.__cause__, httpx.ConnectError)
 
 
@@ -279,9 +278,9 @@ async def test_non_json_success_body_is_a_provider_error(adapter: OpenAIProvider
             side_effect=[httpx.Response(200, text="<html>"), httpx.Response(200, json=[1])]
         )
         with pytest.raises(ProviderUnavailableError, match="not JSON"):
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
         with pytest.raises(ProviderUnavailableError, match="not an object"):
-            await adapter.send_request(MESSAGES, "gpt-4o")
+            await send(adapter, MESSAGES, "gpt-4o")
 
 
 async def test_model_listing_excludes_fine_tunes_and_non_chat_families(
@@ -323,7 +322,7 @@ async def test_custom_base_url_and_no_key_for_local_servers() -> None:
             route = mock.post("http://localhost:11434/v1/chat/completions").respond(
                 200, json={"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
             )
-            response = await adapter.send_request(MESSAGES, "llama3")
+            response = await send(adapter, MESSAGES, "llama3")
     assert "hi" == response.content
     assert "authorization" not in route.calls[0].request.headers
     assert "1" == route.calls[0].request.headers["x-extra"]

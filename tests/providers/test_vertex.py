@@ -27,6 +27,7 @@ from llmorch.exceptions import (
 )
 from llmorch.providers import _google
 from llmorch.providers.vertex import ANTHROPIC_VERSION, VertexProvider, vertex_host
+from tests.adapters import send, stream
 from tests.conftest import chunks, fixture_bytes
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -90,8 +91,8 @@ async def test_gemini_request_with_a_service_account_token(adapter: VertexProvid
     with respx.mock() as mock:
         grant = mock.post(TOKEN_URL).mock(side_effect=tokens("ya29.one"))
         route = mock.post(f"{GEMINI}:generateContent").respond(200, json=body)
-        first = await adapter.send_request(MESSAGES, "gemini-2.5-flash", max_tokens=5)
-        await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+        first = await send(adapter, MESSAGES, "gemini-2.5-flash", max_tokens=5)
+        await send(adapter, MESSAGES, "gemini-2.5-flash")
     assert 1 == grant.call_count  # the token is reused while fresh
     form = grant.calls[0].request.content.decode()
     assert "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer" in form
@@ -113,7 +114,7 @@ async def test_vertex_stream_fixture_over_http(adapter: VertexProvider) -> None:
         route = mock.post(f"{GEMINI}:streamGenerateContent").respond(
             200, stream=chunks(data, 1, 77, len(data) - 3)
         )
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, "gemini-2.5-flash")]
+        events = [e async for e in stream(adapter, MESSAGES, "gemini-2.5-flash")]
     assert "sse" == route.calls[0].request.url.params["alt"]
     assert "Cheyenne" == "".join(e.text for e in events)
     usage = [e.tokens for e in events if e.kind == "usage"]
@@ -147,13 +148,13 @@ async def test_a_401_refreshes_the_token_and_retries_once(adapter: VertexProvide
         route = mock.post(f"{GEMINI}:generateContent").mock(
             side_effect=[unauth, httpx.Response(200, json=body), unauth, unauth]
         )
-        response = await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+        response = await send(adapter, MESSAGES, "gemini-2.5-flash")
         assert ["Bearer ya29.a", "Bearer ya29.b"] == [
             c.request.headers["authorization"] for c in route.calls
         ]
         assert response.content
         with pytest.raises(AuthenticationError):
-            await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+            await send(adapter, MESSAGES, "gemini-2.5-flash")
     assert (3, 4) == (grant.call_count, route.call_count)
 
 
@@ -168,7 +169,7 @@ async def test_a_401_on_a_stream_refreshes_and_reopens(adapter: VertexProvider) 
                 httpx.Response(200, content=data),
             ]
         )
-        events = [e async for e in adapter.send_streaming_request(MESSAGES, "gemini-2.5-flash")]
+        events = [e async for e in stream(adapter, MESSAGES, "gemini-2.5-flash")]
     assert "Cheyenne" == "".join(e.text for e in events)
     assert "Bearer ya29.b" == route.calls[1].request.headers["authorization"]
 
@@ -179,7 +180,7 @@ async def test_claude_goes_to_raw_predict_without_model(adapter: VertexProvider)
     with respx.mock() as mock:
         mock.post(TOKEN_URL).mock(side_effect=tokens("ya29.one"))
         route = mock.post(f"{CLAUDE}:rawPredict").respond(200, json=body)
-        response = await adapter.send_request(MESSAGES, "claude-sonnet-4-5@20250929", 0.5)
+        response = await send(adapter, MESSAGES, "claude-sonnet-4-5@20250929", 0.5)
     sent = json.loads(route.calls[0].request.content)
     assert "model" not in sent
     assert (ANTHROPIC_VERSION, 4096, 0.5) == (
@@ -202,9 +203,7 @@ async def test_claude_stream_uses_stream_raw_predict(adapter: VertexProvider) ->
     with respx.mock() as mock:
         mock.post(TOKEN_URL).mock(side_effect=tokens("ya29.one"))
         route = mock.post(f"{CLAUDE}:streamRawPredict").respond(200, stream=chunks(data, 9))
-        events = [
-            e async for e in adapter.send_streaming_request(MESSAGES, "claude-sonnet-4-5@20250929")
-        ]
+        events = [e async for e in stream(adapter, MESSAGES, "claude-sonnet-4-5@20250929")]
     assert json.loads(route.calls[0].request.content)["stream"] is True
     assert "Hello there!" == "".join(e.text for e in events)
     assert ["stop"] == [e.finish_reason for e in events if e.kind == "finish"]
@@ -222,9 +221,9 @@ async def test_claude_refusal_and_anthropic_shaped_errors(adapter: VertexProvide
             side_effect=[httpx.Response(200, json=refusal), httpx.Response(529, json=overloaded)]
         )
         with pytest.raises(ContentFilteredError):
-            await adapter.send_request(MESSAGES, "claude-sonnet-4-5@20250929")
+            await send(adapter, MESSAGES, "claude-sonnet-4-5@20250929")
         with pytest.raises(ProviderUnavailableError, match="Overloaded"):
-            await adapter.send_request(MESSAGES, "claude-sonnet-4-5@20250929")
+            await send(adapter, MESSAGES, "claude-sonnet-4-5@20250929")
 
 
 @pytest.mark.parametrize(
@@ -260,7 +259,7 @@ async def test_http_errors_map_to_the_spec_classes(
         mock.post(TOKEN_URL).mock(side_effect=tokens("ya29.secret"))
         mock.post(f"{GEMINI}:generateContent").respond(status, json=body)
         with pytest.raises(cls) as info:
-            await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+            await send(adapter, MESSAGES, "gemini-2.5-flash")
     assert (type(info.value), status) == (cls, info.value.status_code)
     assert "ya29.secret" not in str(info.value) + repr(info.value) + str(info.value.body)
 
@@ -409,7 +408,7 @@ async def test_authorized_user_file_sends_its_quota_project(tmp_path: Path) -> N
             route = mock.post(f"{url}/models/gemini-2.5-flash:generateContent").respond(
                 200, json=body
             )
-            await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+            await send(adapter, MESSAGES, "gemini-2.5-flash")
         await adapter.aclose()
     assert "billing-proj" == route.calls[0].request.headers["x-goog-user-project"]
 
@@ -435,7 +434,7 @@ async def test_missing_project_is_a_configuration_error(tmp_path: Path) -> None:
         with respx.mock() as mock:
             mock.post(TOKEN_URL).mock(side_effect=tokens("ya29.one"))
             with pytest.raises(ConfigurationError, match="project_id"):
-                await adapter.send_request(MESSAGES, "gemini-2.5-flash")
+                await send(adapter, MESSAGES, "gemini-2.5-flash")
         await adapter.aclose()
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from llmorch._http import Response, Timeout, fetch, open_stream, parse_retry_after
+from llmorch._http import Response, fetch, open_stream, parse_retry_after
 from llmorch._scrub import scrub
 from llmorch._sse import ServerSentEvent, SSEDecoder, SSEError
 from llmorch.exceptions import (
@@ -24,6 +23,7 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.providers.base import BaseLLMProvider
+from llmorch.request import CallOptions, ChatRequest, deep_merge
 from llmorch.types import StreamEvent
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "class_for_status",
     "deep_merge",
     "end_of_stream",
+    "legacy_call",
     "not_an_answer",
     "split_kwargs",
 ]
@@ -71,34 +72,6 @@ def class_for_status(status: int) -> type[ProviderError]:
     return InvalidRequestError
 
 
-@dataclass(frozen=True)
-class CallOptions:
-    """The per-call options of one request (SPEC §2.9), as an adapter applies them.
-
-    Attributes:
-        timeout: Overrides the provider's ``timeout`` for this call (seconds or httpx.Timeout).
-        extra_body: Deep-merged into the vendor body (dicts merge, everything else replaces).
-        extra_headers: Added to the request headers.
-    """
-
-    timeout: float | Timeout | None = None
-    extra_body: Mapping[str, Any] | None = None
-    extra_headers: Mapping[str, str] | None = None
-
-    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``extra_body`` into a request body.
-
-        Args:
-            body: The body llmorch built (changed in place).
-
-        Returns:
-            The same body.
-        """
-        if self.extra_body:
-            deep_merge(body, self.extra_body)
-        return body
-
-
 def call_options(kwargs: Mapping[str, Any]) -> CallOptions:
     """Read the per-call options out of an adapter's keyword arguments.
 
@@ -111,19 +84,60 @@ def call_options(kwargs: Mapping[str, Any]) -> CallOptions:
     return CallOptions(kwargs.get("timeout"), kwargs.get("extra_body"), kwargs.get("extra_headers"))
 
 
-def deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``target``: nested dicts merge, any other value replaces.
+def legacy_call(
+    request: ChatRequest, provider_type: str
+) -> tuple[list[dict[str, str]], str, float | None, int | None, dict[str, Any]]:
+    """The text-only arguments of the adapters' pre-tools interface, for a typed request.
+
+    A bridge while each vendor moves to its codec: it refuses what the text-only mapping
+    cannot send (tools, reasoning, tool turns) before any network call; ``top_k`` and
+    ``seed`` travel as the body fields of the same names.
 
     Args:
-        target: The dict to change in place.
-        extra: What to merge in.
+        request: The typed request.
+        provider_type: The adapter's provider type (for error messages).
+
+    Returns:
+        ``(messages, model, temperature, max_tokens, kwargs)``.
+
+    Raises:
+        InvalidRequestError: The request uses something the text-only mapping cannot send.
     """
-    for key, value in extra.items():
-        current = target.get(key)
-        if isinstance(value, Mapping) and isinstance(current, dict):
-            deep_merge(current, value)
-        else:
-            target[key] = dict(value) if isinstance(value, Mapping) else value
+    unsupported = [
+        name
+        for name, value in (
+            ("tools", request.tools),
+            ("reasoning", request.reasoning),
+        )
+        if value
+    ]
+    if any(m.role == "tool" or m.tool_calls for m in request.messages):
+        unsupported.append("tool turns")
+    if unsupported:
+        raise InvalidRequestError(
+            f"{', '.join(unsupported)}: not mapped for provider type {provider_type!r} yet"
+        )
+    messages = [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text}
+        for m in request.messages
+    ]
+    kwargs: dict[str, Any] = {}
+    if request.stop is not None:
+        kwargs["stop"] = list(request.stop)
+    if request.top_p is not None:
+        kwargs["top_p"] = request.top_p
+    if request.top_k is not None:
+        kwargs["top_k"] = request.top_k
+    if request.seed is not None:
+        kwargs["seed"] = request.seed
+    options = request.options
+    if options.timeout is not None:
+        kwargs["timeout"] = options.timeout
+    if options.extra_body is not None:
+        kwargs["extra_body"] = options.extra_body
+    if options.extra_headers is not None:
+        kwargs["extra_headers"] = options.extra_headers
+    return messages, request.model, request.temperature, request.max_tokens, kwargs
 
 
 def split_kwargs(kwargs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:

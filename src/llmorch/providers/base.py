@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmorch.exceptions import (
     AuthenticationError,
@@ -12,13 +12,27 @@ from llmorch.exceptions import (
     PermissionDeniedError,
     ProviderError,
 )
+from llmorch.messages import ChatMessage, TextPart
+from llmorch.request import ChatRequest
 
 if TYPE_CHECKING:
     from llmorch._http import AsyncClient
     from llmorch.config import ProviderConfig
-    from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
+    from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 
-__all__ = ["BaseLLMProvider"]
+__all__ = ["BaseLLMProvider", "ping"]
+
+
+def ping(model: str) -> ChatRequest:
+    """The smallest real request: one word in, at most one token out.
+
+    Args:
+        model: The model id.
+
+    Returns:
+        The request.
+    """
+    return ChatRequest((ChatMessage("user", (TextPart("ping"),)),), model=model, max_tokens=1)
 
 
 class BaseLLMProvider(abc.ABC):
@@ -54,47 +68,28 @@ class BaseLLMProvider(abc.ABC):
         return self.config.secrets()
 
     @abc.abstractmethod
-    async def send_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
         """Send one chat request and return the full answer.
 
         Args:
-            messages: Validated messages.
-            model: The model id.
-            temperature: Sent only when not ``None``.
-            max_tokens: Sent only when not ``None`` (unless the vendor requires it).
-            **kwargs: ``stop``, ``top_p`` and vendor fields for the body's top level.
+            request: The validated, typed request; ``request.model`` is this attempt's model.
 
         Returns:
-            The answer; ``cost`` and ``attempts`` are filled in by the orchestrator.
+            The answer (text, tool calls, reasoning, usage); ``cost`` and ``attempts`` are
+            filled in by the orchestrator.
         """
 
     @abc.abstractmethod
-    def send_streaming_request(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Stream one chat request as normalised events.
 
         The iterator is an async generator: closing it releases the connection. Usage is always
-        requested from the vendor. Errors arriving inside the stream are raised mapped.
+        requested from the vendor. Errors arriving inside the stream are raised mapped. Tool
+        call fragments are reported keyed by the vendor's index (``tool_start``,
+        ``tool_delta``, ``tool_end``); the orchestrator's accumulator merges them.
 
         Args:
-            messages: Validated messages.
-            model: The model id.
-            temperature: Sent only when not ``None``.
-            max_tokens: Sent only when not ``None`` (unless the vendor requires it).
-            **kwargs: As for :meth:`send_request`.
+            request: The validated, typed request; ``request.model`` is this attempt's model.
 
         Returns:
             An async iterator of :class:`~llmorch.types.StreamEvent`.
@@ -125,7 +120,7 @@ class BaseLLMProvider(abc.ABC):
             ProviderError: A retryable failure (rate limit, outage): the answer is unknown.
         """
         try:
-            await self.send_request([{"role": "user", "content": "ping"}], model, max_tokens=1)
+            await self.send_request(ping(model))
         except (ModelNotFoundError, PermissionDeniedError):
             return False
         except AuthenticationError:

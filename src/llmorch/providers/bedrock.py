@@ -38,10 +38,12 @@ from llmorch.providers._common import (
     call_options,
     class_for_status,
     end_of_stream,
+    legacy_call,
     not_an_answer,
     split_kwargs,
 )
 from llmorch.providers.base import BaseLLMProvider
+from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
 if TYPE_CHECKING:
@@ -446,7 +448,31 @@ class BedrockProvider(BaseLLMProvider):
             )
         return data, response.headers
 
-    async def send_request(
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        """Send one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The answer.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The normalised events.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
+
+    async def _send_text(
         self,
         messages: list[Message],
         model: str,
@@ -498,7 +524,7 @@ class BedrockProvider(BaseLLMProvider):
             raw_response=data,
         )
 
-    async def send_streaming_request(
+    async def _stream_text(
         self,
         messages: list[Message],
         model: str,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llmorch.providers._common import call_options
+from llmorch.providers._common import call_options, legacy_call
 from llmorch.providers._gemini_wire import GeminiStreamParser, GoogleProvider, gemini_body
+from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
 __all__ = ["GeminiProvider", "model_path"]
@@ -51,7 +52,31 @@ class GeminiProvider(GoogleProvider):
         safety = getattr(self.config, "safety_settings", None)
         return gemini_body(messages, temperature, max_tokens, kwargs, safety)
 
-    async def send_request(
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        """Send one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The answer.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The normalised events.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
+
+    async def _send_text(
         self,
         messages: list[Message],
         model: str,
@@ -82,7 +107,7 @@ class GeminiProvider(GoogleProvider):
         data, headers = await self.with_auth(call)
         return self.gemini_response(data, model, headers.get(self.request_id_header))
 
-    def send_streaming_request(
+    def _stream_text(
         self,
         messages: list[Message],
         model: str,

@@ -23,9 +23,11 @@ from llmorch.providers._common import (
     HTTPProvider,
     call_options,
     class_for_status,
+    legacy_call,
     not_an_answer,
     split_kwargs,
 )
+from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
 
 __all__ = ["ChunkParser", "OpenAIProvider", "is_chat_model"]
@@ -167,7 +169,31 @@ class OpenAIProvider(HTTPProvider):
         body.update(rest)
         return body
 
-    async def send_request(
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        """Send one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The answer.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The normalised events.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
+
+    async def _send_text(
         self,
         messages: list[Message],
         model: str,
@@ -219,7 +245,7 @@ class OpenAIProvider(HTTPProvider):
             model_answered=data.get("model"),
         )
 
-    def send_streaming_request(
+    def _stream_text(
         self,
         messages: list[Message],
         model: str,

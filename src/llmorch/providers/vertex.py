@@ -14,7 +14,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from llmorch.exceptions import ConfigurationError, ProviderError
-from llmorch.providers._common import CallOptions, StreamParser, call_options, not_an_answer
+from llmorch.providers._common import (
+    CallOptions,
+    StreamParser,
+    call_options,
+    legacy_call,
+    not_an_answer,
+)
 from llmorch.providers._gemini_wire import (
     GeminiStreamParser,
     GoogleProvider,
@@ -30,6 +36,7 @@ from llmorch.providers.anthropic import (
 from llmorch.providers.anthropic import (
     classify_error as classify_anthropic_error,
 )
+from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
 try:
@@ -203,7 +210,31 @@ class VertexProvider(GoogleProvider):
         body["anthropic_version"] = ANTHROPIC_VERSION
         return body
 
-    async def send_request(
+    async def send_request(self, request: ChatRequest) -> LLMResponse:
+        """Send one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The answer.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat request (text only until this vendor's codec maps tools).
+
+        Args:
+            request: The typed request.
+
+        Returns:
+            The normalised events.
+        """
+        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
+        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
+
+    async def _send_text(
         self,
         messages: list[Message],
         model: str,
@@ -271,7 +302,7 @@ class VertexProvider(GoogleProvider):
             model_answered=data.get("model"),
         )
 
-    async def send_streaming_request(
+    async def _stream_text(
         self,
         messages: list[Message],
         model: str,
