@@ -91,21 +91,14 @@ def undeclared(value: Any, tp: Any, path: str = "") -> list[str]:
 
 
 def _required(tp: Any) -> list[str]:
-    """A TypedDict's required keys, read from ``Required[...]`` in its hints.
+    """A TypedDict's keys marked ``Required[...]`` (the SDKs mark every required key so).
 
-    (``__required_keys__`` is empty for the SDK's ``total=False`` TypedDicts, whose annotations
-    are strings under ``from __future__ import annotations``.)
+    (``__required_keys__`` cannot be trusted for the SDK's TypedDicts, whose annotations are
+    strings under ``from __future__ import annotations``.)
     """
     hints = typing_extensions.get_type_hints(tp, include_extras=True)
-    total = getattr(tp, "__total__", True)
-    required = []
-    for key, hint in hints.items():
-        origin = typing.get_origin(hint)
-        if origin in (typing_extensions.Required, typing.Required) or (  # type: ignore[attr-defined]
-            total and origin not in (typing_extensions.NotRequired, typing.NotRequired)  # type: ignore[attr-defined]
-        ):
-            required.append(key)
-    return sorted(required)
+    marks = (typing_extensions.Required, typing.Required)  # type: ignore[attr-defined]
+    return sorted(key for key, hint in hints.items() if typing.get_origin(hint) in marks)
 
 
 def missing(value: Any, tp: Any, path: str = "") -> list[str]:

@@ -7,6 +7,7 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pydantic
 import pytest
@@ -398,3 +399,69 @@ def test_emulator_tool_fields_are_the_sdk_fields() -> None:
     inner = call.fields["function"]
     assert isinstance(inner, Obj)
     assert set(inner.fields) == set(call_param.Function.__annotations__)
+
+
+def test_sdk_types_accept_llmorch_tool_and_reasoning_bodies(emu: ProviderEmulator) -> None:
+    """The bodies llmorch builds for tools, tool_choice, tool results and reasoning type-check.
+
+    Every body of a tool loop (definitions incl. a strict one, each tool_choice form, the
+    parallel switch, assistant calls, tool results, reasoning_effort; plain and streamed)
+    validates against openai-python's request TypedDicts with no undeclared or missing key.
+    """
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool
+
+    strict = Tool(
+        "get_weather",
+        "Weather for a city",
+        {"type": "object", "properties": {"city": {"type": "string"}, "units": {}}},
+        strict=True,
+    )
+    tools = [strict, TIME_TOOL]
+    calls = (ToolUse("get_weather", {"city": "Rome", "units": None}), ToolUse("get_time"))
+
+    async def loop() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "openai",
+                "active_model": MODEL,
+                "providers": {"openai": emu.config_for("openai") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            for choice, streamed in (("auto", False), ("required", True), ("get_time", False)):
+                emu.script("openai", MODEL, Reply(tool_calls=calls), Reply("done"))
+                history: list[Any] = list(MESSAGES)
+                options = {"tools": tools, "tool_choice": choice, "parallel_tool_calls": True}
+                options["reasoning"] = {"effort": "low"} if streamed else "high"
+                if streamed:
+                    stream = orch.send_streaming_request(history, **options)
+                    async for _ in stream:
+                        pass
+                    first = stream.response
+                else:
+                    first = await orch.send_request(history, **options)
+                history += [first.message, *_results_of(first.message)]
+                await orch.send_request(history, tools=tools, reasoning="none")
+
+    start = len(emu.requests)
+    anyio.run(loop)
+    bodies = [r.body for r in emu.requests[start:] if r.method == "POST"]
+    assert 6 == len(bodies) and all(isinstance(b, dict) for b in bodies)
+    named = {"type": "function", "function": {"name": "get_time"}}
+    choices = [b.get("tool_choice") for b in bodies]
+    assert "auto" in choices and "required" in choices and named in choices
+    assert any(m["role"] == "tool" for b in bodies for m in b["messages"])
+    for body in bodies:
+        params = params_types.CompletionCreateParamsNonStreaming
+        if body.get("stream"):
+            params = params_types.CompletionCreateParamsStreaming
+        check_body(body, params)
+        assert [] == missing(body, params)
+
+
+def _results_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in message["tool_calls"]
+    ]

@@ -272,6 +272,7 @@ def test_reasoning_maps_to_reasoning_effort_per_model(
     ("model", "call", "words"),
     [
         ("gpt-4o", {"reasoning": "high"}, "does not reason"),
+        ("gpt-5-chat-latest", {"reasoning": "low"}, "does not reason"),
         ("o3-pro", {}, "Responses API"),
         ("gpt-5-pro-2025-10-06", {}, "Responses API"),
         ("gpt-5.4", {"top_k": 5}, "no top_k"),
