@@ -485,7 +485,6 @@ class ChunkParser:
         "_calls",
         "_finish",
         "_refused",
-        "_text",
         "adapter",
         "complete",
         "done",
@@ -504,7 +503,6 @@ class ChunkParser:
         self._calls: list[int] = []
         self._finish: StreamEvent | None = None
         self._refused = False
-        self._text = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
         """Parse one event.
@@ -540,15 +538,16 @@ class ChunkParser:
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if text:
-                self._text = True
                 out.append(StreamEvent("text", text=text))
-            if len(delta) > (1 if text else 0):  # more than a text fragment
+                if len(delta) > 1:  # more than a text fragment
+                    self._rest(delta, out)
+            elif delta:
                 self._rest(delta, out)
             reason = choice.get("finish_reason")
             if reason:
                 self.complete = True  # the answer is whole; the usage chunk may follow
                 finish = _FINISH.get(reason, "other")
-                if self._refused and not self._text and finish == "stop":
+                if self._refused and finish == "stop":
                     finish = "content_filter"
                 out += [StreamEvent("tool_end", index=index) for index in self._calls]
                 self._calls = []
