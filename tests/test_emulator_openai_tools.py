@@ -381,6 +381,11 @@ REFUSALS = [
         id="effort-value-for-model",
     ),
     pytest.param(
+        {"messages": USER, "max_tokens": 20},
+        fixture("error_400_max_tokens_reasoning_model.json"),
+        id="max-tokens-on-reasoning-model",
+    ),
+    pytest.param(
         {"model": "o4-mini", "messages": USER, "temperature": 0.2},
         fixture("error_400_temperature_reasoning_model.json"),
         id="temperature-on-reasoning-model",

@@ -617,6 +617,14 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
             "model",
             None,
         )
+    if body.get("max_tokens") is not None and rules.kind != "chat":
+        # tests/fixtures/openai/error_400_max_tokens_reasoning_model.json (recorded live)
+        return _invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
     if effort is not None and rules.kind == "chat":
         # "Unsupported parameter: 'reasoning_effort' is not supported with this model."
         return _invalid(
