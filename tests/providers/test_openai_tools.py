@@ -432,3 +432,20 @@ async def test_stream_cut_mid_call_keeps_the_partial_calls(
     assert 0 < len(cut.arguments_json) < len(json.dumps(long_args, separators=(",", ":")))
     assert [] == [e for e in seen if isinstance(e, ToolCallDone)]
     assert [0, 1] == [e.index for e in seen if isinstance(e, ToolCallStarted)]
+
+
+async def test_a_finish_without_usage_or_done_still_arrives(adapter: OpenAIProvider) -> None:
+    """A compatible server that ends the body after the finish chunk: the finish is not lost."""
+    data = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    )
+    with respx.mock() as mock:
+        mock.post("https://api.openai.com/v1/chat/completions").respond(
+            200, content=data, headers={"content-type": "text/event-stream"}
+        )
+        kinds = [
+            (e.kind, e.finish_reason)
+            async for e in adapter.send_streaming_request(typed(USER, "m"))
+        ]
+    assert [("start", None), ("text", None), ("finish", "stop")] == kinds

@@ -473,7 +473,8 @@ class ChunkParser:
     first seen, then ``tool_delta`` per arguments fragment, ``tool_end`` for every call at the
     finish); fragments are never merged here. Thinking that an OpenAI-compatible server streams
     as ``delta.reasoning_content`` or ``delta.reasoning`` becomes ``reasoning`` events. The
-    finish is held until the usage chunk (or ``[DONE]``), so ``Usage`` comes before ``Finish``.
+    finish is held until the usage chunk (or ``[DONE]``, or :meth:`end`), so ``Usage`` comes
+    before ``Finish``.
 
     Args:
         adapter: The adapter, for building mapped errors.
@@ -593,6 +594,14 @@ class ChunkParser:
                 )
             if arguments:
                 out.append(StreamEvent("tool_delta", index=index, text=arguments))
+
+    def end(self) -> list[StreamEvent]:
+        """The events held back when the body ends (a finish no usage chunk or ``[DONE]`` followed).
+
+        Returns:
+            The held finish, if any.
+        """
+        return self._flush()
 
     def _flush(self) -> list[StreamEvent]:
         finish, self._finish = self._finish, None
