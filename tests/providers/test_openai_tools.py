@@ -49,7 +49,7 @@ ERRORS = sorted(p.name for p in FIXTURES.glob("error_*.json") if "expected" not 
 
 
 def expected(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name.rsplit('.', 1)[0]}.expected.json").read_text())
+    return json.loads((FIXTURES / f"{name}.expected.json").read_text())
 
 
 def public(event: Event) -> list[Any]:
