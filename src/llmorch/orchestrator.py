@@ -572,7 +572,7 @@ class AsyncLLMOrchestrator:
             response = await adapter.send_request(request.with_model(model_id))
             response.latency_s = time.perf_counter() - started
             if response.tool_calls or response.reasoning_items:
-                settle(response, request, adapter.config.type)
+                settle(response, request.with_model(model_id), adapter.config.type)
             return response
 
         response, _, attempts = await self._run_chain(name, chain, attempt)
@@ -748,7 +748,8 @@ class AsyncLLMOrchestrator:
             reasoning_items=acc.reasoning_items,
         )
         if response.tool_calls or response.reasoning_items:
-            settle(response, request, self.config.providers[opened.provider].type)
+            provider_type = self.config.providers[opened.provider].type
+            settle(response, request.with_model(opened.model), provider_type)
         return response
 
     # -- models and costs ---------------------------------------------------------------------

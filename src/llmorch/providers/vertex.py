@@ -14,26 +14,19 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from llmorch.exceptions import ConfigurationError, ProviderError
-from llmorch.providers._common import (
-    CallOptions,
-    StreamParser,
-    call_options,
-    legacy_call,
-    not_an_answer,
-)
-from llmorch.providers._gemini_wire import GeminiStreamParser, classify_error
-from llmorch.providers.anthropic import (
+from llmorch.providers._anthropic_wire import (
     MessageStreamParser,
-    anthropic_body,
-    is_message,
-    parse_message,
+    encode_request,
 )
-from llmorch.providers.anthropic import (
+from llmorch.providers._anthropic_wire import (
     classify_error as classify_anthropic_error,
 )
+from llmorch.providers._common import StreamParser
+from llmorch.providers._gemini_wire import GeminiStreamParser, classify_error
+from llmorch.providers.anthropic import claude_response
 from llmorch.providers.gemini import GoogleProvider
 from llmorch.request import ChatRequest
-from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
+from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 
 try:
     from llmorch.providers._google import TokenSource
@@ -98,7 +91,7 @@ class VertexProvider(GoogleProvider):
     # Gemini's fields, and Claude's (rawPredict bodies carry no ``model``: it is in the URL).
     owned_fields = frozenset(
         {"contents", "systemInstruction", "system_instruction", "messages", "stream", "system"}
-        | {"anthropic_version", "tools", "toolConfig", "tool_config"}
+        | {"anthropic_version", "tools", "toolConfig", "tool_config", "tool_choice"}
     )
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
@@ -185,16 +178,9 @@ class VertexProvider(GoogleProvider):
             cls, message = classify_error(status, payload)
         return cls, message, None
 
-    def _claude_body(
-        self,
-        messages: list[Message],
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        body = anthropic_body(messages, temperature, max_tokens, kwargs)
-        body["anthropic_version"] = ANTHROPIC_VERSION
-        return body
+    def _claude_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The Messages body for Claude: no ``model`` (it is in the URL), ``anthropic_version``."""
+        return {**encode_request(request, self.config.type), "anthropic_version": ANTHROPIC_VERSION}
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
         """Send one chat request: ``generateContent`` (Gemini) or ``rawPredict`` (Claude).
@@ -205,11 +191,10 @@ class VertexProvider(GoogleProvider):
         Returns:
             The answer.
         """
-        if not _is_claude(request.model):
-            path = partial(self._model_url, "google", request.model)
-            return await self.generate(request, lambda: path() + ":generateContent")
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+        if _is_claude(request.model):
+            return await self._claude(request)
+        path = partial(self._model_url, "google", request.model)
+        return await self.generate(request, lambda: path() + ":generateContent")
 
     def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Stream one chat request: ``streamGenerateContent`` (Gemini) or ``streamRawPredict``.
@@ -220,109 +205,41 @@ class VertexProvider(GoogleProvider):
         Returns:
             The normalised events.
         """
-        if not _is_claude(request.model):
-            return self._stream_gemini(request)
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
+        if _is_claude(request.model):
+            return self._claude_stream(request)
+        return self._gemini_stream(request)
 
-    async def _send_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
-        """Send one Claude ``rawPredict`` request (text only until the Claude codec lands).
-
-        Args:
-            messages: Validated messages.
-            model: The model id (``claude-…@version``).
-            temperature: Sent only when given.
-            max_tokens: Sent when given (Claude: defaults to 4096, as Anthropic requires one).
-            **kwargs: ``stop``, ``top_p`` and vendor fields.
-
-        Returns:
-            The answer.
-
-        Raises:
-            ContentFilteredError: The prompt or answer was blocked and no text came back.
-        """
-        options = call_options(kwargs)
-        return await self._claude(messages, model, temperature, max_tokens, kwargs, options)
-
-    async def _claude(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-        options: CallOptions,
-    ) -> LLMResponse:
-        body = self._claude_body(messages, temperature, max_tokens, kwargs)
+    async def _claude(self, request: ChatRequest) -> LLMResponse:
+        """Claude through ``rawPredict``: the Anthropic codec, Vertex's URL and token."""
+        body = self._claude_body(request)
+        model = request.model
 
         async def call() -> tuple[dict[str, Any], Any]:
             path = self._model_url("anthropic", model) + ":rawPredict"
-            return await self.request_json("POST", path, model=model, body=body, options=options)
+            return await self.request_json(
+                "POST", path, model=model, body=body, options=request.options
+            )
 
         data, headers = await self.with_auth(call)
-        request_id = headers.get(self.request_id_header) or data.get("id")
-        if not is_message(data):
-            raise not_an_answer(self.name, model, request_id, data)
-        text, finish, tokens = parse_message(data)
-        if finish == "content_filter" and not text:
-            raise self.content_filtered("the model refused to answer", model, request_id, data)
-        return LLMResponse(
-            content=text,
-            model=model,
-            provider=self.name,
-            tokens_used=tokens,
-            finish_reason=finish,
-            request_id=request_id,
-            raw_response=data,
-            model_answered=data.get("model"),
+        return claude_response(
+            self, data, model, headers.get(self.request_id_header) or data.get("id")
         )
 
-    async def _stream_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
-        """Stream one Claude ``streamRawPredict`` request (text only until its codec lands).
-
-        Args:
-            messages: Validated messages.
-            model: The model id.
-            temperature: Sent only when given.
-            max_tokens: As for :meth:`send_request`.
-            **kwargs: As for :meth:`send_request`.
-
-        Yields:
-            ``start``, ``text``, ``usage`` and ``finish`` events.
-        """
-        body = self._claude_body(messages, temperature, max_tokens, kwargs)
+    async def _claude_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Claude through ``streamRawPredict``, parsed by the Anthropic stream parser."""
+        body = self._claude_body(request)
         body["stream"] = True
-        parser: Callable[[str | None], StreamParser] = partial(MessageStreamParser, self, model)
+        model = request.model
         await self.prepare()
         path = self._model_url("anthropic", model) + ":streamRawPredict"
-        stream = self.stream_with_auth(path, body, model, parser, call_options(kwargs))
+        parser = partial(MessageStreamParser, self, model)
+        stream = self.stream_with_auth(path, body, model, parser, request.options)
         async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
             async for event in events:
                 yield event
 
-    async def _stream_gemini(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream ``streamGenerateContent?alt=sse`` through the Gemini codec.
-
-        Args:
-            request: The typed request.
-
-        Yields:
-            The normalised events.
-        """
+    async def _gemini_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Gemini through ``streamGenerateContent?alt=sse``, parsed by the Gemini codec."""
         model = request.model
         body = self.encode(request)
         await self.prepare()  # the project may come from the credentials

@@ -190,17 +190,15 @@ class Dialect(abc.ABC):
             request_text: ``(messages, *extra strings)`` to count prompt tokens from.
             max_tokens: The request's output limit.
             last_user: The last user message (echoed by the default reply).
-            default: The answer when nothing is scripted (e.g. a call of the tool a request
-                forces); the echo of ``last_user`` otherwise.
+            default: The answer when nothing is scripted (e.g. a forced tool call); the echo
+                reply otherwise.
 
         Returns:
             A plan, or a fault that happens before any response (status, reset, hang).
         """
-        item = self.scripts.pop(self.name, model)
+        item = self.scripts.pop(self.name, model) or default
         if item is None:
-            item = default or Reply(
-                f"This is {model} on the llmorch emulator. You said: {last_user[:80]}"
-            )
+            item = Reply(f"This is {model} on the llmorch emulator. You said: {last_user[:80]}")
         prompt = request_words(*request_text)
         if isinstance(item, Fault):
             if item.kind in ("status", "reset", "hang", "wrong_type"):
