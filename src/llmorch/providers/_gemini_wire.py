@@ -121,7 +121,7 @@ def _model_parts(
         for i in items
         if i.text and i.signature and not i.tool_call_id
     ]
-    texts = [{"text": part.text} for part in message.parts if part.text]
+    texts = [{"text": p.text} for p in message.parts if p.text or not message.tool_calls]
     bare = [i.signature for i in items if not i.text and not i.tool_call_id and i.signature]
     if bare:
         if not texts:
