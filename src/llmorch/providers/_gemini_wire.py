@@ -561,6 +561,9 @@ class GeminiStreamParser:
             self.started = True
         candidate = _candidate(chunk)
         out = self._parts(_parts(candidate))
+        finish = _finish(candidate)
+        if finish and self.growing is not None:  # the call's closing part never came
+            out += self._close()
         meta = chunk.get("usageMetadata")
         if isinstance(meta, dict) and _COUNTS.intersection(meta):
             tokens = usage_tokens(meta)
@@ -575,9 +578,6 @@ class GeminiStreamParser:
                         raw=chunk,
                     )
                 )
-        finish = _finish(candidate)
-        if finish and self.growing is not None:
-            out += self._close()
         if finish == "content_filter" and not self.seen_content:
             message = f"the answer was blocked ({candidate.get('finishReason')})"
             raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
