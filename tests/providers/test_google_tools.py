@@ -449,3 +449,58 @@ def test_forced_tool_choice_through_the_emulator(emu: ProviderEmulator) -> None:
 
     response = anyio.run(run)
     assert [("get_weather", {"city": "x"})] == [(c.name, c.arguments) for c in response.tool_calls]
+
+
+def test_thinking_budget_on_gemini_2_5_through_the_emulator(emu: ProviderEmulator) -> None:
+    """reasoning='medium' on 2.5 is thinkingBudget 8192 with thoughts shown; they come back."""
+    emu.script("gemini", "gemini-2.5-flash", Reply("Paris", reasoning="capital of France"))
+
+    async def run() -> LLMResponse:
+        async with orch(emu, "gemini") as o:
+            return await o.send_request(
+                [{"role": "user", "content": "capital?"}],
+                model="gemini-2.5-flash",
+                reasoning="medium",
+            )
+
+    response = anyio.run(run)
+    assert ("Paris", "capital of France") == (response.content, response.reasoning)
+    assert {"thinkingBudget": 8192, "includeThoughts": True} == emu.requests[-1].body[
+        "generationConfig"
+    ]["thinkingConfig"]
+
+
+def test_a_history_from_another_provider_is_accepted_by_gemini_3(emu: ProviderEmulator) -> None:
+    """Calls another vendor made (its ids, its reasoning) go to Gemini 3 with the stand-in."""
+    history = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_Xy12",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+            "reasoning": [
+                {
+                    "text": "hm",
+                    "signature": "c2ln",
+                    "provider_type": "anthropic",
+                    "model": "claude-x",
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_Xy12", "content": "cold"},
+    ]
+    emu.script("gemini", MODEL, "It is cold in Oslo")
+
+    async def run() -> LLMResponse:
+        async with orch(emu, "gemini") as o:
+            return await o.send_request(history, tools=TOOLS)
+
+    assert "It is cold in Oslo" == anyio.run(run).content
+    model_turn = emu.requests[-1].body["contents"][1]["parts"]
+    assert [SKIP_SIGNATURE] == [p["thoughtSignature"] for p in model_turn]
