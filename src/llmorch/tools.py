@@ -163,9 +163,7 @@ class Tool:
         for key, text in params.items():
             if key in properties and "description" not in properties[key]:
                 properties[key]["description"] = text
-        schema.pop("title", None)
-        for prop in properties.values():
-            prop.pop("title", None)
+        _drop_titles(schema)
         schema.setdefault("properties", {})
         return cls(
             name=name or fn.__name__,
@@ -187,7 +185,7 @@ class Tool:
             The tool (its description is the class docstring).
         """
         schema = dict(model.model_json_schema())
-        schema.pop("title", None)
+        _drop_titles(schema)
         description = schema.pop("description", "") or ""
         return cls(name=name or model.__name__, description=description, parameters=schema)
 
@@ -204,6 +202,14 @@ class Tool:
         if self.strict is not None:
             function["strict"] = self.strict
         return {"type": "function", "function": function}
+
+
+def _drop_titles(schema: dict[str, Any]) -> None:
+    """Remove pydantic's generated ``title`` keys (noise to a model) from a schema's top."""
+    schema.pop("title", None)
+    for prop in (schema.get("properties") or {}).values():
+        if isinstance(prop, dict):
+            prop.pop("title", None)
 
 
 def _docstring(doc: str) -> tuple[str, dict[str, str]]:
