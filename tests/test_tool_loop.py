@@ -141,6 +141,24 @@ async def test_a_single_turn_loop_ends_at_once() -> None:
     assert 1 == len(ledger())
 
 
+async def test_reasoning_state_goes_back_with_each_turn() -> None:
+    """Each turn's reasoning items are in the next request, stamped with where they came from."""
+    thinking = Reply(
+        tool_calls=(ToolUse("add", {"a": 1, "b": 1}),), reasoning="Adding is a tool's job."
+    )
+    async with AsyncLLMOrchestrator(config()) as orch:
+        adapter = fake(orch, thinking, Reply("2", reasoning="Done."))
+        result = await orch.run_tools(USER, tools=[add], reasoning="low")
+    (item,) = adapter.requests[1].messages[1].reasoning
+    provider_type = "tests.tool_provider:ScriptedProvider"
+    assert ("Adding is a tool's job.", "sig-1") == (item.text, item.signature)
+    assert (provider_type, "fake-1") == (item.provider_type, item.model)
+    assert [item.to_dict()] == result.messages[1]["reasoning"]
+    assert "Done." == result.reasoning
+    assert validate_messages(result.messages[:3]) == adapter.requests[1].messages
+    assert adapter.requests[0].reasoning == adapter.requests[1].reasoning
+
+
 async def test_tool_failures_go_back_to_the_model_as_error_results() -> None:
     """A raising tool, bad arguments, malformed JSON and an unknown tool are results, not raises."""
 
@@ -418,6 +436,19 @@ async def test_stream_events_of_a_tool_call_turn() -> None:
     assert ("c1", "add", {"a": 1, "b": 2}) == (done.call.id, done.call.name, done.call.arguments)
     assert events.Finish("tool_calls") == got[-1]
     assert [done.call] == stream.response.tool_calls
+
+
+async def test_streamed_reasoning_state_is_stamped_with_the_attempt_model() -> None:
+    """A stream's reasoning items name the provider type and the model that answered, so
+    they can go back to the same family."""
+    async with AsyncLLMOrchestrator(config()) as orch:
+        fake(orch, Reply("ok", reasoning="Short thought."))
+        stream = orch.send_streaming_request(USER, reasoning="low")
+        got = [event async for event in stream.events()]
+    assert events.ReasoningDelta("Short thought.") == got[0]
+    (item,) = stream.response.reasoning_items
+    assert ("Short thought.", "sig-1") == (item.text, item.signature)
+    assert ("tests.tool_provider:ScriptedProvider", "fake-1") == (item.provider_type, item.model)
 
 
 # -- the sync facade ----------------------------------------------------------------------------

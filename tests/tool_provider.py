@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llmorch import BaseLLMProvider, LLMResponse, ModelInfo, StreamEvent
+from llmorch.messages import ReasoningItem
 from llmorch.request import ChatRequest
 from llmorch.testing import Reply
 from llmorch.tools import parse_arguments
@@ -65,6 +66,7 @@ class ScriptedProvider(BaseLLMProvider):
             for call_id, use in zip(self._ids(reply), reply.tool_calls, strict=True)
         ]
         finish = "tool_calls" if calls else reply.finish_reason
+        thoughts = [ReasoningItem(reply.reasoning, f"sig-{self.calls}")] if reply.reasoning else []
         return LLMResponse(
             reply.text,
             request.model,
@@ -72,11 +74,16 @@ class ScriptedProvider(BaseLLMProvider):
             self._tokens(request, reply),
             finish,
             tool_calls=calls,
+            reasoning=reply.reasoning,
+            reasoning_items=thoughts,
         )
 
     async def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         reply = self._next(request)
         yield StreamEvent("start", request_id=f"req_{self.calls}")
+        if reply.reasoning:
+            yield StreamEvent("reasoning", index=-1, text=reply.reasoning)
+            yield StreamEvent("reasoning", index=-1, signature=f"sig-{self.calls}")
         for word in reply.text.split(" ") if reply.text else ():
             yield StreamEvent("text", text=word + " ")
         for i, (call_id, use) in enumerate(zip(self._ids(reply), reply.tool_calls, strict=True)):

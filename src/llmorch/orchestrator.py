@@ -691,10 +691,11 @@ class AsyncLLMOrchestrator:
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
             started = time.perf_counter()
-            response = await adapter.send_request(request.with_model(model_id))
+            typed = request.with_model(model_id)
+            response = await adapter.send_request(typed)
             response.latency_s = time.perf_counter() - started
             if response.tool_calls or response.reasoning_items:
-                settle(response, request, adapter.config.type)
+                settle(response, typed, adapter.config.type)  # stamps items with model_id
             return response
 
         response, _, attempts = await self._run_chain(name, chain, attempt)
@@ -870,7 +871,8 @@ class AsyncLLMOrchestrator:
             reasoning_items=acc.reasoning_items,
         )
         if response.tool_calls or response.reasoning_items:
-            settle(response, request, self.config.providers[opened.provider].type)
+            provider_type = self.config.providers[opened.provider].type
+            settle(response, request.with_model(opened.model), provider_type)
         return response
 
     # -- models and costs ---------------------------------------------------------------------
