@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -280,6 +281,42 @@ async def test_tools_may_be_tool_values_with_functions() -> None:
     assert (tool,) == adapter.requests[0].tools
 
 
+async def test_methods_partials_and_callable_objects_are_validated_too() -> None:
+    """Arguments are checked against the signature a bound method, a functools.partial or an
+    object with an async __call__ really has."""
+
+    class Service:
+        def repeat(self, word: str, times: int = 1) -> str:
+            return word * times
+
+        async def __call__(self, x: int) -> int:
+            return x + 1
+
+    service = Service()
+    tools = [
+        Tool("repeat", function=service.repeat),
+        Tool("bump", function=service),
+        Tool("triple", function=functools.partial(lambda k, v: k * v, 3)),
+        Tool("scale", function=functools.partial(mul, 4)),
+    ]
+    uses = (
+        ToolUse("repeat", {"word": "ab", "times": "2"}),
+        ToolUse("bump", {"x": "4"}),
+        ToolUse("bump", {"x": "four"}),
+        ToolUse("triple", {"v": 5}),
+        ToolUse("scale", {"b": 5}),
+        ToolUse("scale", {"a": 1, "b": 5}),
+    )
+    async with AsyncLLMOrchestrator(config()) as orch:
+        fake(orch, Reply(tool_calls=uses), Reply("ok"))
+        result = await orch.run_tools(USER, tools=tools)
+    results = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert ["abab", "5"] == results[:2]
+    assert results[2].startswith("Error: invalid arguments for tool 'bump': x: Input should be")
+    assert ["15", '{"product": 20}'] == results[3:5]
+    assert "a: Unexpected keyword argument" in results[5]
+
+
 async def test_a_forced_tool_choice_holds_for_the_first_turn_only() -> None:
     """tool_choice='required' forces the first call; later turns let the model answer."""
     async with AsyncLLMOrchestrator(config()) as orch:
@@ -362,6 +399,15 @@ async def test_a_failed_tool_loop_leaves_the_history_but_counts_the_cost() -> No
             await conv.send("again")
         assert [] == conv.messages
         assert conv.cost > spent
+
+
+async def test_a_conversation_refuses_unusable_tools_when_created() -> None:
+    """A tool without a function (or max_turns < 1) is refused before the first send."""
+    async with AsyncLLMOrchestrator(config()) as orch:
+        with pytest.raises(InvalidRequestError, match="no Python function"):
+            orch.conversation(tools=[{"type": "function", "function": {"name": "x"}}])
+        with pytest.raises(InvalidRequestError, match="max_turns"):
+            orch.conversation(tools=[add], max_turns=0)
 
 
 async def test_conversation_stream_refuses_tools() -> None:

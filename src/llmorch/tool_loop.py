@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import time
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,14 +71,27 @@ def _validator(fn: Callable[..., Any], name: str) -> Any:
     def bind(*args: Any, **kwargs: Any) -> inspect.BoundArguments:
         return signature.bind(*args, **kwargs)
 
-    annotations = getattr(fn, "__annotations__", None) or {}
-    bind.__annotations__ = {k: v for k, v in annotations.items() if k != "return"}
+    hints = _hints(fn)
+    bind.__annotations__ = {key: hints.get(key, Any) for key in signature.parameters}
     try:
         return TypeAdapter(bind)  # type: ignore[arg-type]
     except Exception as exc:  # pydantic's errors for unsupported annotations vary
         raise InvalidRequestError(
             f"tool {name!r}: cannot validate arguments against its signature: {exc}"
         ) from exc
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The resolved annotations of a function, a bound method, a partial or a callable object."""
+    target: Any = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(type(target), "__call__", target)  # noqa: B004 - its annotations
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # an annotation that does not resolve: validate that argument as Any
+        return {}
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
