@@ -8,7 +8,7 @@ from llmorch.exceptions import InvalidRequestError
 from llmorch.messages import validate_messages
 from llmorch.streaming import ResponseStream
 from llmorch.tool_loop import ToolRunner, check_max_turns
-from llmorch.tools import validate_tools
+from llmorch.tools import Tool, validate_tools
 from llmorch.types import LLMResponse, Message
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ class Conversation:
         provider: The pinned provider name.
         model: The model tried first each turn (``None``: the provider's chain).
         max_messages: How many non-system messages are kept, or ``None`` for all.
-        tools: The tools :meth:`send` runs a loop with (``None``: plain turns).
+        tools: The tools :meth:`send` runs a loop with, as :class:`~llmorch.Tool` values
+            (``None``: plain turns).
         max_turns: The tool loop's turn limit per :meth:`send`.
         cost: USD spent by this conversation, interrupted streamed turns and failed tool
             loops included.
@@ -76,9 +77,10 @@ class Conversation:
         if max_messages is not None and max_messages < 1:
             raise InvalidRequestError("max_messages must be at least 1")
         self.max_turns = check_max_turns(max_turns)
-        self.tools = list(tools) if tools is not None else None
+        self.tools: list[Tool] | None = None
         if tools is not None:
-            ToolRunner(validate_tools(tools))  # refuse unusable tools now, not on the first send
+            self.tools = list(validate_tools(tools))
+            ToolRunner(self.tools)  # refuse unusable tools now, not on the first send
         self._system, self._turns = _history(system, messages)
         self._orch = orchestrator
         self.provider = provider or orchestrator.config.active_provider
@@ -161,7 +163,7 @@ class Conversation:
         return response
 
     async def _send_with_tools(
-        self, tools: list[Any], messages: list[Message], kwargs: dict[str, Any]
+        self, tools: list[Tool], messages: list[Message], kwargs: dict[str, Any]
     ) -> LLMResponse:
         if "tools" in kwargs:
             raise InvalidRequestError(

@@ -41,6 +41,7 @@ from llmorch.events import Event
 from llmorch.exceptions import OrchestratorError
 from llmorch.orchestrator import AsyncLLMOrchestrator
 from llmorch.tool_loop import ToolLoopResult
+from llmorch.tools import Tool
 from llmorch.types import LLMResponse, Message
 
 if TYPE_CHECKING:
@@ -548,7 +549,7 @@ class SyncConversation:
         return self._conversation.provider
 
     @property
-    def tools(self) -> list[Any] | None:
+    def tools(self) -> list[Tool] | None:
         """The tools :meth:`send` runs a loop with (``None``: plain turns)."""
         return self._conversation.tools
 

@@ -30,7 +30,7 @@ from llmorch.request import ChatRequest
 from llmorch.tools import Tool, ToolCall
 from llmorch.types import LLMResponse, Message
 
-__all__ = ["ToolLoopResult", "ToolRunner", "check_max_turns", "run_loop"]
+__all__ = ["ToolLoopResult", "ToolRunner", "check_max_turns", "run_loop", "tool_result"]
 
 logger = logging.getLogger("llmorch")
 
