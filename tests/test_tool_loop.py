@@ -328,6 +328,45 @@ async def test_a_forced_tool_choice_holds_for_the_first_turn_only() -> None:
     assert 0.5 == first.temperature == second.temperature
 
 
+def test_the_loop_runs_under_trio() -> None:
+    """Tools run concurrently and in worker threads under trio too (anyio throughout)."""
+
+    async def main() -> ToolLoopResult:
+        async with AsyncLLMOrchestrator(config()) as orch:
+            fake(orch, TWO_CALLS, Reply("5 and 20."))
+            return await orch.run_tools(USER, tools=[add, mul])
+
+    result = anyio.run(main, backend="trio")
+    results = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert ["5", '{"product": 20}'] == results
+    assert 2 == len(ledger())
+
+
+async def test_cancelling_the_loop_cancels_its_running_tools() -> None:
+    """A cancelled run_tools stops the tools of the current turn and sends no further turn."""
+    entered = anyio.Event()
+    cancelled: list[bool] = []
+
+    async def slow() -> str:
+        entered.set()
+        try:
+            await anyio.sleep(30)
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(True)
+            raise
+        return "never"
+
+    async with AsyncLLMOrchestrator(config()) as orch:
+        adapter = fake(orch, Reply(tool_calls=(ToolUse("slow"), ToolUse("slow"))), Reply("no"))
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: orch.run_tools(USER, tools=[slow]))
+            with anyio.fail_after(5):
+                await entered.wait()
+            group.cancel_scope.cancel()
+    assert [True, True] == cancelled
+    assert 1 == adapter.calls == len(ledger())
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
