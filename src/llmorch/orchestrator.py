@@ -691,11 +691,10 @@ class AsyncLLMOrchestrator:
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
             started = time.perf_counter()
-            typed = request.with_model(model_id)
-            response = await adapter.send_request(typed)
+            response = await adapter.send_request(request.with_model(model_id))
             response.latency_s = time.perf_counter() - started
             if response.tool_calls or response.reasoning_items:
-                settle(response, typed, adapter.config.type)  # stamps items with model_id
+                settle(response, request.with_model(model_id), adapter.config.type)
             return response
 
         response, _, attempts = await self._run_chain(name, chain, attempt)
