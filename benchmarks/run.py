@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from benchmarks.clients import CLIENTS, available
+from benchmarks.events import measure as measure_events
 
 # Loopback only: LiteLLM fetches a price list from the internet at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -309,6 +310,20 @@ def _table(results: dict[str, Any]) -> str:
         ),
         f"sync facade: {sync['median_ms']} ms per request, {sync_ratio}× the async core",
     ]
+    events = results.get("events")
+    if events:
+        tool = events["tool_stream"]
+        lines += [
+            (
+                f"stream.events(): {events['events_stream_ms']} ms per 50-chunk stream against "
+                f"{events['plain_stream_ms']} ms iterated plain: "
+                f"{events['events_per_event_us']} µs per event"
+            ),
+            (
+                f"50-delta tool-call stream: llmorch {tool['llmorch_ms']} ms, bare httpx+aiohttp "
+                f"{tool['httpx+aiohttp_ms']} ms: {tool['ratio']}×"
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -376,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "imports": _imports(args.repeat, names),
             "cold_first_request": _cold(base, args.repeat),
             "sync_facade": _sync_overhead(base, args.requests // args.rounds),
+            "events": anyio.run(measure_events, base, args.streams),
         }
     finally:
         server.terminate()

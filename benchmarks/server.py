@@ -64,6 +64,32 @@ def _openai_sse() -> bytes:
     )
 
 
+def _openai_tool_sse() -> bytes:
+    """One tool call whose arguments arrive in ``CHUNKS`` deltas, then the finish and usage."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    start = {"index": 0, "id": "call_bench", "type": "function"}
+    events = [
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [{**start, "function": {"name": "f", "arguments": ""}}],
+            }
+        )
+    ]
+    pieces = ['{"items": ['] + [f'"w{i}",' for i in range(CHUNKS - 2)] + ['"end"]}']
+    events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces]
+    events.append(chunk({}, "tool_calls"))
+    usage = {"prompt_tokens": 9, "completion_tokens": 50, "total_tokens": 59}
+    events.append({**base, "choices": [], "usage": usage})
+    return (
+        b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+    )
+
+
 def _anthropic_json() -> bytes:
     return json.dumps(
         {
@@ -130,9 +156,10 @@ def _anthropic_sse() -> bytes:
     return b"".join(parts)
 
 
-RESPONSES = {
+RESPONSES: dict[tuple[bytes, object], bytes] = {
     (b"/openai/v1/chat/completions", False): _http(_openai_json(), b"application/json"),
     (b"/openai/v1/chat/completions", True): _http(_openai_sse(), b"text/event-stream"),
+    (b"/openai/v1/chat/completions", "tools"): _http(_openai_tool_sse(), b"text/event-stream"),
     (b"/anthropic/v1/messages", False): _http(_anthropic_json(), b"application/json"),
     (b"/anthropic/v1/messages", True): _http(_anthropic_sse(), b"text/event-stream"),
 }
@@ -150,7 +177,9 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                     length = int(line[15:])
             body = await reader.readexactly(length) if length else b""
             path = request_line.split(b" ")[1]
-            stream = b'"stream":true' in body or b'"stream": true' in body
+            stream: object = b'"stream":true' in body or b'"stream": true' in body
+            if stream and b'"tools"' in body:
+                stream = "tools"
             writer.write(RESPONSES.get((path, stream), NOT_FOUND))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):

@@ -17,3 +17,5 @@ def test_bench_harness_runs_on_tiny_counts(tmp_path: Path) -> None:
     assert "import llmorch" in results["imports"]
     assert results["cold_first_request"]["in_process_s"] > 0
     assert "×httpx" in results["table"]
+    assert results["events"]["tool_stream"]["ratio"] > 0
+    assert "µs per event" in results["table"]

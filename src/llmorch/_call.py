@@ -125,6 +125,6 @@ def settle(response: LLMResponse, request: ChatRequest, provider_type: str) -> N
         response.reasoning_items = [
             item
             if item.provider_type
-            else dataclasses.replace(item, provider_type=provider_type, model=request.model)
+            else dataclasses.replace(item, provider_type=provider_type, model=response.model)
             for item in response.reasoning_items
         ]

@@ -90,6 +90,55 @@ def undeclared(value: Any, tp: Any, path: str = "") -> list[str]:
     return []
 
 
+def _required(tp: Any) -> list[str]:
+    """A TypedDict's keys marked ``Required[...]`` (the SDKs mark every required key so).
+
+    (``__required_keys__`` cannot be trusted for the SDK's TypedDicts, whose annotations are
+    strings under ``from __future__ import annotations``.)
+    """
+    hints = typing_extensions.get_type_hints(tp, include_extras=True)
+    marks = (typing_extensions.Required, typing.Required)  # type: ignore[attr-defined]
+    return sorted(key for key, hint in hints.items() if typing.get_origin(hint) in marks)
+
+
+def missing(value: Any, tp: Any, path: str = "") -> list[str]:
+    """Paths of required keys absent from ``value``, through lists pydantic checks only lazily.
+
+    pydantic validates ``Iterable[...]`` fields as lazy generators, so a tool definition or an
+    assistant tool call inside one is never checked for its required keys; this walk does.
+
+    Args:
+        value: A decoded JSON value.
+        tp: Its SDK type.
+        path: Where the value sits.
+
+    Returns:
+        The missing keys' paths (empty when every required key is there).
+    """
+    tp = _unwrap(tp)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [m for m in map(_unwrap, typing.get_args(tp)) if _applies(value, m)]
+        if not members and isinstance(value, dict):
+            return [path or "."]
+        members = [m for m in members if not _is_typeddict(m) or set(_required(m)) <= set(value)]
+        if not members:
+            return [path or "."]
+        found = [missing(value, member, path) for member in members]
+        return min(found, key=len) if found else []
+    if _is_typeddict(tp) and isinstance(value, dict):
+        hints = typing_extensions.get_type_hints(tp, include_extras=True)
+        problems = [f"{path}.{key}".lstrip(".") for key in _required(tp) if key not in value]
+        for key, item in value.items():
+            if key in hints:
+                problems += missing(item, hints[key], f"{path}.{key}".lstrip("."))
+        return problems
+    if origin in _ITERABLES and isinstance(value, list):
+        (item_type,) = typing.get_args(tp) or (Any,)
+        return [p for i, item in enumerate(value) for p in missing(item, item_type, f"{path}[{i}]")]
+    return []
+
+
 def check_body(body: dict[str, Any], tp: Any) -> None:
     """Assert that an SDK's request type accepts a body: types validate, no key is undeclared.
 

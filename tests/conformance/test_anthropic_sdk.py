@@ -6,10 +6,12 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import pydantic
 import pytest
 import typing_extensions
 
-from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.testing import Fault, ProviderEmulator, Reply, ToolUse
 from llmorch.testing._anthropic_schema import LATEST_VERSION, request_schema
 from llmorch.testing._strict import Arr, Either, Tagged
 from tests.conformance._bodies import llmorch_bodies
@@ -189,3 +191,286 @@ def test_emulator_declares_no_field_the_sdk_does_not() -> None:
     assert set(tagged.variants) == set(sdk_blocks)
     for tag, variant in tagged.variants.items():
         assert set(variant.fields) == set(sdk_blocks[tag].__annotations__), tag
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+TIME = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
+PARALLEL = (
+    ToolUse("get_weather", {"city": "Paris"}),
+    ToolUse("get_weather", {"city": "Lyon, Auvergne-Rhône-Alpes"}),
+    ToolUse("get_time"),
+)
+
+
+def results(content: list[Any]) -> list[dict[str, Any]]:
+    """One tool_result block per tool_use block, in order."""
+    return [
+        {"type": "tool_result", "tool_use_id": block.id, "content": f"{block.name} done"}
+        for block in content
+        if block.type == "tool_use"
+    ]
+
+
+def test_two_turn_tool_loop(emu: ProviderEmulator, client: Any) -> None:
+    """Parallel tool_use blocks parse; the results turn is accepted and answered."""
+    emu.script("anthropic", MODEL, Reply("Looking.", tool_calls=PARALLEL), Reply("Sunny, noon."))
+    first = client.messages.create(
+        model=MODEL, max_tokens=100, tools=[WEATHER, TIME], messages=MESSAGES
+    )
+    calls = [b for b in first.content if b.type == "tool_use"]
+    assert [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Lyon, Auvergne-Rhône-Alpes"}),
+        ("get_time", {}),
+    ] == [(c.name, c.input) for c in calls]
+    assert "tool_use" == first.stop_reason and len({c.id for c in calls}) == 3
+    history = [
+        *MESSAGES,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": results(first.content)},
+    ]
+    final = client.messages.create(
+        model=MODEL, max_tokens=100, tools=[WEATHER, TIME], messages=history
+    )
+    assert ("Sunny, noon.", "end_turn") == (final.content[0].text, final.stop_reason)
+
+
+def test_streamed_tool_loop_with_thinking(emu: ProviderEmulator, client: Any) -> None:
+    """The SDK's stream helpers rebuild thinking and every call; signed blocks go back as is."""
+    emu.script(
+        "anthropic",
+        MODEL,
+        Reply("", tool_calls=PARALLEL, reasoning="two cities and a clock"),
+        Reply("Sunny, noon.", reasoning="all answered"),
+    )
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    options = {"model": MODEL, "max_tokens": 2000, "tools": [WEATHER, TIME], "thinking": thinking}
+    with client.messages.stream(messages=MESSAGES, **options) as stream:
+        kinds = [event.type for event in stream]
+        first = stream.get_final_message()
+    assert {"thinking", "signature", "input_json"} <= set(kinds)
+    assert ["thinking", "tool_use", "tool_use", "tool_use"] == [b.type for b in first.content]
+    assert "two cities and a clock" == first.content[0].thinking
+    assert [{"city": "Paris"}, {"city": "Lyon, Auvergne-Rhône-Alpes"}, {}] == [
+        b.input for b in first.content[1:]
+    ]
+    history = [
+        *MESSAGES,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": results(first.content)},
+    ]
+    with client.messages.stream(messages=history, **options) as stream:
+        final = stream.get_final_message()
+    assert ["thinking", "text"] == [b.type for b in final.content]
+    assert "Sunny, noon." == final.content[1].text
+    assert final.usage.output_tokens_details.thinking_tokens == 2
+
+
+def test_invalid_tool_turn_gets_anthropic_400(emu: ProviderEmulator, client: Any) -> None:
+    """A tool_result with no tool_use before it, and a modified thinking block, are 400s."""
+    orphan = [
+        *MESSAGES,
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x"}]},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="unexpected `tool_use_id`") as info:
+        client.messages.create(model=MODEL, max_tokens=10, tools=[WEATHER], messages=orphan)
+    assert info.value.body["error"]["message"].startswith("messages.0.content.1: ")
+    emu.script("anthropic", MODEL, Reply("", tool_calls=PARALLEL[:1], reasoning="plan"))
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    first = client.messages.create(
+        model=MODEL, max_tokens=2000, tools=[WEATHER], thinking=thinking, messages=MESSAGES
+    )
+    altered = [{**first.content[0].model_dump(), "thinking": "plan "}, first.content[1]]
+    history = [
+        *MESSAGES,
+        {"role": "assistant", "content": altered},
+        {"role": "user", "content": results(first.content)},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature` in `thinking`"):
+        client.messages.create(
+            model=MODEL, max_tokens=2000, tools=[WEATHER], thinking=thinking, messages=history
+        )
+
+
+def check_typed(body: dict[str, Any]) -> None:
+    """The SDK's request types accept a body: no undeclared key, every nested block typed."""
+    params = params_types.MessageCreateParamsNonStreaming
+    if body.get("stream"):
+        params = params_types.MessageCreateParamsStreaming
+    check_body(body, params)
+    # pydantic validates Iterable[...] fields lazily: check content blocks and tools as lists.
+    blocks = pydantic.TypeAdapter(list[anthropic_types.ContentBlockParam])
+    for message in body["messages"]:
+        if isinstance(message["content"], list):
+            blocks.validate_python(message["content"])
+    pydantic.TypeAdapter(list[anthropic_types.ToolUnionParam]).validate_python(
+        body.get("tools", [])
+    )
+
+
+TOOL_TURN = [
+    *MESSAGES,
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}]},
+]
+TOOL = {"name": "f", "input_schema": {"type": "object"}}
+TYPED_CASES: list[tuple[dict[str, Any], bool]] = [
+    ({"tools": [TOOL], "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}, True),
+    ({"tools": [TOOL], "tool_choice": {"type": "tool", "name": "f"}}, True),
+    ({"tools": [TOOL], "messages": TOOL_TURN}, True),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000}, True),
+    ({"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}, True),
+    ({"tools": [TOOL], "tool_choice": {"type": "required"}}, False),
+    ({"tools": [TOOL], "tool_choice": {"type": "tool"}}, False),
+    ({"tools": [TOOL], "tool_choice": {"type": "none", "disable_parallel_tool_use": True}}, False),
+    ({"tools": [{"name": "f"}]}, False),
+    ({"tools": [{**TOOL, "parameters": {}}]}, False),
+    ({"thinking": {"type": "enabled"}}, False),
+    ({"thinking": {"type": "adaptive", "budget_tokens": 2048}}, False),
+    ({"output_config": {"effort": "extreme"}}, False),
+    (
+        {
+            "tools": [TOOL],
+            "messages": [
+                *TOOL_TURN[:2],
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t1", "name": "f"}],
+                },
+            ],
+        },
+        False,
+    ),
+    (
+        {
+            "messages": [
+                *MESSAGES,
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]},
+                *MESSAGES,
+            ]
+        },
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "accepted"), TYPED_CASES)
+def test_emulator_refuses_tool_bodies_the_sdk_types_refuse(
+    emu: ProviderEmulator, extra: dict[str, Any], accepted: bool
+) -> None:
+    """For tool-shaped bodies the SDK's request TypedDicts and the emulator agree."""
+    body = {"model": MODEL, "max_tokens": 10, "messages": MESSAGES, **extra}
+    try:
+        check_typed(body)
+        typed = True
+    except (AssertionError, pydantic.ValidationError):
+        typed = False
+    headers = {"x-api-key": "k", "anthropic-version": LATEST_VERSION}
+    response = httpx.post(emu.url("anthropic") + "/v1/messages", json=body, headers=headers)
+    assert (accepted, accepted) == (typed, response.status_code == 200), response.text
+
+
+def test_claude_on_vertex_tool_loop(emu: ProviderEmulator) -> None:
+    """AnthropicVertex streams parallel calls (toolu_vrtx_ ids) and sends thinking back."""
+    service_account = pytest.importorskip("google.oauth2.service_account")
+    from google.auth.transport.requests import Request
+
+    config = emu.config_for("vertex")
+    credentials = service_account.Credentials.from_service_account_file(
+        config["credentials_path"], scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    credentials.refresh(Request())
+    claude = "claude-haiku-5-5"
+    emu.script(
+        "vertex",
+        claude,
+        Reply("", tool_calls=PARALLEL[:2], reasoning="two cities"),
+        Reply("Both sunny."),
+    )
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    options = {"model": claude, "max_tokens": 2000, "tools": [WEATHER], "thinking": thinking}
+    with anthropic.AnthropicVertex(
+        project_id=config["project_id"],
+        region=config["location"],
+        access_token=credentials.token,
+        base_url=config["base_url"] + "/v1",
+        max_retries=0,
+    ) as client:
+        with client.messages.stream(messages=MESSAGES, **options) as stream:
+            first = stream.get_final_message()
+        calls = [b for b in first.content if b.type == "tool_use"]
+        assert all(c.id.startswith("toolu_vrtx_01") for c in calls) and len(calls) == 2
+        history = [
+            *MESSAGES,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": results(first.content)},
+        ]
+        final = client.messages.create(messages=history, **options)
+    assert "Both sunny." == final.content[-1].text
+
+
+def test_llmorch_tool_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None:
+    """The bodies llmorch builds for tools, choices, results and thinking round trips type."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool
+
+    weather = Tool("get_weather", "The weather", WEATHER["input_schema"], strict=True)
+    emu.script(
+        "anthropic",
+        MODEL,
+        Reply("", tool_calls=PARALLEL[:2], reasoning="plan"),
+        Reply("Sunny.", reasoning="done"),
+        Reply("", tool_calls=PARALLEL[:1]),
+        "ok",
+        "ok",
+    )
+
+    async def loop() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "anthropic",
+                "active_model": MODEL,
+                "providers": {"anthropic": emu.config_for("anthropic") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"enabled": False},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            first = await orch.send_request(MESSAGES, tools=[weather], reasoning="high")
+            turns = [
+                *MESSAGES,
+                first.message,
+                *(
+                    {"role": "tool", "tool_call_id": c.id, "content": "sunny"}
+                    for c in first.tool_calls
+                ),
+            ]
+            await orch.send_request(turns, tools=[weather], reasoning={"budget_tokens": 2048})
+            stream = orch.send_streaming_request(
+                MESSAGES, tools=[weather], tool_choice="get_weather", parallel_tool_calls=False
+            )
+            async for _ in stream:
+                pass
+            await orch.send_request(MESSAGES, tools=[weather], tool_choice="none")
+            await orch.send_request(MESSAGES, tools=[weather], reasoning="none")
+
+    import anyio
+
+    anyio.run(loop)
+    bodies = [r.body for r in emu.requests if r.method == "POST"]
+    assert 5 == len(bodies)
+    assert {"thinking", "tool_use"} <= {
+        b["type"]
+        for m in bodies[1]["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    }
+    for body in bodies:
+        check_typed(body)

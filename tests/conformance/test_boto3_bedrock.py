@@ -3,16 +3,23 @@ serves, and their SigV4 signatures verify against it."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 
-from llmorch.testing import Fault, ProviderEmulator, Reply
+from llmorch.config import BedrockConfig
+from llmorch.providers._aws import AWSAuth, encode_label
+from llmorch.testing import Fault, ProviderEmulator, Reply, ToolUse
 
 boto3 = pytest.importorskip("boto3")
 from botocore.config import Config  # noqa: E402 - after the importorskip
 from botocore.exceptions import ClientError, EventStreamError  # noqa: E402
+from botocore.validate import ParamValidator  # noqa: E402
 
 MODEL = "amazon.nova-lite-v1:0"  # the emulator's on-demand model (an id with a ':')
 PROFILE = "us.anthropic.claude-haiku-5-5"  # its default model, an inference profile
@@ -240,3 +247,377 @@ def test_issue11_item1_boto3_wrong_secret_gets_the_canonical_echo(emu: ProviderE
     assert "InvalidSignatureException" == info.value.response["Error"]["Code"]
     assert "/model/amazon.nova-lite-v1%253A0/converse\n" in message
     assert "The String-to-Sign should have been" in message
+
+
+# -- tools and reasoning (issue 13) -------------------------------------------------------------
+
+TOOLS: dict[str, Any] = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "weather",
+                "description": "Weather for a city",
+                "inputSchema": {
+                    "json": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                    }
+                },
+            }
+        },
+        {"toolSpec": {"name": "clock", "inputSchema": {"json": {"type": "object"}}}},
+    ]
+}
+THINKING: dict[str, Any] = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+QUESTION: list[Any] = [{"role": "user", "content": [{"text": "weather in Paris and Rome?"}]}]
+
+
+def results_for(turn: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": [
+            {"toolResult": {"toolUseId": b["toolUse"]["toolUseId"], "content": [{"text": "sunny"}]}}
+            for b in turn["content"]
+            if "toolUse" in b
+        ],
+    }
+
+
+def test_converse_tool_loop(emu: ProviderEmulator, runtime: Any) -> None:
+    """boto3 runs a two-turn loop: parallel toolUse blocks (with reasoning, thinking on), the
+    results sent back with the assistant turn unchanged, then the final answer."""
+    emu.script(
+        "bedrock",
+        PROFILE,
+        Reply(
+            reasoning="two cities, two calls",
+            tool_calls=(
+                ToolUse("weather", {"city": "Paris"}),
+                ToolUse("weather", {"city": "Rome"}),
+            ),
+        ),
+        Reply("Sunny in both.", reasoning="both sunny"),
+    )
+    first = runtime.converse(
+        modelId=PROFILE, messages=QUESTION, toolConfig=TOOLS, additionalModelRequestFields=THINKING
+    )
+    turn = first["output"]["message"]
+    assert "tool_use" == first["stopReason"]
+    assert (
+        "two cities, two calls" == turn["content"][0]["reasoningContent"]["reasoningText"]["text"]
+    )
+    calls = [b["toolUse"] for b in turn["content"] if "toolUse" in b]
+    assert [{"city": "Paris"}, {"city": "Rome"}] == [c["input"] for c in calls]
+    assert len({c["toolUseId"] for c in calls}) == 2
+    final = runtime.converse(
+        modelId=PROFILE,
+        messages=[*QUESTION, turn, results_for(turn)],
+        toolConfig=TOOLS,
+        additionalModelRequestFields=THINKING,
+    )
+    assert "end_turn" == final["stopReason"]
+    assert "Sunny in both." == final["output"]["message"]["content"][-1]["text"]
+
+
+def test_converse_stream_tool_loop(emu: ProviderEmulator, runtime: Any) -> None:
+    """boto3's event-stream parser yields every block: the signed reasoning, then the parallel
+    calls (start with id and name, input fragments), which rebuilt into an assistant turn are
+    accepted on the second streamed turn."""
+    emu.script(
+        "bedrock",
+        PROFILE,
+        Reply(
+            "Checking.",
+            reasoning="two cities",
+            tool_calls=(
+                ToolUse("weather", {"city": "Paris"}),
+                ToolUse("weather", {"city": "Rome"}),
+            ),
+        ),
+        Reply("Sunny in both."),
+    )
+    stream = runtime.converse_stream(
+        modelId=PROFILE, messages=QUESTION, toolConfig=TOOLS, additionalModelRequestFields=THINKING
+    )["stream"]
+    blocks: dict[int, dict[str, Any]] = {}
+    stop = ""
+    for event in stream:
+        if "contentBlockStart" in event:
+            start = event["contentBlockStart"]
+            tool = start["start"]["toolUse"]
+            blocks[start["contentBlockIndex"]] = {"toolUse": dict(tool, input="")}
+        elif "contentBlockDelta" in event:
+            delta = event["contentBlockDelta"]
+            block = blocks.setdefault(delta["contentBlockIndex"], {})
+            if "toolUse" in delta["delta"]:
+                block["toolUse"]["input"] += delta["delta"]["toolUse"]["input"]
+            elif "reasoningContent" in delta["delta"]:
+                part = delta["delta"]["reasoningContent"]
+                text = block.setdefault("reasoningContent", {"reasoningText": {"text": ""}})
+                text["reasoningText"]["text"] += part.get("text", "")
+                if "signature" in part:
+                    text["reasoningText"]["signature"] = part["signature"]
+            else:
+                block["text"] = block.get("text", "") + delta["delta"]["text"]
+        elif "messageStop" in event:
+            stop = event["messageStop"]["stopReason"]
+    assert "tool_use" == stop
+    assert [0, 1, 2, 3] == sorted(blocks)
+    calls = [blocks[2]["toolUse"], blocks[3]["toolUse"]]
+    assert [{"city": "Paris"}, {"city": "Rome"}] == [json.loads(c["input"]) for c in calls]
+    for call in calls:
+        call["input"] = json.loads(call["input"])
+    turn = {"role": "assistant", "content": [blocks[i] for i in sorted(blocks)]}
+    final = list(
+        runtime.converse_stream(
+            modelId=PROFILE,
+            messages=[*QUESTION, turn, results_for(turn)],
+            toolConfig=TOOLS,
+            additionalModelRequestFields=THINKING,
+        )["stream"]
+    )
+    text = "".join(
+        e["contentBlockDelta"]["delta"].get("text", "") for e in final if "contentBlockDelta" in e
+    )
+    assert "Sunny in both." == text
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        (
+            [
+                *QUESTION,
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"toolUse": {"toolUseId": "tooluse_a", "name": "clock", "input": {}}}
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"toolResult": {"toolUseId": "tooluse_b", "content": [{"text": "x"}]}}
+                    ],
+                },
+            ],
+            "Expected toolResult blocks at messages.2.content for the following Ids: tooluse_a",
+        ),
+        (
+            [
+                *QUESTION,
+                {"role": "assistant", "content": [{"text": "no call"}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"toolResult": {"toolUseId": "tooluse_b", "content": [{"text": "x"}]}}
+                    ],
+                },
+            ],
+            (
+                "The number of toolResult blocks at messages.2.content exceeds the number of "
+                "toolUse blocks of previous turn."
+            ),
+        ),
+    ],
+)
+def test_invalid_tool_turn_is_a_validation_exception(
+    runtime: Any, messages: list[Any], message: str
+) -> None:
+    """A tool result without its call reaches boto3 as ValidationException with Bedrock's text."""
+    with pytest.raises(ClientError) as info:
+        runtime.converse(modelId=PROFILE, messages=messages, toolConfig=TOOLS)
+    assert "ValidationException" == info.value.response["Error"]["Code"]
+    assert message == info.value.response["Error"]["Message"]
+    assert 400 == info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_modified_reasoning_signature_is_refused(emu: ProviderEmulator, runtime: Any) -> None:
+    """The reasoning block sent back with one character changed is Bedrock's 400 (Claude's
+    refusal relayed), where the unchanged one passes (test_converse_tool_loop)."""
+    emu.script("bedrock", PROFILE, Reply(reasoning="think", tool_calls=(ToolUse("clock"),)))
+    turn = runtime.converse(
+        modelId=PROFILE, messages=QUESTION, toolConfig=TOOLS, additionalModelRequestFields=THINKING
+    )["output"]["message"]
+    turn["content"][0]["reasoningContent"]["reasoningText"]["text"] = "thinK"
+    with pytest.raises(ClientError) as info:
+        runtime.converse(
+            modelId=PROFILE,
+            messages=[*QUESTION, turn, results_for(turn)],
+            toolConfig=TOOLS,
+            additionalModelRequestFields=THINKING,
+        )
+    assert info.value.response["Error"]["Message"].endswith(
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    )
+
+
+# Tool-shaped bodies botocore's ParamValidator (the SDK's own request types) refuses; the
+# emulator must refuse each of them too when it gets them over the wire.
+PARAM_REFUSALS: list[dict[str, Any]] = [
+    {"toolConfig": {"tools": []}},
+    {"toolConfig": {"toolChoice": {"auto": {}}}},
+    {"toolConfig": {"tools": [{"toolSpec": {"name": "f"}}]}},
+    {"toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {}}}]}},
+    {
+        "toolConfig": {
+            "tools": [{"toolSpec": {"name": "f", "parameters": {}, "inputSchema": {"json": {}}}}]
+        }
+    },
+    {"toolConfig": {"tools": TOOLS["tools"], "toolChoice": {"tool": {}}}},
+    {"toolConfig": {"tools": TOOLS["tools"], "toolChoice": {"auto": {}, "any": {}}}},
+    {"toolConfig": {"tools": TOOLS["tools"], "toolChoice": {"none": {}}}},
+    {
+        "toolConfig": {
+            "tools": TOOLS["tools"],
+            "toolChoice": {"auto": {}, "disableParallelToolUse": True},
+        }
+    },
+    {"toolConfig": {"tools": TOOLS["tools"], "parallelToolCalls": False}},
+    {
+        "messages": [
+            *QUESTION,
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "a", "name": "clock"}}]},
+        ],
+        "toolConfig": TOOLS,
+    },
+    {
+        "messages": [
+            *QUESTION,
+            {
+                "role": "assistant",
+                "content": [{"toolUse": {"toolUseId": "", "name": "clock", "input": {}}}],
+            },
+        ],
+        "toolConfig": TOOLS,
+    },
+    {
+        "messages": [
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "a"}}]},
+        ],
+        "toolConfig": TOOLS,
+    },
+    {
+        "messages": [
+            *QUESTION,
+            {
+                "role": "assistant",
+                "content": [{"reasoningContent": {"reasoningText": {"signature": "s"}}}],
+            },
+        ]
+    },
+    {
+        "messages": [
+            *QUESTION,
+            {
+                "role": "assistant",
+                "content": [
+                    {"reasoningContent": {"reasoningText": {"text": "t"}, "redactedContent": b"x"}}
+                ],
+            },
+        ]
+    },
+]
+
+
+@pytest.mark.parametrize("change", PARAM_REFUSALS)
+def test_emulator_refuses_what_param_validator_refuses(
+    emu: ProviderEmulator, change: dict[str, Any]
+) -> None:
+    """Each tool-shaped body fails botocore's ParamValidator against the Converse input shape,
+    and the emulator answers it (sent raw, past the SDK's check) with a 400 ValidationException."""
+    body = {"messages": QUESTION} | change
+    model = (
+        boto3.session.Session()
+        .client("bedrock-runtime", region_name="us-east-1")
+        .meta.service_model
+    )
+    shape = model.operation_model("Converse").input_shape
+    assert ParamValidator().validate({"modelId": PROFILE, **body}, shape).has_errors()
+
+    def wire(value: Any) -> Any:  # blobs go over JSON as base64 text, as botocore sends them
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, dict):
+            return {k: wire(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [wire(v) for v in value]
+        return value
+
+    config = emu.config_for("bedrock")
+    auth = AWSAuth("bedrock", BedrockConfig(**{k: v for k, v in config.items() if k != "type"}))
+    url = f"{config['endpoint_url']}/model/{encode_label(PROFILE)}/converse"
+    raw = json.dumps(wire(body)).encode()
+
+    async def send() -> httpx.Response:
+        headers = await auth.sign("POST", url, raw, {"content-type": "application/json"})
+        async with httpx.AsyncClient() as http:
+            return await http.post(url, content=raw, headers=headers)
+
+    response = anyio.run(send)
+    assert 400 == response.status_code
+    assert "ValidationException" == response.headers["x-amzn-errortype"].split(":")[0]
+
+
+def test_llmorch_tool_bodies_validate_against_the_service_model(emu: ProviderEmulator) -> None:
+    """The bodies llmorch builds for tools, each tool_choice, tool results, reasoning on every
+    family and the reasoning round trip pass botocore's ParamValidator for Converse and
+    ConverseStream (undeclared members, wrong types, missing members all fail it)."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "Weather for a city",
+            "parameters": {"properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    nova, oss = "us.amazon.nova-2-lite-v1:0", "openai.gpt-oss-120b-1:0"
+    question = [{"role": "user", "content": "weather in Paris?"}]
+    call = Reply(reasoning="one call", tool_calls=(ToolUse("weather", {"city": "Paris"}),))
+
+    async def run() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "bedrock",
+                "active_model": PROFILE,
+                "providers": {"bedrock": emu.config_for("bedrock") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            for choice in ("auto", "required", "weather", "none"):
+                await orch.send_request(question, tools=[weather], tool_choice=choice)
+            for model, reasoning in ((PROFILE, "high"), (nova, "low"), (oss, "medium")):
+                emu.script("bedrock", model, call, "done", call, "done")
+                for streamed in (False, True):
+                    kwargs: dict[str, Any] = {"model": model, "tools": [weather]}
+                    kwargs["reasoning"] = reasoning
+                    if streamed:
+                        stream = orch.send_streaming_request(question, **kwargs)
+                        async for _ in stream:
+                            pass
+                        first = stream.response
+                    else:
+                        first = await orch.send_request(question, **kwargs)
+                    results = [
+                        {"role": "tool", "tool_call_id": c.id, "content": "sunny"}
+                        for c in first.tool_calls
+                    ]
+                    await orch.send_request([*question, first.message, *results], **kwargs)
+
+    anyio.run(run)
+    service = boto3.session.Session().client("bedrock-runtime", region_name="us-east-1")
+    model = service.meta.service_model
+    bodies = [r for r in emu.requests if r.method == "POST"]
+    assert 4 + 3 * 4 == len(bodies)
+    assert any("reasoningContent" in json.dumps(r.body) for r in bodies)
+    assert any("toolResult" in json.dumps(r.body) for r in bodies)
+    for recorded in bodies:
+        operation = "ConverseStream" if recorded.path.endswith("converse-stream") else "Converse"
+        shape = model.operation_model(operation).input_shape
+        report = ParamValidator().validate({"modelId": recorded.model, **recorded.body}, shape)
+        assert not report.has_errors(), (recorded.body, report.generate_report())

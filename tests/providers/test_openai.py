@@ -150,7 +150,7 @@ async def test_stream_over_http_always_asks_for_usage(adapter: OpenAIProvider) -
     sent = json.loads(route.calls[0].request.content)
     assert sent["stream"] is True
     assert {"include_usage": True} == sent["stream_options"]
-    assert ["start", "text", "text", "finish", "usage"] == [e.kind for e in events]
+    assert ["start", "text", "text", "usage", "finish"] == [e.kind for e in events]
     assert "req_s" == events[0].request_id
 
 

@@ -201,6 +201,9 @@ def not_an_answer(
 class StreamParser(Protocol):
     """A sans-I/O stream parser: one server-sent event in, the normalised events it means out.
 
+    A parser may also have an ``end()`` method returning the events it held back (e.g. a
+    finish it keeps until the usage that follows it); it is called once the body has ended.
+
     Attributes:
         started: An event of the vendor's protocol arrived (the body is a real stream).
         complete: The vendor's terminal event arrived (the answer is whole).
@@ -545,6 +548,10 @@ class HTTPProvider(BaseLLMProvider):
                             yield event
                 for sse in decoder.flush():
                     for event in parse(sse):
+                        yield event
+                end = getattr(parse, "end", None)  # a parser may hold events to the body's end
+                if end is not None:
+                    for event in end():
                         yield event
             except SSEError as exc:
                 raise ProviderUnavailableError(

@@ -1,17 +1,16 @@
-"""AWS Bedrock Converse / ConverseStream over raw HTTP (``type: bedrock``).
+"""AWS Bedrock Converse / ConverseStream over raw HTTP (``type: bedrock``): the I/O shell.
 
-One body mapping serves every model family Converse supports (Claude, Nova, Titan, Llama,
-Mistral, Cohere, AI21, …). Requests are SigV4-signed with botocore's signer (or carry a Bedrock
-API key); streams are AWS event streams decoded with ``botocore.eventstream``; errors are
-classified by ``x-amzn-ErrorType``, not by status alone (a 429 can be throttling or a model that
-is not ready yet).
+One body mapping serves every model family Converse supports (Claude, Nova, gpt-oss, Llama,
+Mistral, …); it lives in :mod:`llmorch.providers._converse` (sans I/O). This module signs
+requests with botocore's SigV4 signer (or a Bedrock API key), sends them, reads answers and
+AWS event streams (``botocore.eventstream``), and lists models. Errors are classified by
+``x-amzn-ErrorType``, not by status alone (a 429 can be throttling or a model not ready yet).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
@@ -20,276 +19,36 @@ from llmorch._http import AsyncClient, Response, StreamBody, fetch, open_stream,
 from llmorch._scrub import scrub
 from llmorch.config import BedrockConfig, ProviderConfig
 from llmorch.exceptions import (
-    AuthenticationError,
     ConfigurationError,
     ContentFilteredError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    ModelNotFoundError,
     PermissionDeniedError,
     ProviderError,
-    ProviderTimeoutError,
     ProviderUnavailableError,
-    RateLimitError,
 )
 from llmorch.providers._aws import AWSAuth, encode_label, encode_query
-from llmorch.providers._common import (
-    CallOptions,
-    call_options,
-    class_for_status,
-    end_of_stream,
-    legacy_call,
-    not_an_answer,
-    split_kwargs,
+from llmorch.providers._common import end_of_stream, not_an_answer
+from llmorch.providers._converse import (
+    ConverseStreamDecoder,
+    classify_error,
+    decode_response,
+    encode_request,
+    error_code,
+    error_message,
+    reasoning_text,
+    same_family,
 )
 from llmorch.providers.base import BaseLLMProvider
-from llmorch.request import ChatRequest
-from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent, normalize_tokens
+from llmorch.request import NO_OPTIONS, CallOptions, ChatRequest
+from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 
 if TYPE_CHECKING:
-    from botocore.eventstream import EventStreamMessage, MessagePrelude
+    from botocore.eventstream import MessagePrelude
 
-__all__ = [
-    "BedrockProvider",
-    "classify_error",
-    "converse_body",
-    "decode_event_stream",
-    "error_code",
-    "parse_converse",
-    "usage_tokens",
-]
+__all__ = ["BedrockProvider", "decode_event_stream", "same_family"]
 
 logger = logging.getLogger("llmorch")
 
 REQUEST_ID_HEADER = "x-amzn-requestid"
-
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "guardrail_intervened": "content_filter",
-    "content_filtered": "content_filter",
-}
-
-# Converse request members that belong at the top level of the body, not in
-# ``additionalModelRequestFields``.
-_TOP_LEVEL = frozenset(
-    {
-        "toolConfig",
-        "guardrailConfig",
-        "performanceConfig",
-        "requestMetadata",
-        "additionalModelResponseFieldPaths",
-        "promptVariables",
-        "serviceTier",
-        "outputConfig",
-    }
-)
-
-# Error code (``x-amzn-ErrorType`` / ``__type`` / event-stream exception) -> (class, retryable).
-_CODES: dict[str, tuple[type[ProviderError], bool | None]] = {
-    "ThrottlingException": (RateLimitError, True),
-    "TooManyRequestsException": (RateLimitError, True),
-    "ServiceQuotaExceededException": (RateLimitError, False),
-    "ModelNotReadyException": (ProviderUnavailableError, True),
-    "ServiceUnavailableException": (ProviderUnavailableError, True),
-    "InternalServerException": (ProviderUnavailableError, True),
-    "InternalFailure": (ProviderUnavailableError, True),
-    "ModelStreamErrorException": (ProviderUnavailableError, True),
-    "ModelErrorException": (ProviderUnavailableError, None),
-    "ModelTimeoutException": (ProviderTimeoutError, True),
-    "ValidationException": (InvalidRequestError, None),
-    "SerializationException": (InvalidRequestError, None),
-    "AccessDeniedException": (PermissionDeniedError, None),
-    "ResourceNotFoundException": (ModelNotFoundError, None),
-    "UnrecognizedClientException": (AuthenticationError, None),
-    "InvalidSignatureException": (AuthenticationError, None),
-    "IncompleteSignatureException": (AuthenticationError, None),
-    "MissingAuthenticationTokenException": (AuthenticationError, None),
-    "InvalidClientTokenId": (AuthenticationError, None),
-    "ExpiredTokenException": (AuthenticationError, None),
-    "SignatureDoesNotMatch": (AuthenticationError, None),
-}
-_CONTEXT = re.compile(
-    r"input is too long|too many (input )?tokens|prompt is too long|context (length|window)"
-    r"|maximum context|exceeds? the (maximum|max)[a-z ]* tokens|input tokens exceed",
-    re.IGNORECASE,
-)
-_INVALID_MODEL = re.compile(
-    r"model identifier is invalid|model (id|identifier)? ?(is )?not found|could not resolve the "
-    r"foundation model|end of its life",
-    re.IGNORECASE,
-)
-
-
-def converse_body(
-    messages: list[Message],
-    temperature: float | None,
-    max_tokens: int | None,
-    kwargs: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Build a Converse body: ``system`` blocks, merged turns, ``inferenceConfig``, extras.
-
-    Consecutive messages of the same role become one message with several text blocks (Converse
-    requires alternating roles for most models).
-
-    Args:
-        messages: Validated messages.
-        temperature: ``inferenceConfig.temperature``, sent only when given.
-        max_tokens: ``inferenceConfig.maxTokens``, sent only when given.
-        kwargs: ``stop`` (→ ``stopSequences``), ``top_p`` (→ ``topP``), Converse top-level
-            members (``toolConfig``, ``guardrailConfig``, ``performanceConfig``, …, merged
-            ``inferenceConfig`` / ``additionalModelRequestFields``); anything else goes into
-            ``additionalModelRequestFields``.
-
-    Returns:
-        The body.
-
-    Raises:
-        InvalidRequestError: There is no user or assistant message.
-    """
-    stop, top_p, rest = split_kwargs(kwargs)
-    system = [{"text": m["content"]} for m in messages if m["role"] == "system"]
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        if m["role"] == "system":
-            continue
-        if turns and turns[-1]["role"] == m["role"]:
-            turns[-1]["content"].append({"text": m["content"]})
-        else:
-            turns.append({"role": m["role"], "content": [{"text": m["content"]}]})
-    if not turns:
-        raise InvalidRequestError("Bedrock needs at least one user or assistant message")
-    body: dict[str, Any] = {"messages": turns}
-    if system:
-        body["system"] = system
-    inference: dict[str, Any] = dict(rest.pop("inferenceConfig", None) or {})
-    if max_tokens is not None:
-        inference["maxTokens"] = max_tokens
-    if temperature is not None:
-        inference["temperature"] = temperature
-    if top_p is not None:
-        inference["topP"] = top_p
-    if stop is not None:
-        inference["stopSequences"] = [stop] if isinstance(stop, str) else stop
-    if inference:
-        body["inferenceConfig"] = inference
-    extra: dict[str, Any] = dict(rest.pop("additionalModelRequestFields", None) or {})
-    for key in list(rest):
-        if key in _TOP_LEVEL:
-            body[key] = rest.pop(key)
-    extra.update(rest)
-    if extra:
-        body["additionalModelRequestFields"] = extra
-    return body
-
-
-def usage_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
-    """Normalise Converse usage: ``inputTokens`` excludes cache reads and writes (SPEC §2.2).
-
-    Args:
-        usage: The ``usage`` object.
-
-    Returns:
-        ``tokens_used``; ``cache_write_1h`` too when ``cacheDetails`` lists 1-hour writes.
-    """
-    cache_read = usage.get("cacheReadInputTokens")
-    cache_write = usage.get("cacheWriteInputTokens")
-    prompt = int(usage.get("inputTokens") or 0) + int(cache_read or 0) + int(cache_write or 0)
-    tokens = normalize_tokens(
-        prompt,
-        int(usage.get("outputTokens") or 0),
-        cache_read=cache_read,
-        cache_write=cache_write,
-    )
-    details = usage.get("cacheDetails")
-    if isinstance(details, list):
-        one_hour = sum(
-            int(d.get("inputTokens") or 0)
-            for d in details
-            if isinstance(d, dict) and d.get("ttl") == "1h"
-        )
-        if one_hour:
-            tokens["cache_write_1h"] = one_hour
-    return tokens
-
-
-def parse_converse(data: Mapping[str, Any]) -> tuple[str, str, dict[str, int]]:
-    """Read text, finish reason and usage from a Converse response.
-
-    Args:
-        data: The response JSON.
-
-    Returns:
-        ``(text, normalised finish reason, tokens)``.
-    """
-    message = (data.get("output") or {}).get("message") or {}
-    text = "".join(
-        block["text"]
-        for block in message.get("content") or []
-        if isinstance(block, dict) and isinstance(block.get("text"), str)
-    )
-    finish = _FINISH.get(data.get("stopReason") or "", "other")
-    return text, finish, usage_tokens(data.get("usage") or {})
-
-
-def error_code(headers: Mapping[str, str], payload: Any) -> str:
-    """The AWS error code: ``x-amzn-ErrorType``, else the body's ``__type`` / ``code``.
-
-    Like botocore, the code is cut at the first ``:`` and after any ``#``.
-
-    Args:
-        headers: The response headers.
-        payload: The decoded body.
-
-    Returns:
-        The code, or ``""``.
-    """
-    raw = headers.get("x-amzn-errortype") or ""
-    if not raw and isinstance(payload, dict):
-        raw = str(payload.get("__type") or payload.get("code") or payload.get("Code") or "")
-    return raw.split(":", 1)[0].rsplit("#", 1)[-1].strip()
-
-
-def _message(payload: Any, status: int | None) -> str:
-    if isinstance(payload, dict):
-        for key in ("message", "Message", "errorMessage"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return str(payload[key])
-    if isinstance(payload, str) and payload.strip():
-        return payload.strip()[:500]
-    return f"HTTP {status}" if status else "Bedrock stream error"
-
-
-def classify_error(
-    status: int | None, code: str, message: str
-) -> tuple[type[ProviderError], bool | None]:
-    """Classify a Bedrock error by its code, then its message, then its status.
-
-    Args:
-        status: The HTTP status, or ``None`` for an exception event inside a stream.
-        code: The error code (``ThrottlingException``; stream events' lowerCamel names too).
-        message: The error message.
-
-    Returns:
-        ``(class, is_retryable override or None)``.
-    """
-    code = code[:1].upper() + code[1:]
-    cls: type[ProviderError]
-    if code in _CODES:
-        cls, retryable = _CODES[code]
-    elif status is not None:
-        cls, retryable = class_for_status(status), None
-    else:
-        cls, retryable = ProviderUnavailableError, None
-    if cls is InvalidRequestError:
-        if _CONTEXT.search(message):
-            cls = ContextLengthExceededError
-        elif _INVALID_MODEL.search(message):
-            cls = ModelNotFoundError
-    return cls, retryable
 
 
 class BedrockProvider(BaseLLMProvider):
@@ -358,7 +117,7 @@ class BedrockProvider(BaseLLMProvider):
         headers = headers or {}
         # AWS echoes signed headers (the session token) in InvalidSignatureException.
         payload = scrub(payload, self.secrets)
-        message = _message(payload, status)
+        message = error_message(payload, status)
         cls, retryable = classify_error(status, code, message)
         text = f"{code}: {message}" if code else message
         return cls(
@@ -396,9 +155,9 @@ class BedrockProvider(BaseLLMProvider):
         method: str,
         url: str,
         *,
-        body: Mapping[str, Any] | None = None,
+        raw: bytes = b"",
         model: str | None,
-        options: CallOptions | None = None,
+        options: CallOptions = NO_OPTIONS,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """Send one signed request and return its JSON body and headers.
 
@@ -407,9 +166,9 @@ class BedrockProvider(BaseLLMProvider):
         Args:
             method: ``GET`` or ``POST``.
             url: The full URL (labels encoded, query in canonical form).
-            body: The JSON body, for ``POST``.
+            raw: The encoded JSON body, for ``POST``.
             model: The model, for errors.
-            options: The call's options (timeout, extra body and headers).
+            options: The call's options (timeout, extra headers).
 
         Returns:
             ``(json body, response headers)``.
@@ -417,9 +176,6 @@ class BedrockProvider(BaseLLMProvider):
         Raises:
             ProviderError: Mapped from the error code, status and body, or from the transport.
         """
-        options = options or CallOptions()
-        body = options.apply(dict(body)) if body is not None and options.extra_body else body
-        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         url, headers, content = await self._signed(method, url, raw, options.extra_headers)
         response = await fetch(
             self.http,
@@ -448,63 +204,34 @@ class BedrockProvider(BaseLLMProvider):
             )
         return data, response.headers
 
+    def _body(self, request: ChatRequest) -> bytes:
+        body = request.options.apply(encode_request(request, self.config.type))
+        return json.dumps(body, separators=(",", ":")).encode()
+
     async def send_request(self, request: ChatRequest) -> LLMResponse:
-        """Send one chat request (text only until this vendor's codec maps tools).
-
-        Args:
-            request: The typed request.
-
-        Returns:
-            The answer.
-        """
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
-
-    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream one chat request (text only until this vendor's codec maps tools).
-
-        Args:
-            request: The typed request.
-
-        Returns:
-            The normalised events.
-        """
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
-
-    async def _send_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
         """Send one Converse request.
 
         Args:
-            messages: Validated messages.
-            model: A model id, inference-profile id or ARN.
-            temperature: Sent only when given.
-            max_tokens: Sent only when given.
-            **kwargs: See :func:`converse_body`.
+            request: The typed request (``request.model``: a model id, profile id or ARN).
 
         Returns:
-            The answer.
+            The answer: text, tool calls, reasoning and its state, usage.
 
         Raises:
+            InvalidRequestError: What the model cannot take (before any network call).
             ContentFilteredError: A guardrail or content filter blocked the answer and no text
                 came back.
         """
-        body = converse_body(messages, temperature, max_tokens, kwargs)
+        model = request.model
+        raw = self._body(request)
         url = f"{await self.runtime_url()}/model/{encode_label(model)}/converse"
         data, headers = await self.request_json(
-            "POST", url, body=body, model=model, options=call_options(kwargs)
+            "POST", url, raw=raw, model=model, options=request.options
         )
         request_id = headers.get(REQUEST_ID_HEADER)
         if not (data.get("output") or data.get("stopReason")):
             raise not_an_answer(self.name, model, request_id, data)
-        text, finish, tokens = parse_converse(data)
+        text, finish, tokens, calls, items = decode_response(data)
         if finish == "content_filter" and not text:
             raise ContentFilteredError(
                 f"blocked by Bedrock ({data.get('stopReason')})",
@@ -522,32 +249,29 @@ class BedrockProvider(BaseLLMProvider):
             finish_reason=finish,
             request_id=request_id,
             raw_response=data,
+            tool_calls=calls,
+            reasoning=reasoning_text(items),
+            reasoning_items=items,
         )
 
-    async def _stream_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Stream one ConverseStream request.
 
-        Args:
-            messages: Validated messages.
-            model: A model id, inference-profile id or ARN.
-            temperature: Sent only when given.
-            max_tokens: Sent only when given.
-            **kwargs: See :func:`converse_body`.
+        The body is built (and refused, when the model cannot take it) before this returns.
 
-        Yields:
-            ``start``, ``text``, ``finish`` and ``usage`` events.
+        Args:
+            request: The typed request.
+
+        Returns:
+            ``start``, ``text``, ``reasoning``, ``tool_start`` / ``tool_delta`` / ``tool_end``,
+            ``usage`` and ``finish`` events.
         """
-        options = call_options(kwargs)
-        body = options.apply(converse_body(messages, temperature, max_tokens, kwargs))
+        return self._stream(request.model, self._body(request), request.options)
+
+    async def _stream(
+        self, model: str, raw: bytes, options: CallOptions
+    ) -> AsyncGenerator[StreamEvent, None]:
         url = f"{await self.runtime_url()}/model/{encode_label(model)}/converse-stream"
-        raw = json.dumps(body, separators=(",", ":")).encode()
         url, headers, content = await self._signed("POST", url, raw, options.extra_headers)
         stream = await open_stream(
             self.http,
@@ -660,10 +384,11 @@ async def decode_event_stream(
 ) -> AsyncGenerator[StreamEvent, None]:
     """Decode a ConverseStream body (AWS event stream) into normalised events.
 
-    Frames are parsed by ``botocore.eventstream.EventStreamBuffer`` (CRCs checked); unknown
-    payload keys (e.g. the ``p`` padding field) are ignored. The answer is whole once both
-    ``messageStop`` and ``metadata`` arrived; a body that ends before is a cut stream, and one
-    without any Converse event is not an answer. Each decoded frame moves the body's deadline.
+    Frames are parsed by ``botocore.eventstream.EventStreamBuffer`` (CRCs checked), then by
+    :class:`~llmorch.providers._converse.ConverseStreamDecoder`; unknown payload keys (e.g. the
+    ``p`` padding field) are ignored. The answer is whole once both ``messageStop`` and
+    ``metadata`` arrived; a body that ends before is a cut stream, and one without any Converse
+    event is not an answer. Each decoded frame moves the body's deadline.
 
     Args:
         chunks: The raw body, in any split (a :class:`~llmorch._http.StreamBody` in use).
@@ -672,7 +397,7 @@ async def decode_event_stream(
         request_id: The stream's request id.
 
     Yields:
-        ``text``, ``finish`` and ``usage`` events.
+        ``text``, ``reasoning``, ``tool_*``, ``usage`` and ``finish`` events.
 
     Raises:
         ProviderError: An exception event arrived (mapped by its type), a frame was corrupt (bad
@@ -681,9 +406,23 @@ async def decode_event_stream(
     """
     from botocore.eventstream import EventStreamBuffer, ParserError
 
+    def fault(code: str, body: Any) -> Exception:
+        if isinstance(body, str):
+            body = scrub(body, adapter.secrets)[:2000]
+        return adapter.make_error(None, code, body, model, request_id=request_id)
+
+    def malformed(name: str, payload: bytes) -> Exception:
+        return ProviderUnavailableError(
+            f"malformed stream event {name!r}: {payload[:200]!r}",
+            provider=adapter.name,
+            model=model,
+            request_id=request_id,
+        )
+
+    decode = ConverseStreamDecoder(fault, malformed)
     buffer = EventStreamBuffer()
     fed = consumed = 0
-    seen: set[str] = set()
+    body = chunks if isinstance(chunks, StreamBody) else None
     async for chunk in chunks:
         buffer.add_data(chunk)
         fed += len(chunk)
@@ -700,11 +439,9 @@ async def decode_event_stream(
                     request_id=request_id,
                 ) from None
             consumed += cast("MessagePrelude", message.prelude).total_length
-            if isinstance(chunks, StreamBody):
-                chunks.event()
-            headers = cast("dict[str, Any]", message.headers)
-            seen.add(str(headers.get(":event-type")))
-            for event in _stream_event(message, adapter, model, request_id):
+            if body is not None:
+                body.event()
+            for event in decode(message):
                 yield event
     if fed != consumed:
         raise ProviderUnavailableError(
@@ -713,54 +450,4 @@ async def decode_event_stream(
             model=model,
             request_id=request_id,
         )
-    started = bool(seen & _CONVERSE_EVENTS)
-    end_of_stream(started, _TERMINAL <= seen, adapter.name, model, request_id)
-
-
-_CONVERSE_EVENTS = frozenset(
-    {"messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop"}
-    | {"messageStop", "metadata"}
-)
-_TERMINAL = frozenset({"messageStop", "metadata"})
-
-
-def _stream_event(
-    message: EventStreamMessage, adapter: BedrockProvider, model: str, request_id: str | None
-) -> list[StreamEvent]:
-    # botocore-stubs types ``headers`` (and ``prelude``) as int; they are a dict (and a prelude).
-    headers, payload = cast("dict[str, Any]", message.headers), message.payload
-    kind = headers.get(":message-type")
-    if kind == "error":
-        code = str(headers.get(":error-code") or "")
-        body: Any = {"message": str(headers.get(":error-message") or "")}
-        raise adapter.make_error(None, code, body, model, request_id=request_id)
-    if kind == "exception":
-        code = str(headers.get(":exception-type") or "")
-        try:
-            body = json.loads(payload) if payload else {}
-        except ValueError:
-            body = scrub(payload.decode("utf-8", errors="replace"), adapter.secrets)[:2000]
-        raise adapter.make_error(None, code, body, model, request_id=request_id)
-    if kind != "event":
-        return []
-    name = headers.get(":event-type")
-    try:
-        data = json.loads(payload) if payload else {}
-    except ValueError:
-        raise ProviderUnavailableError(
-            f"malformed stream event {name!r}: {payload[:200]!r}",
-            provider=adapter.name,
-            model=model,
-            request_id=request_id,
-        ) from None
-    if not isinstance(data, dict):
-        return []
-    if name == "contentBlockDelta":
-        text = (data.get("delta") or {}).get("text")
-        return [StreamEvent("text", text=text)] if isinstance(text, str) and text else []
-    if name == "messageStop":
-        reason = str(data.get("stopReason") or "")
-        return [StreamEvent("finish", finish_reason=_FINISH.get(reason, "other"))]
-    if name == "metadata":
-        return [StreamEvent("usage", tokens=usage_tokens(data.get("usage") or {}), raw=data)]
-    return []
+    end_of_stream(decode.started, decode.complete, adapter.name, model, request_id)

@@ -14,12 +14,17 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from llmorch.exceptions import ConfigurationError, ProviderError
+from llmorch.providers._anthropic_wire import (
+    MessageStreamParser,
+    encode_request,
+)
+from llmorch.providers._anthropic_wire import (
+    classify_error as classify_anthropic_error,
+)
 from llmorch.providers._common import (
-    CallOptions,
     StreamParser,
     call_options,
     legacy_call,
-    not_an_answer,
 )
 from llmorch.providers._gemini_wire import (
     GeminiStreamParser,
@@ -27,15 +32,7 @@ from llmorch.providers._gemini_wire import (
     classify_error,
     gemini_body,
 )
-from llmorch.providers.anthropic import (
-    MessageStreamParser,
-    anthropic_body,
-    is_message,
-    parse_message,
-)
-from llmorch.providers.anthropic import (
-    classify_error as classify_anthropic_error,
-)
+from llmorch.providers.anthropic import claude_response
 from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
 
@@ -199,19 +196,12 @@ class VertexProvider(GoogleProvider):
         safety = getattr(self.config, "safety_settings", None)
         return gemini_body(messages, temperature, max_tokens, kwargs, safety)
 
-    def _claude_body(
-        self,
-        messages: list[Message],
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        body = anthropic_body(messages, temperature, max_tokens, kwargs)
-        body["anthropic_version"] = ANTHROPIC_VERSION
-        return body
+    def _claude_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The Messages body for Claude: no ``model`` (it is in the URL), ``anthropic_version``."""
+        return {**encode_request(request, self.config.type), "anthropic_version": ANTHROPIC_VERSION}
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
-        """Send one chat request (text only until this vendor's codec maps tools).
+        """Send one chat request (Gemini: text only until its codec maps tools).
 
         Args:
             request: The typed request.
@@ -219,11 +209,13 @@ class VertexProvider(GoogleProvider):
         Returns:
             The answer.
         """
+        if _is_claude(request.model):
+            return await self._claude(request)
         messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
         return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
 
     def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream one chat request (text only until this vendor's codec maps tools).
+        """Stream one chat request (Gemini: text only until its codec maps tools).
 
         Args:
             request: The typed request.
@@ -231,6 +223,8 @@ class VertexProvider(GoogleProvider):
         Returns:
             The normalised events.
         """
+        if _is_claude(request.model):
+            return self._claude_stream(request)
         messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
         return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
 
@@ -258,8 +252,6 @@ class VertexProvider(GoogleProvider):
             ContentFilteredError: The prompt or answer was blocked and no text came back.
         """
         options = call_options(kwargs)
-        if _is_claude(model):
-            return await self._claude(messages, model, temperature, max_tokens, kwargs, options)
         body = self._gemini_body(messages, temperature, max_tokens, kwargs)
 
         async def call() -> tuple[dict[str, Any], Any]:
@@ -269,38 +261,34 @@ class VertexProvider(GoogleProvider):
         data, headers = await self.with_auth(call)
         return self.gemini_response(data, model, headers.get(self.request_id_header))
 
-    async def _claude(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-        options: CallOptions,
-    ) -> LLMResponse:
-        body = self._claude_body(messages, temperature, max_tokens, kwargs)
+    async def _claude(self, request: ChatRequest) -> LLMResponse:
+        """Claude through ``rawPredict``: the Anthropic codec, Vertex's URL and token."""
+        body = self._claude_body(request)
+        model = request.model
 
         async def call() -> tuple[dict[str, Any], Any]:
             path = self._model_url("anthropic", model) + ":rawPredict"
-            return await self.request_json("POST", path, model=model, body=body, options=options)
+            return await self.request_json(
+                "POST", path, model=model, body=body, options=request.options
+            )
 
         data, headers = await self.with_auth(call)
-        request_id = headers.get(self.request_id_header) or data.get("id")
-        if not is_message(data):
-            raise not_an_answer(self.name, model, request_id, data)
-        text, finish, tokens = parse_message(data)
-        if finish == "content_filter" and not text:
-            raise self.content_filtered("the model refused to answer", model, request_id, data)
-        return LLMResponse(
-            content=text,
-            model=model,
-            provider=self.name,
-            tokens_used=tokens,
-            finish_reason=finish,
-            request_id=request_id,
-            raw_response=data,
-            model_answered=data.get("model"),
+        return claude_response(
+            self, data, model, headers.get(self.request_id_header) or data.get("id")
         )
+
+    async def _claude_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Claude through ``streamRawPredict``, parsed by the Anthropic stream parser."""
+        body = self._claude_body(request)
+        body["stream"] = True
+        model = request.model
+        await self.prepare()
+        path = self._model_url("anthropic", model) + ":streamRawPredict"
+        parser = partial(MessageStreamParser, self, model)
+        stream = self.stream_with_auth(path, body, model, parser, request.options)
+        async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
+            async for event in events:
+                yield event
 
     async def _stream_text(
         self,
@@ -323,15 +311,9 @@ class VertexProvider(GoogleProvider):
             ``start``, ``text``, ``usage`` and ``finish`` events.
         """
         parser: Callable[[str | None], StreamParser]
-        if _is_claude(model):
-            body = self._claude_body(messages, temperature, max_tokens, kwargs)
-            body["stream"] = True
-            suffix, publisher = ":streamRawPredict", "anthropic"
-            parser = partial(MessageStreamParser, self, model)
-        else:
-            body = self._gemini_body(messages, temperature, max_tokens, kwargs)
-            suffix, publisher = ":streamGenerateContent?alt=sse", "google"
-            parser = partial(GeminiStreamParser, self, model)
+        body = self._gemini_body(messages, temperature, max_tokens, kwargs)
+        suffix, publisher = ":streamGenerateContent?alt=sse", "google"
+        parser = partial(GeminiStreamParser, self, model)
 
         await self.prepare()
         path = self._model_url(publisher, model) + suffix

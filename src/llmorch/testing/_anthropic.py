@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+import secrets
+import string
+from typing import Any, ClassVar
 
+from llmorch.testing._anthropic_rules import THINKING_KIND, custom_tools, thinking_on
 from llmorch.testing._anthropic_schema import check
 from llmorch.testing._dialect import Dialect, Plan
-from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._script import (
+    ErrorKind,
+    Fault,
+    ToolUse,
+    count_tokens,
+    default_arguments,
+    split_chunks,
+)
 from llmorch.testing._server import JSONResponse, Request, Response
+from llmorch.testing._signing import sign
 
 __all__ = ["AnthropicDialect"]
 
@@ -41,6 +53,9 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "timeout": (504, "timeout_error", "Request timed out"),
 }
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+_ID_CHARS = string.ascii_letters + string.digits
+DEFAULT_THINKING = "Thinking it over."
+"""The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
 
 
 class AnthropicDialect(Dialect):
@@ -50,6 +65,8 @@ class AnthropicDialect(Dialect):
     prefix = "/anthropic"
     chat_models = ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5")
     default_models = (*chat_models, "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")
+    tool_id_prefix: ClassVar[str] = "toolu_"
+    """Tool-use ids are this, ``01`` and 22 letters and digits (as recorded: ``toolu_01QE1W…``)."""
 
     def error(
         self,
@@ -177,16 +194,31 @@ class AnthropicDialect(Dialect):
         plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
+        plan = _shaped(plan, body)
+        thinking = body.get("thinking") or {}
+        shown = thinking.get("display") != "omitted"
         request_id = self.request_id()
         if body.get("stream"):
             return self.stream(
-                plan, self._frames, "text/event-stream; charset=utf-8", {"request-id": request_id}
+                plan,
+                lambda p: self._frames(p, shown),
+                "text/event-stream; charset=utf-8",
+                {"request-id": request_id},
             )
         if plan.ending == "error":
             status = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])[0]
             return self.error(status, plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"request-id": request_id})
+        content: list[dict[str, Any]] = []
+        if plan.reasoning is not None:
+            text = plan.reasoning if shown else ""
+            content.append(
+                {"type": "thinking", "thinking": text, "signature": sign(THINKING_KIND, text)}
+            )
+        if plan.text or not plan.tool_calls:
+            content.append({"type": "text", "text": plan.text})
+        content += [{**self._tool_use(call), "input": _arguments(call)} for call in plan.tool_calls]
         return self.whole(
             plan,
             {
@@ -194,7 +226,7 @@ class AnthropicDialect(Dialect):
                 "id": "msg_" + request_id[4:],
                 "type": "message",
                 "role": "assistant",
-                "content": [{"type": "text", "text": plan.text}],
+                "content": content,
                 "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                 "stop_sequence": None,
                 "usage": self._usage(plan, plan.completion_tokens),
@@ -202,18 +234,31 @@ class AnthropicDialect(Dialect):
             {"request-id": request_id},
         )
 
+    def _tool_use(self, call: ToolUse) -> dict[str, Any]:
+        """A ``tool_use`` block, its input empty (as ``content_block_start`` sends it)."""
+        tool_id = call.id or self.tool_id_prefix + "01" + "".join(
+            secrets.choice(_ID_CHARS) for _ in range(22)
+        )
+        caller = {"type": "direct"}
+        return {"type": "tool_use", "id": tool_id, "name": call.name, "input": {}, "caller": caller}
+
     @staticmethod
-    def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
-        return {
+    def _usage(plan: Plan, output_tokens: int, *, details: bool = True) -> dict[str, Any]:
+        usage: dict[str, Any] = {
             "input_tokens": plan.prompt_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": output_tokens,
-            "service_tier": "standard",
         }
+        if details and plan.reasoning is not None:
+            # Sent with thinking (tests/fixtures/anthropic/message_thinking_tokens.json).
+            usage["output_tokens_details"] = {"thinking_tokens": count_tokens(plan.reasoning)}
+        usage["service_tier"] = "standard"
+        return usage
 
-    def _frames(self, plan: Plan) -> list[bytes]:
+    def _frames(self, plan: Plan, shown: bool) -> list[bytes]:
+        """The SSE events of an answer: thinking, text, then each tool call, one block each."""
         message: dict[str, Any] = {
             "id": "msg_" + self.request_id()[4:],
             "type": "message",
@@ -222,31 +267,23 @@ class AnthropicDialect(Dialect):
             "model": plan.model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": self._usage(plan, 1),
+            "usage": self._usage(plan, 1, details=False),
         }
-        frames = [
-            _event("message_start", {"type": "message_start", "message": message}),
-            _event(
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            ),
-            _event("ping", {"type": "ping"}),
-        ]
-        frames += [
-            _event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": text},
-                },
-            )
-            for text in plan.chunks
-        ]
+        frames = [_event("message_start", {"type": "message_start", "message": message})]
+        index = 0
+        if plan.reasoning is not None:
+            thinking = plan.reasoning if shown else ""
+            deltas: list[dict[str, Any]] = [
+                {"type": "thinking_delta", "thinking": chunk} for chunk in split_chunks(thinking)
+            ]
+            deltas.append({"type": "signature_delta", "signature": sign(THINKING_KIND, thinking)})
+            frames += _block(index, {"type": "thinking", "thinking": "", "signature": ""}, deltas)
+            index += 1
+        text_block = bool(plan.chunks) or not plan.tool_calls
+        if text_block:
+            deltas = [{"type": "text_delta", "text": text} for text in plan.chunks]
+            frames += _block(index, {"type": "text", "text": ""}, deltas, stop=False)
+        frames.insert(2, _event("ping", {"type": "ping"}))  # after the first block's start
         if plan.ending == "error":
             _, kind_type, default = _ERRORS.get(
                 plan.error or "server_error", _ERRORS["server_error"]
@@ -258,12 +295,29 @@ class AnthropicDialect(Dialect):
             return [*frames, _event("error", error)]
         if plan.ending == "malformed":
             return [*frames, b"event: content_block_delta\ndata: {this is not json\n\n"]
+        if plan.ending == "cut" and not plan.tool_calls:
+            return frames
+        if text_block:
+            frames.append(
+                _event("content_block_stop", {"type": "content_block_stop", "index": index})
+            )
+            index += 1
+        for n, call in enumerate(plan.tool_calls):
+            fragments = [
+                "",
+                *_fragments(call.arguments_json),
+            ]  # the first one is empty, as recorded
+            cut = plan.ending == "cut" and n == len(plan.tool_calls) - 1
+            if cut:
+                fragments = fragments[: 1 + (len(fragments) - 1) // 2]
+            deltas = [{"type": "input_json_delta", "partial_json": f} for f in fragments]
+            frames += _block(index, self._tool_use(call), deltas, stop=not cut)
+            index += 1
         if plan.ending == "cut":
             return frames
         usage = self._usage(plan, plan.completion_tokens)
         return [
             *frames,
-            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
             _event(
                 "message_delta",
                 {
@@ -277,6 +331,86 @@ class AnthropicDialect(Dialect):
             ),
             _event("message_stop", {"type": "message_stop"}),
         ]
+
+
+def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:
+    """The plan as the request's tool choice and thinking settings let the model answer.
+
+    ``tool_choice`` ``none`` drops scripted calls; ``any`` or ``tool`` with nothing scripted calls
+    the (first or named) tool with :func:`default_arguments`, without text (a forced choice
+    prefills the call); ``disable_parallel_tool_use`` keeps the first call; thinking is sent
+    only when the request turns it on, and always (:data:`DEFAULT_THINKING` when none is
+    scripted) with ``thinking.type: enabled``.
+    """
+    choice = body.get("tool_choice") or {}
+    kind = choice.get("type", "auto")
+    calls, chunks, completion = plan.tool_calls, plan.chunks, plan.completion_tokens
+    if kind == "none":
+        calls = ()
+    elif kind in ("any", "tool") and not calls and plan.ending == "complete":
+        tools = {tool["name"]: tool for _, tool in custom_tools(body)}
+        name = choice["name"] if kind == "tool" else next(iter(tools), None)
+        if name is not None:
+            schema = tools.get(name, {}).get("input_schema")
+            calls = (ToolUse(name, default_arguments(schema)),)
+            chunks = []
+            completion = count_tokens(calls[0].arguments_json)
+    if choice.get("disable_parallel_tool_use"):
+        calls = calls[:1]
+    finish = plan.finish_reason
+    if calls and finish != "length":
+        finish = "tool_calls"
+    elif not calls and finish == "tool_calls":
+        finish = "stop"
+    reasoning = plan.reasoning if thinking_on(body) else None
+    if plan.reasoning and reasoning is None:
+        completion = max(0, completion - count_tokens(plan.reasoning))
+    thinking = body.get("thinking") or {}
+    if reasoning is None and thinking.get("type") == "enabled" and plan.ending == "complete":
+        # Manual extended thinking answers with a thinking block first (adaptive may skip it).
+        reasoning = DEFAULT_THINKING
+        completion += count_tokens(reasoning)
+    return dataclasses.replace(
+        plan,
+        tool_calls=calls,
+        chunks=chunks,
+        finish_reason=finish,
+        reasoning=reasoning,
+        completion_tokens=completion,
+    )
+
+
+def _arguments(call: ToolUse) -> Any:
+    """A call's input object (a non-streamed answer cannot carry malformed JSON: ``{}``)."""
+    try:
+        value = json.loads(call.arguments_json)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _fragments(text: str, size: int = 12) -> list[str]:
+    """The ``input_json_delta`` fragments of a call's arguments."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _block(
+    index: int, start: dict[str, Any], deltas: list[dict[str, Any]], *, stop: bool = True
+) -> list[bytes]:
+    """One content block's events: its start, its deltas and (unless cut) its stop."""
+    frames = [
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+    ]
+    frames += [
+        _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+        for d in deltas
+    ]
+    if stop:
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return frames
 
 
 def _event(name: str, payload: Any) -> bytes:

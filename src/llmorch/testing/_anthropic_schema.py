@@ -12,7 +12,14 @@ The wording is the API's pydantic validation (quoted in issue trackers): a dotte
 content-block steps name the block type (``messages.0.content.1.tool_use.text: Extra inputs are
 not permitted``), ``max_tokens: Field required``, ``<field>: range: 0..1`` for a sampling
 parameter out of range (recorded as ``top_p: range: -1 or 0..1`` before the API stopped taking
--1), and ``messages: Unexpected role "ai". Allowed roles are …`` for an unknown role.
+-1), and ``messages: Unexpected role "ai". Allowed roles are …`` for an unknown role. Tagged
+unions name their variant the same way: ``thinking.enabled.budget_tokens: Input should be greater
+than or equal to 1024`` (a live 400 quoted in themaximalist/llm.js#30), ``tool_choice.tool.name``,
+and ``tools.0.custom.input_schema`` for a custom tool (``type`` absent or ``custom``; server
+tools are declared but not checked further). The tool, tool-choice and thinking shapes are the
+SDK's ``ToolParam``, ``ToolChoiceParam``, ``ThinkingConfigParam`` and ``OutputConfigParam``.
+What a well-shaped body can still break (tool turns, signatures, thinking settings) is checked
+by :mod:`llmorch.testing._anthropic_rules`.
 """
 
 from __future__ import annotations
@@ -21,9 +28,18 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from llmorch.testing import _anthropic_rules as rules
 from llmorch.testing._strict import ANY, Arr, Either, Obj, Path, Problem, Scalar, Tagged, validate
 
-__all__ = ["LATEST_VERSION", "VERSIONS", "check", "problem_message", "request_schema"]
+__all__ = [
+    "CUSTOM_TOOL",
+    "LATEST_VERSION",
+    "SERVER_TOOL_TYPES",
+    "VERSIONS",
+    "check",
+    "problem_message",
+    "request_schema",
+]
 
 LATEST_VERSION = "2026-10-21"
 VERSIONS = ("2023-06-01", LATEST_VERSION)
@@ -120,14 +136,93 @@ _TOP = {
         "workspace_id",
     ),
 }
+_BOOL = Scalar("boolean")
+_PARALLEL = {"disable_parallel_tool_use": _BOOL}
+# ToolChoiceParam: auto | any | tool | none (tool_choice_*_param.py); only auto, any and tool
+# take ``disable_parallel_tool_use``.
+_TOOL_CHOICE = Tagged(
+    "type",
+    {
+        "auto": Obj({"type": _STRING, **_PARALLEL}, frozenset({"type"})),
+        "any": Obj({"type": _STRING, **_PARALLEL}, frozenset({"type"})),
+        "tool": Obj({"type": _STRING, "name": _STRING, **_PARALLEL}, frozenset({"type", "name"})),
+        "none": Obj({"type": _STRING}, frozenset({"type"})),
+    },
+)
+# ThinkingConfigParam: enabled (budget_tokens "must be >=1024 and less than max_tokens"),
+# disabled, between_tools, adaptive; ``display`` is summarized | omitted.
+_DISPLAY = Scalar("string", choices=("summarized", "omitted"))
+_THINKING = Tagged(
+    "type",
+    {
+        "enabled": Obj(
+            {
+                "type": _STRING,
+                "budget_tokens": Scalar("integer", minimum=1024),
+                "display": _DISPLAY,
+            },
+            frozenset({"type", "budget_tokens"}),
+        ),
+        "adaptive": Obj({"type": _STRING, "display": _DISPLAY}, frozenset({"type"})),
+        "disabled": Obj({"type": _STRING}, frozenset({"type"})),
+        "between_tools": Obj({"type": _STRING}, frozenset({"type"})),
+    },
+)
+# OutputConfigParam: effort low | medium | high | xhigh | max; format (structured output).
+_OUTPUT_CONFIG = Obj(
+    {"effort": Scalar("string", choices=("low", "medium", "high", "xhigh", "max")), "format": ANY}
+)
+# ToolParam (a custom tool: ``type`` absent or "custom"); server tools are declared, not checked.
+_FREE_TOOL_FIELDS = (
+    "allowed_callers",
+    "cache_control",
+    "defer_loading",
+    "eager_input_streaming",
+    "input_examples",
+    "input_schema",
+)
+CUSTOM_TOOL = Obj(
+    dict.fromkeys(_FREE_TOOL_FIELDS, ANY)
+    | {"name": _STRING, "description": _STRING, "strict": _BOOL, "type": _STRING},
+    frozenset({"name", "input_schema"}),
+)
+SERVER_TOOL_TYPES = (
+    "bash_20250124",
+    "code_execution_20250522",
+    "code_execution_20250825",
+    "code_execution_20260120",
+    "code_execution_20260521",
+    "browser_toolset_20260801",
+    "memory_20250818",
+    "computer_toolset_20260801",
+    "text_editor_20250124",
+    "text_editor_20250429",
+    "text_editor_20250728",
+    "web_search_20250305",
+    "web_fetch_20250910",
+    "web_search_20260209",
+    "web_fetch_20260209",
+    "web_fetch_20260309",
+    "web_search_20260318",
+    "web_fetch_20260318",
+    "tool_search_tool_bm25_20251119",
+    "tool_search_tool_bm25",
+    "tool_search_tool_regex_20251119",
+    "tool_search_tool_regex",
+)
+"""The ``type`` of every server tool in the SDK's ``ToolUnionParam`` (2.15)."""
+_TOOL_TAGS = Tagged("type", dict.fromkeys(("custom", *SERVER_TOOL_TYPES), CUSTOM_TOOL))
 _CHECKED: dict[str, Any] = {
     "max_tokens": Scalar("integer", minimum=1),
     "stop_sequences": Arr(_STRING),
-    "stream": Scalar("boolean"),
+    "stream": _BOOL,
     "temperature": _UNIT,
     "top_p": _UNIT,
     "top_k": Scalar("integer", minimum=0),
     "tools": Arr(ANY),
+    "tool_choice": _TOOL_CHOICE,
+    "thinking": _THINKING,
+    "output_config": _OUTPUT_CONFIG,
 }
 
 
@@ -173,18 +268,35 @@ def request_schema(version: str, *, vertex: bool = False) -> Obj:
     return _REQUESTS[(known, vertex)]
 
 
+_UNIONS = ("thinking", "tool_choice")
+"""Top-level fields that are tagged unions (pydantic names the variant in a location)."""
+
+
+def _variant(path: Path, i: int, node: Any) -> str | None:
+    """The union variant pydantic names after step ``i`` of a location, if any."""
+    if not isinstance(node, dict) or i == len(path) - 1 or path[i + 1] == "type":
+        return None
+    step = path[i]
+    if i == 1 and path[0] == "tools":
+        return "custom"  # only custom tools are checked field by field
+    # Content blocks are a union (system blocks are not), as are thinking and tool_choice.
+    in_content = isinstance(step, int) and i >= 2 and path[i - 1] == "content"
+    if in_content or (i == 0 and step in _UNIONS):
+        kind = node.get("type")
+        return kind if isinstance(kind, str) else None
+    return None
+
+
 def _location(body: Any, path: Path) -> str:
-    """Pydantic's dotted location, with each content block's type after its index."""
+    """Pydantic's dotted location, with a union's variant after its step (content blocks)."""
     steps: list[str] = []
     node = body
     for i, step in enumerate(path):
         steps.append(str(step))
         node = _child(node, step)
-        # Content blocks are a union, so pydantic names the variant (system blocks are not).
-        in_content = i >= 2 and path[i - 1] == "content"
-        if isinstance(step, int) and in_content and isinstance(node, dict):
-            if isinstance(node.get("type"), str) and i < len(path) - 1 and path[i + 1] != "type":
-                steps.append(node["type"])
+        variant = _variant(path, i, node)
+        if variant is not None:
+            steps.append(variant)
     return ".".join(steps)
 
 
@@ -229,11 +341,30 @@ def problem_message(body: Any, problem: Problem) -> str:
         if problem.spec.maximum is not None:
             return f"{where}: range: {problem.spec.minimum:g}..{problem.spec.maximum:g}"
         return f"{where}: Input should be greater than or equal to {problem.spec.minimum:g}"
+    if problem.kind == "choice":
+        assert isinstance(problem.spec, Scalar) and problem.spec.choices
+        *rest, last = (f"'{c}'" for c in problem.spec.choices)
+        return f"{where}: Input should be {', '.join(rest)} or {last}"
     return f"{where}: Input should be {_TYPE_WORDS.get(problem.expected, 'a valid dictionary')}"
 
 
+def _tools_problem(body: dict[str, Any]) -> Problem | None:
+    """The first problem of a custom tool, or a tool ``type`` that names no tool at all."""
+    for i, tool in enumerate(body.get("tools") or ()):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind in (None, "custom"):
+            problem = validate(tool, CUSTOM_TOOL, ("tools", i))
+        elif kind not in SERVER_TOOL_TYPES:
+            problem = Problem("tag", ("tools", i, "type"), _TOOL_TAGS, kind)
+        else:
+            problem = None
+        if problem is not None:
+            return problem
+    return None
+
+
 def check(body: Any, version: str, *, vertex: bool = False) -> str | None:
-    """Validate a Messages request body.
+    """Validate a Messages request body: its shape, its custom tools, then the API's rules.
 
     Args:
         body: The decoded JSON body.
@@ -243,5 +374,7 @@ def check(body: Any, version: str, *, vertex: bool = False) -> str | None:
     Returns:
         The refusal's message, or ``None`` when the body is valid.
     """
-    problem = validate(body, request_schema(version, vertex=vertex))
-    return None if problem is None else problem_message(body, problem)
+    problem = validate(body, request_schema(version, vertex=vertex)) or _tools_problem(body)
+    if problem is not None:
+        return problem_message(body, problem)
+    return rules.problem(body)

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import re
+import secrets
 import struct
 import uuid
 from collections.abc import Callable
@@ -23,10 +24,20 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from llmorch.testing._bedrock_shapes import body_problem
+from llmorch.testing._bedrock_rules import Turns, family, reasoning_on, rules_problem, signing_kind
+from llmorch.testing._bedrock_shapes import body_problem, constraint_problem
 from llmorch.testing._dialect import Dialect, Plan
-from llmorch.testing._script import BAD_CRC, ErrorKind, Fault
+from llmorch.testing._script import (
+    BAD_CRC,
+    ErrorKind,
+    Fault,
+    Reply,
+    ToolUse,
+    default_arguments,
+    split_chunks,
+)
 from llmorch.testing._server import JSONResponse, Request, Response
+from llmorch.testing._signing import sign
 from llmorch.testing._sigv4 import verify
 
 __all__ = [
@@ -48,6 +59,7 @@ _ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _STOP["content_filter"] = "content_filtered"
 _PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_DEFAULT_THINKING = "The user asked something; I will answer it."
 
 # kind -> (status, x-amzn-ErrorType, default message)
 _ERRORS: dict[str, tuple[int, str, str]] = {
@@ -364,7 +376,7 @@ class BedrockDialect(Dialect):
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Malformed input request.")
         shape = "ConverseStreamRequest" if operation == "converse-stream" else "ConverseRequest"
-        problem = body_problem(body, shape)
+        problem = body_problem(body, shape) or constraint_problem(body, shape)
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         messages = body.get("messages")
@@ -373,6 +385,11 @@ class BedrockDialect(Dialect):
                 400, "invalid_request", "A conversation must start with a user message."
             )
         problem = self._invocable(model)
+        if problem is not None:
+            return self.aws_error(400, "ValidationException", problem)
+        kind = family(_model_id(model))
+        turns = Turns(body, kind, reasoning_on(body, kind))
+        problem = _empty_content(messages) or rules_problem(turns)
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         system = body.get("system")
@@ -387,12 +404,17 @@ class BedrockDialect(Dialect):
             "",
         )
         max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens")
-        plan = self.plan(model, (messages, *system_text), max_tokens, last_user)
+        plan = self.plan(
+            model, (messages, *system_text), max_tokens, last_user, default=_forced(turns)
+        )
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
+        answer = _Answer(plan, turns)
         request_id = {"x-amzn-requestid": str(uuid.uuid4())}
         if operation == "converse-stream":
-            return self.stream(plan, self._frames, "application/vnd.amazon.eventstream", request_id)
+            return self.stream(
+                plan, answer.frames, "application/vnd.amazon.eventstream", request_id
+            )
         if plan.ending == "error":
             status = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])[0]
             return self.error(status, plan.error or "server_error", plan.message)
@@ -401,7 +423,7 @@ class BedrockDialect(Dialect):
         return JSONResponse(
             200,
             {
-                "output": {"message": {"role": "assistant", "content": [{"text": plan.text}]}},
+                "output": {"message": {"role": "assistant", "content": answer.content()}},
                 "stopReason": _STOP.get(plan.finish_reason, "end_turn"),
                 "usage": _usage(plan),
                 "metrics": {"latencyMs": 42},
@@ -409,44 +431,6 @@ class BedrockDialect(Dialect):
             request_id,
             cut=plan.ending == "cut",
         )
-
-    def _frames(self, plan: Plan) -> list[bytes]:
-        frames = [_event("messageStart", {"p": _PADDING[:21], "role": "assistant"})]
-        frames += [
-            _event(
-                "contentBlockDelta",
-                {"contentBlockIndex": 0, "delta": {"text": text}, "p": _PADDING[: 5 + i % 30]},
-            )
-            for i, text in enumerate(plan.chunks)
-        ]
-        if plan.ending == "error":
-            kind = plan.error or "server_error"
-            member = _STREAM_ERRORS.get(kind, "internalServerException")
-            message = plan.message or _ERRORS.get(kind, _ERRORS["server_error"])[2]
-            headers = {
-                ":exception-type": member,
-                ":content-type": "application/json",
-                ":message-type": "exception",
-            }
-            return [*frames, encode_frame(headers, json.dumps({"message": message}).encode())]
-        if plan.ending == "malformed" and plan.message == BAD_CRC:
-            delta = {"contentBlockIndex": 0, "delta": {"text": " corrupted"}}
-            return [*frames, _event("contentBlockDelta", delta, bad_crc=True)]
-        if plan.ending == "malformed":
-            headers = {
-                ":event-type": "contentBlockDelta",
-                ":content-type": "application/json",
-                ":message-type": "event",
-            }
-            return [*frames, encode_frame(headers, b'{"contentBlockIndex":0,"delta":{"te')]
-        if plan.ending == "cut":
-            return frames
-        return [
-            *frames,
-            _event("contentBlockStop", {"contentBlockIndex": 0}),
-            _event("messageStop", {"stopReason": _STOP.get(plan.finish_reason, "end_turn")}),
-            _event("metadata", {"usage": _usage(plan), "metrics": {"latencyMs": 42}}),
-        ]
 
     # -- control plane --
 
@@ -533,3 +517,144 @@ def _usage(plan: Plan) -> dict[str, int]:
         "cacheReadInputTokens": 0,
         "cacheWriteInputTokens": 0,
     }
+
+
+def _empty_content(messages: list[Any]) -> str | None:
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("content") == []:
+            # vercel/ai amazon-bedrock-empty-message-validation-error.json (live, Nova 2 Lite).
+            return (
+                f"The content field in the Message object at messages.{i} is empty. Add a "
+                "ContentBlock object to the content field and try again."
+            )
+    return None
+
+
+def _forced(turns: Turns) -> Reply | None:
+    """The answer to a forced tool choice (``any`` / ``tool``) when nothing is scripted."""
+    config = turns.tool_config or {}
+    choice = config.get("toolChoice") or {}
+    specs = [t["toolSpec"] for t in config.get("tools") or [] if "toolSpec" in t]
+    if "tool" in choice:
+        specs = [s for s in specs if s.get("name") == choice["tool"].get("name")]
+    elif "any" not in choice:
+        return None
+    if not specs:
+        return None
+    schema = specs[0].get("inputSchema", {}).get("json")
+    return Reply(tool_calls=(ToolUse(specs[0]["name"], default_arguments(schema)),))
+
+
+def _tool_use_id() -> str:
+    return "tooluse_" + "".join(secrets.choice(_PADDING) for _ in range(22))
+
+
+def _fragments(arguments: str) -> list[str]:
+    """Split arguments JSON into the pieces a stream sends (at least two when it can)."""
+    width = max(1, min(12, len(arguments) // 2))
+    return [arguments[i : i + width] for i in range(0, len(arguments), width)]
+
+
+class _Answer:
+    """One answer's content blocks: reasoning (when on), text, tool calls, in that order."""
+
+    def __init__(self, plan: Plan, turns: Turns) -> None:
+        self.plan = plan
+        self.family = turns.family
+        self.reasoning = plan.reasoning if turns.reasoning else None
+        if self.reasoning is None and turns.reasoning and turns.family == "claude":
+            # Claude with thinking on always thinks first (and its next turn must start with
+            # that block), so an answer scripted without reasoning still carries one.
+            self.reasoning = _DEFAULT_THINKING if plan.ending == "complete" else None
+        self.ids = [call.id or _tool_use_id() for call in plan.tool_calls]
+
+    def _signature(self, text: str) -> str | None:
+        # gpt-oss sends its reasoning unsigned (vercel/ai issue-9967-gpt-oss-*.json, live).
+        return None if self.family == "gpt-oss" else sign(signing_kind, text)
+
+    def content(self) -> list[dict[str, Any]]:
+        """The ``output.message.content`` blocks of a non-streamed answer."""
+        blocks: list[dict[str, Any]] = []
+        if self.reasoning is not None:
+            text: dict[str, Any] = {"text": self.reasoning}
+            signature = self._signature(self.reasoning)
+            if signature is not None:
+                text["signature"] = signature
+            blocks.append({"reasoningContent": {"reasoningText": text}})
+        if self.plan.text or not self.plan.tool_calls:
+            blocks.append({"text": self.plan.text})
+        for call, call_id in zip(self.plan.tool_calls, self.ids, strict=True):
+            try:
+                arguments: Any = json.loads(call.arguments_json)
+            except ValueError:
+                arguments = call.arguments_json
+            blocks.append(
+                {"toolUse": {"toolUseId": call_id, "name": call.name, "input": arguments}}
+            )
+        return blocks
+
+    def frames(self, plan: Plan) -> list[bytes]:
+        """The ConverseStream frames: blocks by ``contentBlockIndex``, one after another."""
+        frames = [_event("messageStart", {"p": _PADDING[:21], "role": "assistant"})]
+        index = 0
+        if self.reasoning is not None:
+            for piece in split_chunks(self.reasoning):
+                delta = {"reasoningContent": {"text": piece}}
+                frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}))
+            signature = self._signature(self.reasoning)
+            if signature is not None:
+                delta = {"reasoningContent": {"signature": signature}}
+                frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}))
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+            index = 1
+        frames += [
+            _event(
+                "contentBlockDelta",
+                {"contentBlockIndex": index, "delta": {"text": text}, "p": _PADDING[: 5 + i % 30]},
+            )
+            for i, text in enumerate(plan.chunks)
+        ]
+        if plan.ending == "error":
+            kind = plan.error or "server_error"
+            member = _STREAM_ERRORS.get(kind, "internalServerException")
+            message = plan.message or _ERRORS.get(kind, _ERRORS["server_error"])[2]
+            headers = {
+                ":exception-type": member,
+                ":content-type": "application/json",
+                ":message-type": "exception",
+            }
+            return [*frames, encode_frame(headers, json.dumps({"message": message}).encode())]
+        if plan.ending == "malformed" and plan.message == BAD_CRC:
+            corrupt = {"contentBlockIndex": index, "delta": {"text": " corrupted"}}
+            return [*frames, _event("contentBlockDelta", corrupt, bad_crc=True)]
+        if plan.ending == "malformed":
+            headers = {
+                ":event-type": "contentBlockDelta",
+                ":content-type": "application/json",
+                ":message-type": "event",
+            }
+            return [*frames, encode_frame(headers, b'{"contentBlockIndex":0,"delta":{"te')]
+        if plan.ending == "cut" and not plan.tool_calls:
+            return frames
+        if plan.chunks or not plan.tool_calls:
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+            index += 1
+        for n, (call, call_id) in enumerate(zip(plan.tool_calls, self.ids, strict=True)):
+            start = {"toolUse": {"toolUseId": call_id, "name": call.name}}
+            frames.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+            pieces = _fragments(call.arguments_json)
+            cut_here = plan.ending == "cut" and n == len(plan.tool_calls) - 1
+            for piece in pieces[: len(pieces) // 2] if cut_here else pieces:
+                delta = {"toolUse": {"input": piece}}
+                frames.append(
+                    _event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
+                )
+            if cut_here:
+                return frames
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+            index += 1
+        return [
+            *frames,
+            _event("messageStop", {"stopReason": _STOP.get(plan.finish_reason, "end_turn")}),
+            _event("metadata", {"usage": _usage(plan), "metrics": {"latencyMs": 42}}),
+        ]

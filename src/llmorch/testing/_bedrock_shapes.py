@@ -6,13 +6,23 @@ members to a type: a scalar (``string``, ``integer``, ``float``, ``boolean``, ``
 ``timestamp``), ``document`` (free-form JSON, e.g. ``additionalModelRequestFields``),
 ``[T]`` (a list of T), ``{T}`` (a map to T) or another structure's name. A test checks the
 table against botocore's copy of the model.
+
+Beyond the shapes, :data:`REQUIRED` and :data:`CONSTRAINTS` hold the service model's required
+members and the length, range, pattern and enum traits of the members a tool conversation
+touches; :func:`constraint_problem` words their breaches as Bedrock's Coral front end does
+("1 validation error detected: Value at 'messages.2.member.content.1.member.toolUse.name'
+failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
+a live 400 recorded in vercel/ai ``bedrock-invalid-tool-name-validation-error.json``; list
+members 1-based as ``N.member``; "Value at 'toolConfig.tools' failed to satisfy constraint:
+Member must have length greater than or equal to 1", genkit-ai/aws-bedrock-js-plugin#43).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["STRUCTURES", "UNIONS", "body_problem"]
+__all__ = ["CONSTRAINTS", "REQUIRED", "STRUCTURES", "UNIONS", "body_problem", "constraint_problem"]
 
 STRUCTURES: dict[str, dict[str, str]] = {
     "AnyToolChoice": {},
@@ -220,6 +230,56 @@ UNIONS = frozenset(
 )
 """Structures of which exactly one member must be set."""
 
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "AudioBlock": ("format", "source"),
+    "CachePointBlock": ("type",),
+    "CitationsConfig": ("enabled",),
+    "DocumentBlock": ("name", "source"),
+    "GuardrailConverseImageBlock": ("format", "source"),
+    "GuardrailConverseTextBlock": ("text",),
+    "ImageBlock": ("format", "source"),
+    "JsonSchemaDefinition": ("schema",),
+    "Message": ("role", "content"),
+    "OutputFormat": ("type", "structure"),
+    "ReasoningTextBlock": ("text",),
+    "S3Location": ("uri",),
+    "SearchResultBlock": ("source", "title", "content"),
+    "SearchResultContentBlock": ("text",),
+    "ServiceTier": ("type",),
+    "SpecificToolChoice": ("name",),
+    "SystemTool": ("name",),
+    "ToolAdditionBlock": ("tool",),
+    "ToolConfiguration": ("tools",),
+    "ToolRemovalBlock": ("tool",),
+    "ToolResultBlock": ("toolUseId", "content"),
+    "ToolSpecification": ("name", "inputSchema"),
+    "ToolUseBlock": ("toolUseId", "name", "input"),
+    "VideoBlock": ("format", "source"),
+}
+"""Required members per structure (``modelId``, the URI label, aside)."""
+
+_TOOL_NAME = {"min": 1, "max": 64, "pattern": "[a-zA-Z0-9_-]+"}
+_TOOL_USE_ID = {"min": 1, "max": 64, "pattern": "[a-zA-Z0-9_.:-]+"}
+CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("Message", "role"): {"enum": ["user", "assistant", "system"]},
+    ("ToolUseBlock", "toolUseId"): _TOOL_USE_ID,
+    ("ToolUseBlock", "name"): _TOOL_NAME,
+    ("ToolResultBlock", "toolUseId"): _TOOL_USE_ID,
+    ("ToolResultBlock", "status"): {"enum": ["success", "error"]},
+    ("ToolSpecification", "name"): _TOOL_NAME,
+    ("SpecificToolChoice", "name"): _TOOL_NAME,
+    ("ToolConfiguration", "tools"): {"min": 1},
+    ("InferenceConfiguration", "maxTokens"): {"min": 1},
+    ("InferenceConfiguration", "temperature"): {"min": 0, "max": 1},
+    ("InferenceConfiguration", "topP"): {"min": 0, "max": 1},
+    ("InferenceConfiguration", "stopSequences"): {"min": 0, "max": 2500},
+    ("CachePointBlock", "type"): {"enum": ["default"]},
+    ("CachePointBlock", "ttl"): {"enum": ["5m", "1h"]},
+    ("ServiceTier", "type"): {"enum": ["priority", "default", "flex", "reserved"]},
+    ("PerformanceConfiguration", "latency"): {"enum": ["standard", "optimized"]},
+}
+"""Traits of the members a tool conversation touches, as the service model states them."""
+
 _SCALARS: dict[str, tuple[str, tuple[type, ...]]] = {
     "string": ("String", (str,)),
     "blob": ("String", (str,)),  # base64 text in JSON
@@ -306,3 +366,65 @@ def body_problem(body: Any, shape: str) -> str | None:
         The ``ValidationException`` message, or ``None`` when the body fits.
     """
     return _check(body, shape, "#")
+
+
+def _breaches(value: Any, trait: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    sized = isinstance(value, (str, list))
+    size = len(value) if sized else value
+    what = "length" if sized else "value"
+    if "enum" in trait and value not in trait["enum"]:
+        out.append(f"Member must satisfy enum value set: [{', '.join(trait['enum'])}]")
+    if "min" in trait and isinstance(size, (int, float)) and size < trait["min"]:
+        out.append(f"Member must have {what} greater than or equal to {trait['min']}")
+    if "max" in trait and isinstance(size, (int, float)) and size > trait["max"]:
+        out.append(f"Member must have {what} less than or equal to {trait['max']}")
+    if "pattern" in trait and isinstance(value, str) and not re.fullmatch(trait["pattern"], value):
+        out.append(f"Member must satisfy regular expression pattern: {trait['pattern']}")
+    return out
+
+
+def _traits(value: Any, kind: str, path: str, out: list[str]) -> None:
+    if kind.startswith("[") and isinstance(value, list):
+        for i, item in enumerate(value):
+            _traits(item, kind[1:-1], f"{path}.{i + 1}.member", out)
+        return
+    if kind not in STRUCTURES or not isinstance(value, dict):
+        return
+    for key in REQUIRED.get(kind, ()):
+        if value.get(key) is None:
+            where = f"{path}.{key}".lstrip(".")
+            out.append(
+                f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
+            )
+    for key, item in value.items():
+        if item is None:
+            continue
+        where = f"{path}.{key}".lstrip(".")
+        trait = CONSTRAINTS.get((kind, key))
+        if trait:
+            out += [
+                f"Value at '{where}' failed to satisfy constraint: {breach}"
+                for breach in _breaches(item, trait)
+            ]
+        _traits(item, STRUCTURES[kind][key], where, out)
+
+
+def constraint_problem(body: dict[str, Any], shape: str) -> str | None:
+    """Required members that are missing and traits that are breached, as Coral lists them.
+
+    Run after :func:`body_problem` passed (the JSON types are right).
+
+    Args:
+        body: The decoded JSON body.
+        shape: ``ConverseRequest`` or ``ConverseStreamRequest``.
+
+    Returns:
+        ``"N validation error(s) detected: …"`` (each breach, ``; ``-separated), or ``None``.
+    """
+    found: list[str] = []
+    _traits(body, shape, "", found)
+    if not found:
+        return None
+    plural = "s" if len(found) > 1 else ""
+    return f"{len(found)} validation error{plural} detected: " + "; ".join(found)

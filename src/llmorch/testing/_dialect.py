@@ -176,7 +176,12 @@ class Dialect(abc.ABC):
         }
 
     def plan(
-        self, model: str, request_text: tuple[Any, ...], max_tokens: Any, last_user: str
+        self,
+        model: str,
+        request_text: tuple[Any, ...],
+        max_tokens: Any,
+        last_user: str,
+        default: Reply | None = None,
     ) -> Plan | Fault:
         """Decide the answer to one chat request.
 
@@ -185,11 +190,13 @@ class Dialect(abc.ABC):
             request_text: ``(messages, *extra strings)`` to count prompt tokens from.
             max_tokens: The request's output limit.
             last_user: The last user message (echoed by the default reply).
+            default: The answer when nothing is scripted (e.g. a forced tool call); the echo
+                reply otherwise.
 
         Returns:
             A plan, or a fault that happens before any response (status, reset, hang).
         """
-        item = self.scripts.pop(self.name, model)
+        item = self.scripts.pop(self.name, model) or default
         if item is None:
             item = Reply(f"This is {model} on the llmorch emulator. You said: {last_user[:80]}")
         prompt = request_words(*request_text)

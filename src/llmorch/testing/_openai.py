@@ -1,20 +1,35 @@
-"""The OpenAI Chat Completions dialect, as the recorded fixtures frame it."""
+"""The OpenAI Chat Completions dialect, as the recorded fixtures frame it.
+
+Tool calls are served as OpenAI sends them (tests/fixtures/openai/): a whole answer's
+``message.tool_calls`` with ``content`` null; a stream opens each call with its ``index``, ``id``,
+``type`` and ``name`` (``arguments`` empty), then sends argument fragments, the parallel calls one
+after another by index, and ends with ``finish_reason: "tool_calls"`` on an empty delta.
+Reasoning is never sent as text (Chat Completions has no field for it): a reasoning model counts
+it in ``usage.completion_tokens_details.reasoning_tokens`` when the request lets it reason, so there
+is no opaque state to sign or check either.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import secrets
+import string
 import time
 from typing import Any
 
 from llmorch.testing._dialect import Dialect, Plan
-from llmorch.testing._openai_schema import check
-from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._openai_schema import check, check_semantics, model_rules
+from llmorch.testing._script import ErrorKind, Fault, ToolUse, count_tokens, default_arguments
 from llmorch.testing._server import JSONResponse, Request, Response
 
 __all__ = ["OpenAIDialect"]
 
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
 _FINISH["tool_calls"] = "tool_calls"
+_ALNUM = string.ascii_letters + string.digits
+_FRAGMENT = 6
+"""Characters per streamed argument fragment (the recordings send a few characters each)."""
 
 # kind -> (status, type, code, default message)
 _ERRORS: dict[str, tuple[int, str, str | None, str]] = {
@@ -92,19 +107,22 @@ class OpenAIDialect(Dialect):
             {"x-request-id": self.request_id(), **(headers or {})},
         )
 
-    def invalid(self, message: str, param: str | None, code: str | None) -> JSONResponse:
-        """A 400 ``invalid_request_error`` naming the offending parameter.
+    def invalid(
+        self, message: str, param: str | None, code: str | None, status: int = 400
+    ) -> JSONResponse:
+        """An ``invalid_request_error`` (a 400 unless told) naming the offending parameter.
 
         Args:
             message: The message.
             param: The parameter's path, if the API names one.
             code: The error code, if the API gives one.
+            status: The HTTP status.
 
         Returns:
             The response.
         """
         error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-        return JSONResponse(400, {"error": error}, {"x-request-id": self.request_id()})
+        return JSONResponse(status, {"error": error}, {"x-request-id": self.request_id()})
 
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request.
@@ -151,6 +169,10 @@ class OpenAIDialect(Dialect):
         refusal = check(body)
         if refusal is not None:
             return self.invalid(*refusal)
+        semantic = check_semantics(body)
+        if semantic is not None:
+            status, text, param, code = semantic
+            return self.invalid(text, param, code, status)
         model = body["model"]
         messages = body["messages"]
         if model not in self.models():
@@ -171,6 +193,16 @@ class OpenAIDialect(Dialect):
         plan = self.plan(model, (messages,), limit, str(last_user))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
+        plan = _with_tools(plan, body)
+        reasoning_tokens = 0
+        if plan.reasoning:
+            if model_rules(model).reasons(body.get("reasoning_effort")):
+                reasoning_tokens = count_tokens(plan.reasoning)
+            else:  # the model did not think: its tokens are not billed
+                plan.completion_tokens = max(
+                    0, plan.completion_tokens - count_tokens(plan.reasoning)
+                )
+        calls = [(c.id or "call_" + _token(24), c) for c in plan.tool_calls]
         request_id = self.request_id()
         if body.get("stream"):
             options = body.get("stream_options") or {}
@@ -179,7 +211,7 @@ class OpenAIDialect(Dialect):
             )
             return self.stream(
                 plan,
-                lambda p: self._frames(p, include_usage),
+                lambda p: self._frames(p, include_usage, calls, reasoning_tokens),
                 "text/event-stream; charset=utf-8",
                 {"x-request-id": request_id},
             )
@@ -188,6 +220,21 @@ class OpenAIDialect(Dialect):
             return self.error(error[0], plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"x-request-id": request_id})
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": plan.text if plan.text or not calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments_json},
+                }
+                for call_id, call in calls
+            ]
         return self.whole(
             plan,
             {
@@ -198,28 +245,37 @@ class OpenAIDialect(Dialect):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": plan.text, "refusal": None},
+                        "message": message,
                         "logprobs": None,
                         "finish_reason": _FINISH.get(plan.finish_reason, "stop"),
                     }
                 ],
-                "usage": self._usage(plan),
+                "usage": self._usage(plan, reasoning_tokens),
                 "system_fingerprint": "fp_llmorch_emu",
             },
             {"x-request-id": request_id},
         )
 
     @staticmethod
-    def _usage(plan: Plan) -> dict[str, Any]:
+    def _usage(plan: Plan, reasoning_tokens: int) -> dict[str, Any]:
         return {
             "prompt_tokens": plan.prompt_tokens,
             "completion_tokens": plan.completion_tokens,
             "total_tokens": plan.prompt_tokens + plan.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning_tokens,
+                "audio_tokens": 0,
+            },
         }
 
-    def _frames(self, plan: Plan, include_usage: bool) -> list[bytes]:
+    def _frames(
+        self,
+        plan: Plan,
+        include_usage: bool,
+        calls: list[tuple[str, ToolUse]],
+        reasoning_tokens: int,
+    ) -> list[bytes]:
         base = {
             "id": "chatcmpl-" + self.request_id()[4:],
             "object": "chat.completion.chunk",
@@ -233,8 +289,20 @@ class OpenAIDialect(Dialect):
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return _data({**base, "choices": [choice], **extra})
 
-        frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        opening = "" if plan.chunks or not calls else None
+        frames = [chunk({"role": "assistant", "content": opening, "refusal": None})]
         frames += [chunk({"content": text}) for text in plan.chunks]
+        for index, (call_id, call) in enumerate(calls):
+            head = {"name": call.name, "arguments": ""}
+            opened = {"index": index, "id": call_id, "type": "function", "function": head}
+            frames.append(chunk({"tool_calls": [opened]}))
+            fragments = _fragments(call.arguments_json)
+            if plan.ending == "cut" and index == len(calls) - 1:
+                fragments = fragments[: len(fragments) // 2]
+            frames += [
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                for piece in fragments
+            ]
         if plan.ending == "error":
             _, kind_type, code, default = _ERRORS.get(
                 plan.error or "server_error", _ERRORS["server_error"]
@@ -252,9 +320,48 @@ class OpenAIDialect(Dialect):
             return frames
         frames.append(chunk({}, _FINISH.get(plan.finish_reason, "stop")))
         if include_usage:
-            frames.append(_data({**base, "choices": [], "usage": self._usage(plan)}))
+            usage = self._usage(plan, reasoning_tokens)
+            frames.append(_data({**base, "choices": [], "usage": usage}))
         frames.append(b"data: [DONE]\n\n")
         return frames
+
+
+def _with_tools(plan: Plan, body: dict[str, Any]) -> Plan:
+    """Apply the request's ``tool_choice`` to a plan.
+
+    ``none`` drops scripted calls; a forced choice (``required`` or a named function) with no
+    call scripted calls that tool (``required``: the first one) with arguments that satisfy its
+    schema, as the model must.
+    """
+    choice = body.get("tool_choice")
+    tools = [t["function"] for t in body.get("tools") or () if t.get("type") == "function"]
+    if choice == "none" or not tools:
+        if not plan.tool_calls:
+            return plan
+        finish = "stop" if plan.finish_reason == "tool_calls" else plan.finish_reason
+        return dataclasses.replace(plan, tool_calls=(), finish_reason=finish)
+    if plan.tool_calls or plan.ending != "complete":
+        return plan
+    forced: dict[str, Any] | None = None
+    if choice == "required":
+        forced = tools[0]
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        forced = next(t for t in tools if t["name"] == choice["function"]["name"])
+    if forced is None:
+        return plan
+    call = ToolUse(forced["name"], default_arguments(forced.get("parameters")))
+    spoken = count_tokens(call.arguments_json)
+    return dataclasses.replace(
+        plan, chunks=[], tool_calls=(call,), finish_reason="tool_calls", completion_tokens=spoken
+    )
+
+
+def _fragments(arguments: str) -> list[str]:
+    return [arguments[i : i + _FRAGMENT] for i in range(0, len(arguments), _FRAGMENT)]
+
+
+def _token(length: int) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
 
 
 def _data(obj: Any) -> bytes:

@@ -13,13 +13,20 @@ an object ``Unknown parameter: 'messages[0].foo'.`` (``unknown_parameter``); a w
 unknown role ``Invalid value: 'x'. Supported values are: …`` (``invalid_value``, the role's path as
 ``param``); a missing model ``you must provide a model parameter``; other missing fields
 ``Missing required parameter: 'messages'.`` (``missing_required_parameter``); out of range
-``3 is greater than the maximum of 2 - 'temperature'``.
+``3 is greater than the maximum of 2 - 'temperature'``; a value outside an enum ``Invalid value:
+'x'. Supported values are: …`` (``invalid_value``).
+
+Tools, tool turns and reasoning are checked past the schema by :func:`check_semantics`, each rule
+with the wording OpenAI answered with (sources next to each rule; ``docs/wire/openai.md``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from llmorch.testing._strict import (
     ANY,
@@ -34,7 +41,16 @@ from llmorch.testing._strict import (
     validate,
 )
 
-__all__ = ["CHAT_REQUEST", "ROLES", "check", "problem_error", "wire_path"]
+__all__ = [
+    "CHAT_REQUEST",
+    "ROLES",
+    "ModelRules",
+    "check",
+    "check_semantics",
+    "model_rules",
+    "problem_error",
+    "wire_path",
+]
 
 _STRING = Scalar("string")
 _BOOL = Scalar("boolean")
@@ -69,6 +85,82 @@ _ASSISTANT_PARTS = Tagged(
 )
 _TEXT_CONTENT = Either((_STRING, Arr(Tagged("type", {"text": _TEXT}))))
 
+# Tools, tool choice and assistant tool calls, field for field as openai-python types them
+# (ChatCompletionToolUnionParam, ChatCompletionToolChoiceOptionParam,
+# ChatCompletionMessageToolCallUnionParam).
+_FUNCTION = Obj(
+    {"name": _STRING, "description": _STRING, "parameters": ANY, "strict": _BOOL},
+    frozenset({"name"}),
+)
+_TOOL = Tagged(
+    "type",
+    {
+        "function": Obj({"type": _STRING, "function": _FUNCTION}, frozenset({"type", "function"})),
+        "custom": Obj(
+            {
+                "type": _STRING,
+                "custom": Obj(
+                    {"name": _STRING, "description": _STRING, "format": ANY}, frozenset({"name"})
+                ),
+            },
+            frozenset({"type", "custom"}),
+        ),
+    },
+)
+_NAMED = Obj({"name": _STRING}, frozenset({"name"}))
+_TOOL_CHOICE = Either(
+    (
+        Scalar("string", choices=("none", "auto", "required")),
+        Tagged(
+            "type",
+            {
+                "function": Obj(
+                    {"type": _STRING, "function": _NAMED}, frozenset({"type", "function"})
+                ),
+                "custom": Obj({"type": _STRING, "custom": _NAMED}, frozenset({"type", "custom"})),
+                "allowed_tools": Obj(
+                    {
+                        "type": _STRING,
+                        "allowed_tools": Obj(
+                            {
+                                "mode": Scalar("string", choices=("auto", "required")),
+                                "tools": Arr(ANY),
+                            },
+                            frozenset({"mode", "tools"}),
+                        ),
+                    },
+                    frozenset({"type", "allowed_tools"}),
+                ),
+            },
+        ),
+    )
+)
+_TOOL_CALL = Tagged(
+    "type",
+    {
+        "function": Obj(
+            {
+                "id": _STRING,
+                "type": _STRING,
+                "function": Obj(
+                    {"name": _STRING, "arguments": _STRING}, frozenset({"name", "arguments"})
+                ),
+            },
+            frozenset({"id", "type", "function"}),
+        ),
+        "custom": Obj(
+            {
+                "id": _STRING,
+                "type": _STRING,
+                "custom": Obj({"name": _STRING, "input": _STRING}, frozenset({"name", "input"})),
+            },
+            frozenset({"id", "type", "custom"}),
+        ),
+    },
+)
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+"""Every ``reasoning_effort`` value the API declares (each model takes some of them)."""
+
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 """The message roles, in the order the API lists them."""
 
@@ -93,7 +185,7 @@ _MESSAGE = Tagged(
                 "content": Either((_STRING, Arr(_ASSISTANT_PARTS))),
                 "name": _STRING,
                 "refusal": _STRING,
-                "tool_calls": Arr(ANY),
+                "tool_calls": Arr(_TOOL_CALL),
                 "function_call": ANY,
                 "audio": ANY,
             },
@@ -131,7 +223,7 @@ CHAT_REQUEST = Obj(
         "prompt_cache_key": _STRING,
         "prompt_cache_options": ANY,
         "prompt_cache_retention": _STRING,
-        "reasoning_effort": _STRING,
+        "reasoning_effort": Scalar("string", choices=EFFORTS),
         "response_format": ANY,
         "safety_identifier": _STRING,
         "seed": _INT,
@@ -141,8 +233,8 @@ CHAT_REQUEST = Obj(
         "stream": _BOOL,
         "stream_options": Obj({"include_usage": _BOOL, "include_obfuscation": _BOOL}),
         "temperature": Scalar("number", minimum=0, maximum=2),
-        "tool_choice": ANY,
-        "tools": Arr(ANY),
+        "tool_choice": _TOOL_CHOICE,
+        "tools": Arr(_TOOL, min_items=1),
         "top_logprobs": Scalar("integer", minimum=0, maximum=20),
         "top_p": Scalar("number", minimum=0, maximum=1),
         "user": _STRING,
@@ -209,11 +301,18 @@ def problem_error(problem: Problem) -> tuple[str, str | None, str | None]:
         return f"[] is too short - '{where}'", None, None
     if problem.kind == "tag" and problem.value is None:
         return f"Missing required parameter: '{where}'.", where, "missing_required_parameter"
-    if problem.kind == "tag":
-        choices = ROLES if problem.path[-1] == "role" else _tags(problem)
-        listed = ", ".join(f"'{c}'" for c in choices[:-1]) + f", and '{choices[-1]}'"
+    if problem.kind == "choice":
+        assert isinstance(problem.spec, Scalar) and problem.spec.choices
+        listed = _listed(problem.spec.choices)
         return (
             f"Invalid value: {_number(problem.value)}. Supported values are: {listed}.",
+            where,
+            "invalid_value",
+        )
+    if problem.kind == "tag":
+        choices = ROLES if problem.path[-1] == "role" else _tags(problem)
+        return (
+            f"Invalid value: {_number(problem.value)}. Supported values are: {_listed(choices)}.",
             where,
             "invalid_value",
         )
@@ -239,6 +338,13 @@ def problem_error(problem: Problem) -> tuple[str, str | None, str | None]:
     )
 
 
+def _listed(choices: Sequence[str]) -> str:
+    """``'a', 'b', and 'c'`` (one value: ``'a'``), as OpenAI lists supported values."""
+    if len(choices) == 1:
+        return f"'{choices[0]}'"
+    return ", ".join(f"'{c}'" for c in choices[:-1]) + f", and '{choices[-1]}'"
+
+
 def _tags(problem: Problem) -> tuple[str, ...]:
     spec = problem.spec
     return tuple(spec.variants) if isinstance(spec, Tagged) else ("",)
@@ -255,3 +361,314 @@ def check(body: Any) -> tuple[str, str | None, str | None] | None:
     """
     problem = validate(body, CHAT_REQUEST)
     return None if problem is None else problem_error(problem)
+
+
+Refusal = tuple[int, str, "str | None", "str | None"]
+"""``(status, message, param, code)`` of a refusal past the schema."""
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """What one model takes, by the emulator's own reading of OpenAI's model docs.
+
+    Attributes:
+        kind: ``chat`` (no reasoning), ``reasoning`` (o-series, gpt-5: always reasons),
+            ``hybrid`` (gpt-5.1 and later: reasons unless ``reasoning_effort`` is ``none``,
+            its default) or ``responses_only`` (o1-pro, o3-pro, gpt-5-pro, codex models).
+        efforts: The ``reasoning_effort`` values the model takes.
+        default_effort: The effort when the request names none.
+    """
+
+    kind: Literal["chat", "reasoning", "hybrid", "responses_only"]
+    efforts: tuple[str, ...] = ()
+    default_effort: str = "none"
+
+    def reasons(self, effort: Any) -> bool:
+        """Whether a request with this ``reasoning_effort`` (or none) makes the model reason.
+
+        Args:
+            effort: The request's ``reasoning_effort`` (``None`` when absent).
+
+        Returns:
+            True when reasoning is on.
+        """
+        if self.kind not in ("reasoning", "hybrid"):
+            return False
+        return (effort if isinstance(effort, str) else self.default_effort) != "none"
+
+
+_DATE = r"(-\d{4}-\d{2}-\d{2})?"
+# The model docs (platform.openai.com/docs/models, 2026-12): o1-pro, o3-pro, the deep-research
+# models, gpt-5-pro / gpt-5.x-pro and the codex models serve only the Responses API.
+_RESPONSES_ONLY = re.compile(r"^(o\d+-pro|o\d+(-mini)?-deep-research|gpt-5(\.\d+)?-(pro|codex))")
+_O_SERIES = re.compile(r"^o\d+(-mini)?" + _DATE + "$")
+_GPT5 = re.compile(r"^gpt-5(-mini|-nano)?" + _DATE + "$")
+_GPT5_POINT = re.compile(r"^gpt-5\.\d+(?!.*-chat)")
+_RULES = {
+    # o-series: effort low|medium|high, default medium (reasoning guide).
+    "o": ModelRules("reasoning", ("low", "medium", "high"), "medium"),
+    # gpt-5, -mini, -nano: minimal|low|medium|high, default medium (GPT-5 guide).
+    "gpt-5": ModelRules("reasoning", ("minimal", "low", "medium", "high"), "medium"),
+    # gpt-5.1 onwards: none (the default) … xhigh (GPT-5.1+ guide, "reasoning_effort none").
+    "gpt-5.x": ModelRules("hybrid", ("none", "low", "medium", "high", "xhigh"), "none"),
+}
+
+
+def model_rules(model: str) -> ModelRules:
+    """The emulator's rules for a model id (never the client's capability table, SPEC §3).
+
+    Args:
+        model: The requested model.
+
+    Returns:
+        Its rules; an unknown family is a chat model without reasoning.
+    """
+    if _RESPONSES_ONLY.match(model):
+        return ModelRules("responses_only")
+    if _O_SERIES.match(model):
+        return _RULES["o"]
+    if _GPT5.match(model):
+        return _RULES["gpt-5"]
+    if _GPT5_POINT.match(model):
+        return _RULES["gpt-5.x"]
+    return ModelRules("chat")
+
+
+def _invalid(message: str, param: str | None, code: str | None = None) -> Refusal:
+    return 400, message, param, code
+
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+def _tool_problem(index: int, tool: dict[str, Any]) -> Refusal | None:
+    """A function tool's name and, for ``strict: true``, its schema (Structured Outputs rules)."""
+    if tool.get("type") != "function":
+        return None
+    function = tool["function"]
+    name = function["name"]
+    where = f"tools[{index}].function.name"
+    # Wording as OpenAI answers (quoted in many reports, e.g. litellm#5356, openai-node#1109).
+    if len(name) > 64:
+        return _invalid(
+            f"Invalid '{where}': string too long. Expected a string with maximum length 64, "
+            f"but got a string with length {len(name)} instead.",
+            where,
+            "string_above_max_length",
+        )
+    if not _NAME.match(name):
+        return _invalid(
+            f"Invalid '{where}': string does not match pattern. Expected a string that matches "
+            "the pattern '^[a-zA-Z0-9_-]+$'.",
+            where,
+            "invalid_value",
+        )
+    if function.get("strict") is True:
+        problem = _strict_schema(function.get("parameters") or {}, ())
+        if problem is not None:
+            return _invalid(
+                f"Invalid schema for function '{name}': {problem}",
+                f"tools[{index}].function.parameters",
+                "invalid_function_parameters",
+            )
+    return None
+
+
+def _strict_schema(schema: Any, context: tuple[str, ...]) -> str | None:
+    """The first Structured Outputs rule a strict schema breaks (OpenAI's ``In context=…`` text).
+
+    Every object needs ``additionalProperties: false`` and every property in ``required``
+    (platform.openai.com/docs/guides/structured-outputs#supported-schemas; wording as the API
+    answers, e.g. "In context=(), 'additionalProperties' is required to be supplied and to be
+    false.").
+    """
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return (
+                f"In context={context!r}, 'additionalProperties' is required to be supplied "
+                "and to be false."
+            )
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or []
+        missing = [key for key in properties if key not in required]
+        if missing:
+            return (
+                f"In context={context!r}, 'required' is required to be supplied and to be an "
+                f"array including every key in properties. Missing '{missing[0]}'."
+            )
+        for key, sub in properties.items():
+            found = _strict_schema(sub, (*context, "properties", key))
+            if found:
+                return found
+    if isinstance(schema.get("items"), dict):
+        return _strict_schema(schema["items"], (*context, "items"))
+    for word in ("anyOf", "$defs", "definitions"):
+        subs = schema.get(word)
+        entries = subs.items() if isinstance(subs, dict) else enumerate(subs or ())
+        for key, sub in entries:
+            found = _strict_schema(sub, (*context, word, str(key)))
+            if found:
+                return found
+    return None
+
+
+def _tool_choice_problem(body: dict[str, Any]) -> Refusal | None:
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    # "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are
+    # specified." (param tool_choice, code null: dapr/dapr-agents#248); the same for
+    # parallel_tool_calls (quoted in agentx-dev's troubleshooting page).
+    for field in ("tool_choice", "parallel_tool_calls"):
+        if body.get(field) is not None and not tools:
+            return _invalid(
+                f"Invalid value for '{field}': '{field}' is only allowed when 'tools' are "
+                "specified.",
+                field,
+            )
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = choice["function"]["name"]
+        names = {t["function"]["name"] for t in tools or () if t.get("type") == "function"}
+        if name not in names:
+            # Not recorded from OpenAI; the wording of OpenAI-compatible servers that mirror it
+            # (sglang's request validator), in OpenAI's "Invalid value for" form.
+            return _invalid(
+                f"Invalid value for 'tool_choice': function '{name}' not found in 'tools'.",
+                "tool_choice",
+            )
+    return None
+
+
+def _turn_problem(messages: list[dict[str, Any]]) -> Refusal | None:
+    """Tool messages answer the assistant ``tool_calls`` right before them, every id answered.
+
+    Wordings as OpenAI answers them (tests/fixtures/openai/error_400_*.json and their sources):
+    a tool message without a call before it, a ``tool_call_id`` the previous assistant turn did
+    not issue, and an assistant turn whose calls are not all answered before the next message.
+    """
+    pending: list[str] = []
+    answered: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            if not pending and not answered:
+                return _invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
+            call_id = message.get("tool_call_id")
+            if call_id not in pending and call_id not in answered:
+                return _invalid(
+                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in "
+                    "'tool_calls' of previous message.",
+                    f"messages.[{i}].tool_call_id",
+                )
+            if call_id in pending:
+                pending.remove(call_id)
+                answered.add(call_id)
+            continue
+        if pending:
+            return _unanswered(pending, i)
+        answered = set()
+        if role == "assistant" and message.get("tool_calls"):
+            pending = [call["id"] for call in message["tool_calls"]]
+    return _unanswered(pending, len(messages)) if pending else None
+
+
+def _unanswered(pending: list[str], index: int) -> Refusal:
+    return _invalid(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        + ", ".join(pending),
+        f"messages.[{index}].role",
+    )
+
+
+def _id_problem(messages: list[dict[str, Any]]) -> Refusal | None:
+    # "Expected a string with maximum length 40, but got a string with length 1721 instead."
+    # (the tool_call_id limit, quoted in firebase/genkit reports of compat_oai).
+    for i, message in enumerate(messages):
+        ids = [(f"messages[{i}].tool_call_id", message.get("tool_call_id"))]
+        ids += [
+            (f"messages[{i}].tool_calls[{j}].id", call.get("id"))
+            for j, call in enumerate(message.get("tool_calls") or ())
+        ]
+        for where, value in ids:
+            if isinstance(value, str) and len(value) > 40:
+                return _invalid(
+                    f"Invalid '{where}': string too long. Expected a string with maximum length "
+                    f"40, but got a string with length {len(value)} instead.",
+                    where,
+                    "string_above_max_length",
+                )
+    return None
+
+
+def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
+    effort = body.get("reasoning_effort")
+    if rules.kind == "responses_only":
+        # "This model is only supported in v1/responses and not in v1/chat/completions."
+        # (a 404 in reports of o1-pro / gpt-5-pro / codex calls).
+        return (
+            404,
+            "This model is only supported in v1/responses and not in v1/chat/completions.",
+            "model",
+            None,
+        )
+    if body.get("max_tokens") is not None and rules.kind != "chat":
+        # tests/fixtures/openai/error_400_max_tokens_reasoning_model.json (recorded live)
+        return _invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    if effort is not None and rules.kind == "chat":
+        # "Unsupported parameter: 'reasoning_effort' is not supported with this model."
+        return _invalid(
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            "reasoning_effort",
+            "unsupported_parameter",
+        )
+    if effort is not None and effort not in rules.efforts:
+        return _invalid(
+            f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this "
+            f"model. Supported values are: {_listed(rules.efforts)}.",
+            "reasoning_effort",
+            "unsupported_value",
+        )
+    temperature = body.get("temperature")
+    if rules.reasons(effort) and temperature is not None and temperature != 1:
+        # tests/fixtures/openai/error_400_temperature_reasoning_model.json
+        shown = int(temperature) if float(temperature).is_integer() else temperature
+        return _invalid(
+            f"Unsupported value: 'temperature' does not support {shown} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        )
+    return None
+
+
+def check_semantics(body: dict[str, Any]) -> Refusal | None:
+    """The rules past the schema: tools, tool choice, tool turns, the model's own limits.
+
+    Args:
+        body: A body that passed :func:`check`.
+
+    Returns:
+        ``(status, message, param, code)`` of the first refusal, or ``None``.
+    """
+    for index, tool in enumerate(body.get("tools") or ()):
+        problem = _tool_problem(index, tool)
+        if problem is not None:
+            return problem
+    messages = body["messages"]
+    return (
+        _tool_choice_problem(body)
+        or _id_problem(messages)
+        or _turn_problem(messages)
+        or _model_problem(body, model_rules(body["model"]))
+    )

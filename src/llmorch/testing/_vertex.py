@@ -70,6 +70,7 @@ class _VertexClaude(AnthropicDialect):
     prefix = "/vertex"
     chat_models = ("claude-haiku-5-5", "claude-sonnet-5-5")  # type: ignore[assignment]
     default_models = chat_models  # type: ignore[assignment]
+    tool_id_prefix = "toolu_vrtx_"  # as in a live Vertex 400 quoted in Kilo-Org/kilocode#5163
 
 
 class VertexDialect(GeminiDialect):
