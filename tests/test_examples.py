@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,7 @@ def test_every_example_is_tested() -> None:
         "environments.py",
         "compare_models.py",
         "fastapi_app.py",
+        "tool_loop.py",
     }
     assert scripts == tested
 
@@ -200,3 +202,20 @@ def test_fastapi_app_streams_sse(monkeypatch: pytest.MonkeyPatch) -> None:
 
     ledger = [json.loads(line) for line in Path("llm_costs.log").read_text().splitlines()]
     assert len(ledger) == 2
+
+
+def test_tool_loop_runs_on_every_provider() -> None:
+    """Each provider runs two parallel tools, sends the results back and prints the answer."""
+    out = run_example("tool_loop.py").stdout
+    providers = re.search(r"^PROVIDERS = \((.*)\)$", (EXAMPLES / "tool_loop.py").read_text(), re.M)
+    assert providers is not None
+    names = re.findall(r'"(\w+)"', providers[1])
+    assert {"openai", "anthropic", "bedrock"} <= set(names)
+    for name in names:
+        assert f"\n{name} (" in f"\n{out}"
+    n = len(names)
+    assert n == out.count("2 turns, tools ['get_weather', 'get_time']")
+    assert n == out.count('tool result: {"city": "Paris", "temperature": 21, "unit": "celsius"}')
+    assert n == out.count("tool result: Paris: 14:05")
+    assert n == out.count("answer: It is 21 degrees and 14:05 in Paris.")
+    assert "Session cost: $" in out

@@ -14,10 +14,14 @@ import respx
 from llmorch import (
     AsyncLLMOrchestrator,
     AuthenticationError,
+    Conversation,
     LLMOrchestrator,
     OrchestratorConfig,
     OrchestratorError,
+    ResponseStream,
     StreamInterruptedError,
+    SyncConversation,
+    SyncResponseStream,
 )
 from tests.conftest import base_config
 from tests.test_orchestrator import FINISH, MESSAGES, OPENAI, USAGE, completion, delta, sse
@@ -53,6 +57,30 @@ def test_sync_and_async_expose_the_same_public_methods() -> None:
         a = getattr(AsyncLLMOrchestrator, name)
         s = getattr(LLMOrchestrator, ASYNC_TO_SYNC.get(name, name))
         assert list(inspect.signature(a).parameters) == list(inspect.signature(s).parameters)
+
+
+def test_sync_conversation_and_stream_have_the_async_names() -> None:
+    """Parity for conversations (tools= included) and streams (events() included)."""
+
+    def methods(cls: type) -> dict[str, list[str]]:
+        return {
+            n: list(inspect.signature(v).parameters)
+            for n, v in vars(cls).items()
+            if not n.startswith("_") and inspect.isfunction(v)
+        }
+
+    conversation = methods(Conversation)
+    assert {"send", "stream"} <= set(conversation)
+    sync_conversation = methods(SyncConversation)
+    assert conversation == {n: sync_conversation[n] for n in conversation}
+    for attribute in ("messages", "cost", "provider", "tools"):
+        assert hasattr(SyncConversation, attribute)
+    assert "tools" in inspect.signature(Conversation).parameters
+    stream, sync_stream = methods(ResponseStream), methods(SyncResponseStream)
+    for name in ("events", "add_done_callback"):
+        assert stream[name] == sync_stream[name]
+    assert isinstance(vars(SyncResponseStream)["response"], property)
+    assert "run_tools" in methods(LLMOrchestrator)
 
 
 def test_sync_matches_async_results() -> None:

@@ -32,6 +32,7 @@ from llmorch.providers.base import BaseLLMProvider
 from llmorch.registry import ModelRegistry
 from llmorch.streaming import ResponseStream
 from llmorch.sync import LLMOrchestrator, SyncConversation, SyncResponseStream
+from llmorch.tool_loop import ToolLoopResult
 from llmorch.tools import Tool, ToolCall
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent, UsageRecord
 
@@ -70,6 +71,7 @@ __all__ = [
     "SyncResponseStream",
     "Tool",
     "ToolCall",
+    "ToolLoopResult",
     "UsageRecord",
     "__version__",
     "events",

@@ -41,6 +41,7 @@ from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry, listing_key
 from llmorch.request import ChatRequest
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator, open_attempt
+from llmorch.tool_loop import ToolLoopResult, ToolRunner, check_max_turns, run_loop
 from llmorch.types import LLMResponse, Message, normalize_tokens
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ __all__ = ["AsyncLLMOrchestrator"]
 
 logger = logging.getLogger("llmorch")
 T = TypeVar("T")
+_CALL_ARGUMENTS = (
+    "temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "tool_choice",
+    "parallel_tool_calls", "reasoning", "timeout", "extra_body", "extra_headers",
+)  # fmt: skip
 
 
 def benches_model(error: ProviderError) -> bool:
@@ -547,6 +552,123 @@ class AsyncLLMOrchestrator:
         request = self._request(messages, name, call, kwargs)
         return await self._send_typed(request, name, chain, tags)
 
+    async def run_tools(
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 8,
+        provider: str | None = None,
+        model: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
+        timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> ToolLoopResult:
+        """Run a tool loop: ask the model, run the tools it calls, send back the results, repeat.
+
+        Each model turn is one call down the fallback chain (one ledger record, ``tags`` on
+        every one). The calls of one turn run concurrently: coroutine functions are awaited,
+        plain functions run in a worker thread. Arguments are validated against the function's
+        signature (pydantic); invalid arguments, an exception the tool raises, or a call of a
+        tool that does not exist go back to the model as that call's result (``"Error: ..."``)
+        and are never raised here. A return value is sent as is when it is a ``str``, else as
+        JSON. A forced ``tool_choice`` (``"required"`` or a tool name) applies to the first
+        turn only.
+
+        Args:
+            messages: As for :meth:`send_request`.
+            temperature: As for :meth:`send_request` (every turn).
+            max_tokens: As for :meth:`send_request` (every turn).
+            tools: The tools: Python functions (sync or async; schema from the signature and
+                docstring), or :class:`~llmorch.Tool` values with ``function=`` set.
+            max_turns: The most model turns to make (at least 1).
+            provider: As for :meth:`send_request`.
+            model: As for :meth:`send_request`.
+            tags: Labels written to every turn's ledger record.
+            top_p: As for :meth:`send_request`.
+            top_k: As for :meth:`send_request`.
+            stop: As for :meth:`send_request`.
+            seed: As for :meth:`send_request`.
+            tool_choice: As for :meth:`send_request`; a forced choice holds for the first turn.
+            parallel_tool_calls: As for :meth:`send_request`.
+            reasoning: As for :meth:`send_request`; the reasoning state of each turn goes
+                back with it (same provider type and model family).
+            timeout: As for :meth:`send_request` (per attempt of each turn).
+            extra_body: As for :meth:`send_request`.
+            extra_headers: As for :meth:`send_request`.
+            **kwargs: Refused, as for :meth:`send_request`.
+
+        Returns:
+            The final answer, with ``.messages`` (the whole history, ready to continue) and
+            ``.turns`` (every turn's response); ``.cost`` and ``.tokens_used`` are the totals.
+
+        Raises:
+            InvalidRequestError: Malformed messages or arguments, a tool without a Python
+                function, or ``max_turns`` below 1 (before any network call).
+            MaxTurnsExceededError: The model still called tools on turn ``max_turns``; it
+                carries ``.messages`` (those calls unanswered) and ``.turns``.
+            AllFallbacksFailedError: A turn failed on every model (as for
+                :meth:`send_request`).
+        """
+        return await self._run_tools(
+            messages,
+            [],
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools=tools,
+            max_turns=max_turns,
+            provider=provider,
+            model=model,
+            tags=tags,
+            top_p=top_p,
+            top_k=top_k,
+            stop=stop,
+            seed=seed,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning=reasoning,
+            timeout=timeout,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            **kwargs,
+        )
+
+    async def _run_tools(
+        self,
+        messages: list[Message],
+        turns: list[LLMResponse],
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 8,
+        provider: str | None = None,
+        model: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        **arguments: Any,
+    ) -> ToolLoopResult:
+        """:meth:`run_tools`, appending each turn's response to ``turns`` as it arrives."""
+        name, chain = self._chain(provider, model)
+        call = _given(tools=tools, **{k: arguments.pop(k, None) for k in _CALL_ARGUMENTS})
+        request = self._request(messages, name, call, arguments)
+        runner = ToolRunner(request.tools)
+        limit = check_max_turns(max_turns)
+        history = [dict(message) for message in messages]
+
+        async def send(turn: ChatRequest) -> LLMResponse:
+            return await self._send_typed(turn, name, chain, tags)
+
+        return await run_loop(request, history, runner, send, limit, turns)
+
     async def _send_typed(
         self,
         request: ChatRequest,
@@ -797,6 +919,8 @@ class AsyncLLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         max_messages: int | None = None,
+        tools: Sequence[Any] | None = None,
+        max_turns: int = 8,
     ) -> Conversation:
         """Start a conversation pinned to one provider, or continue a stored one.
 
@@ -807,6 +931,9 @@ class AsyncLLMOrchestrator:
             provider: The provider to pin (the active one by default).
             model: The model to try first each turn.
             max_messages: Keep the system message plus only the last N messages.
+            tools: Functions (or ``Tool`` values with ``function=``): each ``send`` then runs
+                the tool loop of :meth:`run_tools` and keeps every turn of it.
+            max_turns: With ``tools``, the most model turns one ``send`` makes.
 
         Returns:
             A new :class:`~llmorch.Conversation`.
@@ -824,4 +951,6 @@ class AsyncLLMOrchestrator:
             provider=provider,
             model=model,
             max_messages=max_messages,
+            tools=tools,
+            max_turns=max_turns,
         )

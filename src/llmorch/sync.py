@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,8 +37,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from llmorch._http import Timeout
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.conversation import Conversation
+from llmorch.events import Event
 from llmorch.exceptions import OrchestratorError
 from llmorch.orchestrator import AsyncLLMOrchestrator
+from llmorch.tool_loop import ToolLoopResult
+from llmorch.tools import Tool
 from llmorch.types import LLMResponse, Message
 
 if TYPE_CHECKING:
@@ -161,6 +164,7 @@ class _Generation:
         self,
         pump: _Pump,
         stream: ResponseStream,
+        source: AsyncIterator[object],
         send: MemoryObjectSendStream[object],
         receive: MemoryObjectReceiveStream[object],
     ) -> concurrent.futures.Future[None]:
@@ -169,6 +173,7 @@ class _Generation:
         Args:
             pump: The state the pump shares with the stream's finaliser.
             stream: The async stream.
+            source: What the pump reads: the stream itself (text) or its ``events()``.
             send: Where the pump puts chunks.
             receive: Where the stream takes them (the pump closes it when it ends).
 
@@ -179,7 +184,9 @@ class _Generation:
             OrchestratorError: The orchestrator is closed.
         """
         try:
-            task, _ = self.portal.start_task(_pump_chunks, self, pump, stream, send, receive)
+            task, _ = self.portal.start_task(
+                _pump_chunks, self, pump, stream, source, send, receive
+            )
         except RuntimeError:
             if self.stopping:
                 raise OrchestratorError("the orchestrator is closed") from None
@@ -313,12 +320,13 @@ async def _pump_chunks(
     gen: _Generation,
     pump: _Pump,
     stream: ResponseStream,
+    source: AsyncIterator[object],
     send: MemoryObjectSendStream[object],
     receive: MemoryObjectReceiveStream[object],
     *,
     task_status: TaskStatus[None],
 ) -> None:
-    """Hand the stream's chunks over one at a time; cancelled, it records and releases."""
+    """Hand the stream's chunks (or events) over one at a time; cancelled, it records."""
     pump.finished = anyio.Event()
     gen.pumps.add(pump)
     try:
@@ -326,7 +334,7 @@ async def _pump_chunks(
             task_status.started()
             async with send:
                 try:
-                    async for chunk in stream:
+                    async for chunk in source:
                         await send.send(chunk)
                 except Exception as exc:
                     await send.send(_Failure(exc))
@@ -357,6 +365,10 @@ class SyncResponseStream:
     the stream early — :meth:`close`, a ``with`` block, ``break``, an exception in the loop
     body, or dropping the last reference — cancels that task, which records the call and
     releases the connection before the next statement runs.
+
+    :meth:`events` yields the typed events of :mod:`llmorch.events` instead of text, with the
+    same rules; a stream has one consumer (iterating it and ``events()`` together raises
+    :class:`RuntimeError`).
     """
 
     def __init__(self, owner: LLMOrchestrator, gen: _Generation, stream: ResponseStream) -> None:
@@ -393,14 +405,39 @@ class SyncResponseStream:
         return self
 
     def __next__(self) -> str:
+        if self._stream._consumer != "text":
+            self._stream._claim("text")
+        item = self._next_item()
+        assert isinstance(item, str)
+        return item
+
+    def events(self) -> Iterator[Event]:
+        """Iterate the typed events instead of text (see ``ResponseStream.events``).
+
+        Returns:
+            An iterator of :mod:`llmorch.events` values. Leaving it early records the call
+            like leaving plain iteration early.
+
+        Raises:
+            RuntimeError: The stream is already read with plain iteration.
+        """
+        self._stream._claim("events")
+        return _SyncEvents(self)
+
+    def _next_item(self) -> object:
         if self._done:
             raise StopIteration
         gen = self._generation()
         try:
             if self._receive is None:
                 send, receive = anyio.create_memory_object_stream[object](0)
+                source: AsyncIterator[object] = (
+                    self._stream if self._stream._consumer == "text" else self._stream.events()
+                )
                 try:
-                    self._pump.task = gen.start_pump(self._pump, self._stream, send, receive)
+                    self._pump.task = gen.start_pump(
+                        self._pump, self._stream, source, send, receive
+                    )
                 except BaseException:
                     send.close()
                     receive.close()
@@ -414,7 +451,6 @@ class SyncResponseStream:
         if isinstance(item, _Failure):
             self._finish()
             raise item.error
-        assert isinstance(item, str)
         return item
 
     def __enter__(self) -> SyncResponseStream:
@@ -457,6 +493,21 @@ class SyncResponseStream:
             concurrent.futures.wait([self._pump.task])
 
 
+class _SyncEvents:
+    """The iterator :meth:`SyncResponseStream.events` returns (it keeps the stream alive)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: SyncResponseStream) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _SyncEvents:
+        return self
+
+    def __next__(self) -> Event:
+        return self._stream._next_item()  # type: ignore[return-value]
+
+
 class _CurrentCore:
     """Stands in for the async core inside a conversation.
 
@@ -472,7 +523,11 @@ class _CurrentCore:
 
 
 class SyncConversation:
-    """The sync form of :class:`~llmorch.Conversation` (same history rules)."""
+    """The sync form of :class:`~llmorch.Conversation` (same history rules).
+
+    With ``tools=``, :meth:`send` runs the tool loop; plain functions run in worker threads of
+    the background loop.
+    """
 
     def __init__(self, owner: LLMOrchestrator, conversation: Conversation) -> None:
         self._owner = owner
@@ -492,6 +547,11 @@ class SyncConversation:
     def provider(self) -> str:
         """The pinned provider name."""
         return self._conversation.provider
+
+    @property
+    def tools(self) -> list[Tool] | None:
+        """The tools :meth:`send` runs a loop with (``None``: plain turns)."""
+        return self._conversation.tools
 
     def send(self, text: str, **kwargs: Any) -> LLMResponse:
         """Send a user turn; see :meth:`llmorch.Conversation.send`.
@@ -722,6 +782,82 @@ class LLMOrchestrator:
         )
         return SyncResponseStream(self, gen, stream)
 
+    def run_tools(
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 8,
+        provider: str | None = None,
+        model: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Mapping[str, Any] | None = None,
+        timeout: float | Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> ToolLoopResult:
+        """Run a tool loop; see :meth:`AsyncLLMOrchestrator.run_tools`.
+
+        Plain functions run in worker threads of the background loop, coroutine functions on
+        it; neither runs on the calling thread.
+
+        Args:
+            messages: The messages.
+            temperature: Sent only when given (every turn).
+            max_tokens: Sent only when given (every turn).
+            tools: Functions, or ``Tool`` values with ``function=``.
+            max_turns: The most model turns to make.
+            provider: One-call provider override.
+            model: One-call model override (tried first).
+            tags: Labels written to every turn's ledger record.
+            top_p: Nucleus sampling.
+            top_k: Top-k sampling.
+            stop: Stop sequences.
+            seed: A sampling seed.
+            tool_choice: Whether and which tool the model must call (first turn).
+            parallel_tool_calls: Allow or forbid several calls in one answer.
+            reasoning: How much the model should think.
+            timeout: Each turn's timeout per attempt.
+            extra_body: Vendor fields deep-merged into the body.
+            extra_headers: Extra request headers (never credentials).
+            **kwargs: Refused (vendor fields go in ``extra_body``).
+
+        Returns:
+            The final answer with ``.messages`` and ``.turns``.
+        """
+        result: ToolLoopResult = self._call(
+            "run_tools",
+            messages,
+            temperature,
+            max_tokens,
+            tools=tools,
+            max_turns=max_turns,
+            provider=provider,
+            model=model,
+            tags=tags,
+            top_p=top_p,
+            top_k=top_k,
+            stop=stop,
+            seed=seed,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning=reasoning,
+            timeout=timeout,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            **kwargs,
+        )
+        return result
+
     def get_available_models(self, provider: str | None = None) -> list[str]:
         """Model ids of a provider; see :meth:`AsyncLLMOrchestrator.get_available_models`.
 
@@ -758,6 +894,8 @@ class LLMOrchestrator:
         provider: str | None = None,
         model: str | None = None,
         max_messages: int | None = None,
+        tools: Sequence[Any] | None = None,
+        max_turns: int = 8,
     ) -> SyncConversation:
         """Start a conversation pinned to one provider, or continue a stored one.
 
@@ -768,6 +906,9 @@ class LLMOrchestrator:
             provider: The provider to pin (the active one by default).
             model: The model tried first each turn.
             max_messages: Keep the system message plus only the last N messages.
+            tools: Functions (or ``Tool`` values with ``function=``): each ``send`` then
+                runs the tool loop.
+            max_turns: With ``tools``, the most model turns one ``send`` makes.
 
         Returns:
             A :class:`SyncConversation`.
@@ -780,6 +921,8 @@ class LLMOrchestrator:
             provider=provider,
             model=model,
             max_messages=max_messages,
+            tools=tools,
+            max_turns=max_turns,
         )
         return SyncConversation(self, conversation)
 
