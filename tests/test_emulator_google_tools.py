@@ -456,3 +456,47 @@ def test_what_older_models_still_take(emu: ProviderEmulator) -> None:
     assert 200 == post(emu, prefill, model="gemini-3.1-pro-preview")[0]
     budget = {"contents": [QUESTION], "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}}
     assert 200 == post(emu, budget)[0]
+
+
+def test_vertex_streams_call_arguments_when_asked(emu: ProviderEmulator) -> None:
+    """streamFunctionCallArguments: each call opens by name, partialArgs follow, {} closes it;
+    llmorch's parser assembles the scripted arguments back (nested, numbers, strings in pieces).
+    """
+    from llmorch._sse import SSEDecoder
+    from llmorch.providers._gemini_wire import GeminiStreamParser
+    from llmorch.streaming import StreamAccumulator
+
+    nested = {"recipe": {"items": [{"name": "egg", "count": 2}], "vegan": False}, "note": "ok"}
+    reply = Reply(tool_calls=(ToolUse("cook", nested), ToolUse("get_time")))
+    emu.script("vertex", MODEL, reply, reply)
+    calling = {"mode": "AUTO", "streamFunctionCallArguments": True}
+    tools = [{"functionDeclarations": [{"name": "cook"}, {"name": "get_time"}]}]
+    body = {
+        "contents": [QUESTION],
+        "tools": tools,
+        "toolConfig": {"functionCallingConfig": calling},
+    }
+    raw = stream(emu, body, dialect="vertex")
+    parts = [parts_of(c)[0] for c in events(raw)]
+    assert {"name": "cook", "willContinue": True} == {
+        k: v for k, v in parts[0]["functionCall"].items() if k != "id"
+    }
+    assert "thoughtSignature" in parts[0]
+    assert {"jsonPath": "$.recipe.items[0].name", "stringValue": "e", "willContinue": True} == (
+        parts[1]["functionCall"]["partialArgs"][0]
+    )
+    assert 2 == sum(p == {"functionCall": {}} for p in parts)
+
+    class Adapter:
+        def decode_event(self, data: str, model: str, request_id: str | None) -> Any:
+            return json.loads(data)
+
+    parser = GeminiStreamParser(Adapter(), MODEL, None)  # type: ignore[arg-type]
+    acc = StreamAccumulator()
+    for sse in SSEDecoder(bare_json=True).feed(raw):
+        for event in parser(sse):
+            acc.translate(event)
+    assert [("cook", nested), ("get_time", {})] == [(c.name, c.arguments) for c in acc.tool_calls]
+    assert "tool_calls" == acc.finish_reason
+    status, answer = post(emu, body, dialect="vertex")  # unary answers stay whole
+    assert 200 == status and "args" in parts_of(answer)[0]["functionCall"]

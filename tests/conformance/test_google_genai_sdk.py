@@ -587,3 +587,36 @@ def test_sdk_types_accept_llmorch_tool_bodies(emu: ProviderEmulator, dialect: st
         _validate_with_sdk_types(body)
         if "systemInstruction" in body:
             types.Content.model_validate(body["systemInstruction"])
+
+
+def test_vertex_streamed_call_arguments_parse_in_the_sdk(emu: ProviderEmulator) -> None:
+    """With stream_function_call_arguments the SDK sees the call open, its partial_args, the end."""
+    config = emu.config_for("vertex")
+    credentials = service_account.Credentials.from_service_account_file(
+        config["credentials_path"], scopes=[CLOUD_PLATFORM]
+    )
+    client = genai.Client(
+        vertexai=True,
+        project=config["project_id"],
+        location=config["location"],
+        credentials=credentials,
+        http_options=types.HttpOptions(base_url=config["base_url"]),
+    )
+    emu.script("vertex", MODEL, Reply(tool_calls=(ToolUse("get_weather", {"city": "Paris"}),)))
+    settings = _tool_config()
+    settings.tool_config = types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(
+            mode=types.FunctionCallingConfigMode.AUTO, stream_function_call_arguments=True
+        )
+    )
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="q", config=settings))
+    calls = [
+        p.function_call
+        for c in chunks
+        for p in c.candidates[0].content.parts or []
+        if p.function_call
+    ]
+    assert ("get_weather", True) == (calls[0].name, calls[0].will_continue)
+    pieces = [a.string_value for call in calls for a in call.partial_args or []]
+    assert "Paris" == "".join(pieces)
+    assert types.FinishReason.STOP == chunks[-1].candidates[0].finish_reason

@@ -384,7 +384,7 @@ class GeminiDialect(Dialect):
         plan = self.plan(model, (None, *texts), max_tokens, last_user, _forced_call(body))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
-        asked = _Asked.of(body, model)
+        asked = _Asked.of(body, model, vertex=self.request_schema is VERTEX_REQUEST)
         response_id = secrets.token_urlsafe(16)
         if stream and request.query.get("alt") == "sse":
             return self.stream(
@@ -481,7 +481,8 @@ class GeminiDialect(Dialect):
             if not plan.clean:
                 event = _data(self.answer(plan, last, response_id, final=False))
                 half = event[: len(event) // 2]
-        chunks += calls
+        for call in calls:
+            chunks += _streamed_call(call[0]) if asked.streamed_args else [call]
         if complete and (plan.tool_calls or not plan.chunks):
             chunks.append([{"text": ""}])
         elif complete and plan.reasoning and asked.signed:
@@ -513,17 +514,22 @@ class _Asked:
             earlier models only with thoughts shown).
         ids: ``functionCall.id`` is sent (Gemini 3 "always returns a unique id with every
             functionCall", function-calling docs).
+        streamed_args: Vertex's ``functionCallingConfig.streamFunctionCallArguments``: a
+            streamed call's arguments come as ``partialArgs`` (the recorded Vertex streams).
     """
 
     thoughts: bool
     signed: bool
     ids: bool
+    streamed_args: bool = False
 
     @classmethod
-    def of(cls, body: dict[str, Any], model: str) -> _Asked:
+    def of(cls, body: dict[str, Any], model: str, *, vertex: bool) -> _Asked:
         thoughts = pick(body, "generationConfig", "thinkingConfig", "includeThoughts") is True
         gemini3 = is_gemini3(model)
-        return cls(thoughts, gemini3 or thoughts, gemini3)
+        calling = pick(body, "toolConfig", "functionCallingConfig")
+        streamed = vertex and pick(calling, "streamFunctionCallArguments") is True
+        return cls(thoughts, gemini3 or thoughts, gemini3, streamed)
 
 
 def _arguments(call: ToolUse) -> dict[str, Any] | str:
@@ -576,6 +582,52 @@ def _answer_parts(plan: Plan, asked: _Asked, complete: bool) -> list[dict[str, A
     if complete and not calls and plan.reasoning and asked.signed:
         parts[-1]["thoughtSignature"] = sign(THOUGHT_SIGNATURE, TEXT_SIGNATURE)
     return parts + calls
+
+
+def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}")]
+    if isinstance(value, list) and value:
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def _partial(path: str, value: Any) -> list[dict[str, Any]]:
+    """One leaf as ``PartialArg`` pieces: a string in two pieces then an empty one, as recorded."""
+    if isinstance(value, str):
+        cut = len(value) // 2
+        pieces = [value[:cut], value[cut:]] if cut else [value]
+        args = [{"jsonPath": path, "stringValue": piece, "willContinue": True} for piece in pieces]
+        return [*args, {"jsonPath": path, "stringValue": ""}]
+    if isinstance(value, bool):
+        return [{"jsonPath": path, "boolValue": value}]
+    if isinstance(value, (int, float)):
+        return [{"jsonPath": path, "numberValue": value}]
+    return [{"jsonPath": path, "nullValue": "NULL_VALUE"}]
+
+
+def _streamed_call(part: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """A call the Vertex way with ``streamFunctionCallArguments``, one chunk per piece.
+
+    Opened by name (with its id and signature), its arguments as ``partialArgs`` leaf by leaf,
+    closed by an empty ``functionCall`` (``tests/fixtures/google/vertex_streamed_arguments*``).
+    """
+    function = part["functionCall"]
+    opening: dict[str, Any] = {"name": function["name"], "willContinue": True}
+    if "id" in function:
+        opening["id"] = function["id"]
+    first = {"functionCall": opening}
+    if "thoughtSignature" in part:
+        first["thoughtSignature"] = part["thoughtSignature"]
+    chunks = [[first]]
+    args = function["args"]
+    for path, value in _leaves(args, "$") if args else []:
+        chunks += [
+            [{"functionCall": {"partialArgs": [piece], "willContinue": True}}]
+            for piece in _partial(path, value)
+        ]
+    chunks.append([{"functionCall": {}}])
+    return chunks
 
 
 def _forced_call(body: dict[str, Any]) -> Reply | None:
