@@ -16,11 +16,12 @@ import pytest
 from llmorch import AsyncLLMOrchestrator, MaxTurnsExceededError, OrchestratorConfig, events
 from llmorch.testing import ProviderEmulator, Reply, ToolUse
 
-#: (dialect, model, reasoning sends opaque state back) for every provider whose codec has tools
-#: (Gemini and Vertex Gemini join when their codec lands: both pass against wip/tools-google).
+#: (dialect, model, reasoning sends opaque state back) for every provider whose codec has tools.
 DIALECTS = [
     ("openai", "gpt-5.4-mini", False),  # Chat Completions returns no opaque reasoning state
     ("anthropic", "claude-haiku-5-5", True),
+    ("gemini", "gemini-3.8-flash", True),
+    ("vertex", "gemini-3.8-flash", True),
     ("vertex", "claude-sonnet-5-5", True),
     ("bedrock", "us.anthropic.claude-haiku-5-5", True),
 ]

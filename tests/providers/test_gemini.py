@@ -25,7 +25,7 @@ from llmorch.exceptions import (
 from llmorch.providers._gemini_wire import GeminiStreamParser, retry_delay, usage_tokens
 from llmorch.providers.gemini import GeminiProvider, model_path
 from llmorch.streaming import StreamAccumulator
-from tests.adapters import send, stream
+from tests.adapters import send, stream, typed
 from tests.conftest import chunks, fixture_bytes
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
@@ -165,9 +165,9 @@ async def test_stream_over_http_sends_alt_sse_and_yields_events(adapter: GeminiP
     assert ["stop"] == [e.finish_reason for e in events if e.kind == "finish"]
 
 
-def test_body_maps_roles_system_generation_config_and_extras() -> None:
+def test_body_maps_roles_system_and_generation_config() -> None:
     """System → systemInstruction, assistant → model, same-role turns merged, config fields."""
-    from llmorch.providers._gemini_wire import gemini_body
+    from llmorch.providers._gemini_wire import encode_request
 
     messages = [
         {"role": "system", "content": "Be terse."},
@@ -177,9 +177,8 @@ def test_body_maps_roles_system_generation_config_and_extras() -> None:
         {"role": "assistant", "content": "d"},
         {"role": "user", "content": "e"},
     ]
-    kwargs = {"stop": "END", "top_p": 0.5, "top_k": 40, "seed": 7, "tools": [{"x": 1}]}
-    kwargs["generationConfig"] = {"candidateCount": 1}
-    body = gemini_body(messages, 0.2, 256, kwargs)
+    options = {"stop": "END", "top_p": 0.5, "top_k": 40, "seed": 7}
+    body = encode_request(typed(messages, "gemini-2.0-flash", 0.2, 256, **options), "gemini")
     assert {"parts": [{"text": "Be terse."}]} == body["systemInstruction"]
     assert [
         {"role": "user", "parts": [{"text": "a"}, {"text": "b"}]},
@@ -187,7 +186,6 @@ def test_body_maps_roles_system_generation_config_and_extras() -> None:
         {"role": "user", "parts": [{"text": "e"}]},
     ] == body["contents"]
     assert {
-        "candidateCount": 1,
         "temperature": 0.2,
         "maxOutputTokens": 256,
         "stopSequences": ["END"],
@@ -195,10 +193,9 @@ def test_body_maps_roles_system_generation_config_and_extras() -> None:
         "topK": 40,
         "seed": 7,
     } == body["generationConfig"]
-    assert [{"x": 1}] == body["tools"]
-    assert "safetySettings" not in body
+    assert "safetySettings" not in body and "tools" not in body
     with pytest.raises(InvalidRequestError, match="at least one user"):
-        gemini_body([{"role": "system", "content": "x"}], None, None, {})
+        encode_request(typed([{"role": "system", "content": "x"}], "gemini-2.0-flash"), "gemini")
 
 
 def test_usage_counts_thoughts_as_output_and_tool_prompts_as_input() -> None:

@@ -21,20 +21,12 @@ from llmorch.providers._anthropic_wire import (
 from llmorch.providers._anthropic_wire import (
     classify_error as classify_anthropic_error,
 )
-from llmorch.providers._common import (
-    StreamParser,
-    call_options,
-    legacy_call,
-)
-from llmorch.providers._gemini_wire import (
-    GeminiStreamParser,
-    GoogleProvider,
-    classify_error,
-    gemini_body,
-)
+from llmorch.providers._common import StreamParser
+from llmorch.providers._gemini_wire import GeminiStreamParser, classify_error
 from llmorch.providers.anthropic import claude_response
+from llmorch.providers.gemini import GoogleProvider
 from llmorch.request import ChatRequest
-from llmorch.types import LLMResponse, Message, ModelInfo, StreamEvent
+from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 
 try:
     from llmorch.providers._google import TokenSource
@@ -99,7 +91,7 @@ class VertexProvider(GoogleProvider):
     # Gemini's fields, and Claude's (rawPredict bodies carry no ``model``: it is in the URL).
     owned_fields = frozenset(
         {"contents", "systemInstruction", "system_instruction", "messages", "stream", "system"}
-        | {"anthropic_version"}
+        | {"anthropic_version", "tools", "toolConfig", "tool_config", "tool_choice"}
     )
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
@@ -186,22 +178,12 @@ class VertexProvider(GoogleProvider):
             cls, message = classify_error(status, payload)
         return cls, message, None
 
-    def _gemini_body(
-        self,
-        messages: list[Message],
-        temperature: float | None,
-        max_tokens: int | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        safety = getattr(self.config, "safety_settings", None)
-        return gemini_body(messages, temperature, max_tokens, kwargs, safety)
-
     def _claude_body(self, request: ChatRequest) -> dict[str, Any]:
         """The Messages body for Claude: no ``model`` (it is in the URL), ``anthropic_version``."""
         return {**encode_request(request, self.config.type), "anthropic_version": ANTHROPIC_VERSION}
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
-        """Send one chat request (Gemini: text only until its codec maps tools).
+        """Send one chat request: ``generateContent`` (Gemini) or ``rawPredict`` (Claude).
 
         Args:
             request: The typed request.
@@ -211,11 +193,11 @@ class VertexProvider(GoogleProvider):
         """
         if _is_claude(request.model):
             return await self._claude(request)
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return await self._send_text(messages, model, temperature, max_tokens, **kwargs)
+        path = partial(self._model_url, "google", request.model)
+        return await self.generate(request, lambda: path() + ":generateContent")
 
     def send_streaming_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream one chat request (Gemini: text only until its codec maps tools).
+        """Stream one chat request: ``streamGenerateContent`` (Gemini) or ``streamRawPredict``.
 
         Args:
             request: The typed request.
@@ -225,41 +207,7 @@ class VertexProvider(GoogleProvider):
         """
         if _is_claude(request.model):
             return self._claude_stream(request)
-        messages, model, temperature, max_tokens, kwargs = legacy_call(request, self.config.type)
-        return self._stream_text(messages, model, temperature, max_tokens, **kwargs)
-
-    async def _send_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> LLMResponse:
-        """Send one ``generateContent`` (Gemini) or ``rawPredict`` (Claude) request.
-
-        Args:
-            messages: Validated messages.
-            model: The model id (``gemini-…`` or ``claude-…@version``).
-            temperature: Sent only when given.
-            max_tokens: Sent when given (Claude: defaults to 4096, as Anthropic requires one).
-            **kwargs: ``stop``, ``top_p`` and vendor fields.
-
-        Returns:
-            The answer.
-
-        Raises:
-            ContentFilteredError: The prompt or answer was blocked and no text came back.
-        """
-        options = call_options(kwargs)
-        body = self._gemini_body(messages, temperature, max_tokens, kwargs)
-
-        async def call() -> tuple[dict[str, Any], Any]:
-            path = self._model_url("google", model) + ":generateContent"
-            return await self.request_json("POST", path, model=model, body=body, options=options)
-
-        data, headers = await self.with_auth(call)
-        return self.gemini_response(data, model, headers.get(self.request_id_header))
+        return self._gemini_stream(request)
 
     async def _claude(self, request: ChatRequest) -> LLMResponse:
         """Claude through ``rawPredict``: the Anthropic codec, Vertex's URL and token."""
@@ -290,34 +238,14 @@ class VertexProvider(GoogleProvider):
             async for event in events:
                 yield event
 
-    async def _stream_text(
-        self,
-        messages: list[Message],
-        model: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
-        """Stream one ``streamGenerateContent?alt=sse`` (Gemini) or ``streamRawPredict`` request.
-
-        Args:
-            messages: Validated messages.
-            model: The model id.
-            temperature: Sent only when given.
-            max_tokens: As for :meth:`send_request`.
-            **kwargs: As for :meth:`send_request`.
-
-        Yields:
-            ``start``, ``text``, ``usage`` and ``finish`` events.
-        """
-        parser: Callable[[str | None], StreamParser]
-        body = self._gemini_body(messages, temperature, max_tokens, kwargs)
-        suffix, publisher = ":streamGenerateContent?alt=sse", "google"
-        parser = partial(GeminiStreamParser, self, model)
-
-        await self.prepare()
-        path = self._model_url(publisher, model) + suffix
-        stream = self.stream_with_auth(path, body, model, parser, call_options(kwargs))
+    async def _gemini_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Gemini through ``streamGenerateContent?alt=sse``, parsed by the Gemini codec."""
+        model = request.model
+        body = self.encode(request)
+        await self.prepare()  # the project may come from the credentials
+        path = self._model_url("google", model) + ":streamGenerateContent?alt=sse"
+        parser: Callable[[str | None], StreamParser] = partial(GeminiStreamParser, self, model)
+        stream = self.stream_with_auth(path, body, model, parser, request.options)
         async with aclosing(cast("AsyncGenerator[StreamEvent, None]", stream)) as events:
             async for event in events:
                 yield event

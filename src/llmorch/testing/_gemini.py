@@ -1,7 +1,11 @@
 """The Gemini API dialect (``generativelanguage.googleapis.com``), framed like the recordings.
 
 Streams are ``data: <GenerateContentResponse>`` events with CRLF line endings and no ``[DONE]``;
-an in-stream error is a bare, pretty-printed ``{"error": …}`` object without ``data:``.
+an in-stream error is a bare, pretty-printed ``{"error": …}`` object without ``data:``. Function
+calls come whole, one per chunk, as ``functionCall`` parts (Gemini 3: with ``id``, and a
+``thoughtSignature`` on the first of parallel calls); thought summaries are ``thought: true``
+text parts, sent only when ``thinkingConfig.includeThoughts`` asks for them (fixtures under
+``tests/fixtures/google/``).
 """
 
 from __future__ import annotations
@@ -9,17 +13,37 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from llmorch.testing._dialect import Dialect, Plan
-from llmorch.testing._google_schema import GEMINI_REQUEST, check
-from llmorch.testing._script import ErrorKind, Fault
+from llmorch.testing._google_schema import (
+    GEMINI_REQUEST,
+    TEXT_SIGNATURE,
+    THOUGHT_SIGNATURE,
+    VERTEX_REQUEST,
+    call_signature_text,
+    check,
+    check_semantics,
+    is_gemini3,
+    pick,
+)
+from llmorch.testing._script import (
+    ErrorKind,
+    Fault,
+    Reply,
+    ToolUse,
+    count_tokens,
+    default_arguments,
+    split_chunks,
+)
 from llmorch.testing._server import JSONResponse, Request, Response
+from llmorch.testing._signing import sign
 from llmorch.testing._strict import Obj
 
 __all__ = ["GeminiDialect", "google_error"]
 
-_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP"}
 _STATES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -85,7 +109,7 @@ def _texts(body: dict[str, Any]) -> tuple[list[str], str]:
     """Every text part of a request (system included), and the last user turn's text."""
     texts: list[str] = []
     last_user = ""
-    system = body.get("systemInstruction") or {}
+    system = pick(body, "systemInstruction") or {}
     texts += [
         part["text"]
         for part in (system.get("parts") or [] if isinstance(system, dict) else [])
@@ -346,56 +370,70 @@ class GeminiDialect(Dialect):
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Invalid JSON payload received.")
-        refusal = check(body, self.request_schema, self.proto_package(version))
+        package = self.proto_package(version)
+        refusal = check(body, self.request_schema, package) or check_semantics(
+            body, model, package, vertex=self.request_schema is VERTEX_REQUEST
+        )
         if refusal is not None:
             message, details = refusal
             return JSONResponse(400, google_error(400, message, details))
         if model not in self.models() or not self.is_chat(model):
             return self.error(404, "not_found", self.not_found_message(model))
         texts, last_user = _texts(body)
-        config = body.get("generationConfig") or {}
-        max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
-        plan = self.plan(model, (None, *texts), max_tokens, last_user)
+        max_tokens = pick(body, "generationConfig", "maxOutputTokens")
+        plan = self.plan(model, (None, *texts), max_tokens, last_user, _forced_call(body))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
+        asked = _Asked.of(body, model, vertex=self.request_schema is VERTEX_REQUEST)
         response_id = secrets.token_urlsafe(16)
         if stream and request.query.get("alt") == "sse":
             return self.stream(
-                plan, lambda p: self._frames(p, response_id), "text/event-stream", {}
+                plan, lambda p: self._frames(p, asked, response_id), "text/event-stream", {}
             )
         if plan.ending == "error":
             status = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])[0]
             return self.error(status, plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {")
-        answer = self.answer(plan, plan.text, response_id, final=plan.ending == "complete")
+        complete = plan.ending == "complete"
+        parts = [*_thoughts(plan, asked, whole=True), *_answer_parts(plan, asked, complete)]
+        answer = self.answer(plan, parts, response_id, final=complete)
         return self.whole(plan, [answer] if stream else answer)
 
-    def usage(self, plan: Plan, completion: int | None) -> dict[str, Any]:
+    def usage(self, plan: Plan, final: bool) -> dict[str, Any]:
         """``usageMetadata``: ``candidatesTokenCount`` appears once generation is done.
+
+        ``candidatesTokenCount`` excludes thinking, which ``thoughtsTokenCount`` reports (the
+        recorded Gemini 3 answers: total = prompt + candidates + thoughts).
 
         Args:
             plan: The answer.
-            completion: Output tokens so far, or ``None`` before the last chunk.
+            final: Whether this is the last chunk (or a whole answer).
 
         Returns:
             The usage object.
         """
+        thoughts = count_tokens(plan.reasoning or "")
+        completion = plan.completion_tokens if final else 0
         usage: dict[str, Any] = {
             "promptTokenCount": plan.prompt_tokens,
-            "totalTokenCount": plan.prompt_tokens + (completion or 0),
+            "totalTokenCount": plan.prompt_tokens + max(completion, thoughts),
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}],
         }
-        if completion is not None:
-            usage["candidatesTokenCount"] = completion
+        if final:
+            usage["candidatesTokenCount"] = max(completion - thoughts, 0)
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return usage
 
-    def answer(self, plan: Plan, text: str, response_id: str, *, final: bool) -> dict[str, Any]:
+    def answer(
+        self, plan: Plan, parts: list[dict[str, Any]], response_id: str, *, final: bool
+    ) -> dict[str, Any]:
         """One ``GenerateContentResponse`` (a whole answer, or one stream chunk).
 
         Args:
             plan: The answer.
-            text: This response's text.
+            parts: This response's parts.
             response_id: The ``responseId``.
             final: Whether it ends the answer (carries ``finishReason`` and the output count).
 
@@ -405,28 +443,57 @@ class GeminiDialect(Dialect):
         if final and plan.finish_reason == "content_filter" and not plan.text:
             return {
                 "promptFeedback": {"blockReason": "SAFETY"},
-                "usageMetadata": self.usage(plan, None),
+                "usageMetadata": self.usage(plan, False),
                 "modelVersion": plan.model,
                 "responseId": response_id,
             }
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
         if final:
-            candidate["finishReason"] = _FINISH.get(plan.finish_reason, "STOP")
+            malformed = any(isinstance(_arguments(c), str) for c in plan.tool_calls)
+            candidate["finishReason"] = (
+                "MALFORMED_FUNCTION_CALL" if malformed else _FINISH.get(plan.finish_reason, "STOP")
+            )
+            if plan.tool_calls and not malformed and any("functionCall" in p for p in parts):
+                candidate["finishMessage"] = "Model generated function call(s)."
         candidate["index"] = 0
         return {
             "candidates": [candidate],
-            "usageMetadata": self.usage(plan, plan.completion_tokens if final else None),
+            "usageMetadata": self.usage(plan, final),
             "modelVersion": plan.model,
             "responseId": response_id,
         }
 
-    def _frames(self, plan: Plan, response_id: str) -> list[bytes]:
+    def _frames(self, plan: Plan, asked: _Asked, response_id: str) -> list[bytes]:
+        """The SSE events: thoughts, text words, one whole call per chunk, then the finish.
+
+        The recorded streams end a function-call answer with an empty text part carrying
+        ``finishReason`` (and, for a signed text answer, the ``thoughtSignature``); a plain text
+        answer puts ``finishReason`` on its last word. A cut mid-call sends half of the last
+        call's event and closes the connection.
+        """
         complete = plan.ending == "complete"
-        chunks = plan.chunks or ([""] if complete else [])
+        chunks: list[list[dict[str, Any]]] = [[p] for p in _thoughts(plan, asked, whole=False)]
+        chunks += [[{"text": text}] for text in plan.chunks]
+        calls = [[p] for p in _call_parts(plan.tool_calls, asked)]
+        half: bytes = b""
+        if plan.ending == "cut" and calls:
+            last = calls.pop()
+            if not plan.clean:
+                event = _data(self.answer(plan, last, response_id, final=False))
+                half = event[: len(event) // 2]
+        for call in calls:
+            chunks += _streamed_call(call[0]) if asked.streamed_args else [call]
+        if complete and (plan.tool_calls or not plan.chunks):
+            chunks.append([{"text": ""}])
+        elif complete and plan.reasoning and asked.signed:
+            signature = sign(THOUGHT_SIGNATURE, TEXT_SIGNATURE)
+            chunks.append([{"text": "", "thoughtSignature": signature}])
         frames = [
-            _data(self.answer(plan, text, response_id, final=complete and i == len(chunks) - 1))
-            for i, text in enumerate(chunks)
+            _data(self.answer(plan, parts, response_id, final=complete and i == len(chunks) - 1))
+            for i, parts in enumerate(chunks)
         ]
+        if half:
+            frames.append(half)
         if plan.ending == "error":
             status, default = _ERRORS.get(plan.error or "server_error", _ERRORS["server_error"])
             error = json.dumps(google_error(status, plan.message or default), indent=2)
@@ -434,6 +501,153 @@ class GeminiDialect(Dialect):
         elif plan.ending == "malformed":
             frames.append(b"data: {this is not json\r\n\r\n")
         return frames
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What the request turned on that shapes the answer.
+
+    Attributes:
+        thoughts: ``thinkingConfig.includeThoughts``: thought summaries are sent (``thought:
+            true`` parts).
+        signed: Parts carry ``thoughtSignature`` (Gemini 3 always signs its function calls;
+            earlier models only with thoughts shown).
+        ids: ``functionCall.id`` is sent (Gemini 3 "always returns a unique id with every
+            functionCall", function-calling docs).
+        streamed_args: Vertex's ``functionCallingConfig.streamFunctionCallArguments``: a
+            streamed call's arguments come as ``partialArgs`` (the recorded Vertex streams).
+    """
+
+    thoughts: bool
+    signed: bool
+    ids: bool
+    streamed_args: bool = False
+
+    @classmethod
+    def of(cls, body: dict[str, Any], model: str, *, vertex: bool) -> _Asked:
+        thoughts = pick(body, "generationConfig", "thinkingConfig", "includeThoughts") is True
+        gemini3 = is_gemini3(model)
+        calling = pick(body, "toolConfig", "functionCallingConfig")
+        streamed = vertex and pick(calling, "streamFunctionCallArguments") is True
+        return cls(thoughts, gemini3 or thoughts, gemini3, streamed)
+
+
+def _arguments(call: ToolUse) -> dict[str, Any] | str:
+    """A call's ``args`` object; a scripted string that is no JSON object stays a string."""
+    if not isinstance(call.arguments, str):
+        return dict(call.arguments)
+    try:
+        parsed = json.loads(call.arguments)
+    except ValueError:
+        return call.arguments
+    return parsed if isinstance(parsed, dict) else call.arguments
+
+
+def _call_parts(calls: tuple[ToolUse, ...], asked: _Asked) -> list[dict[str, Any]]:
+    """``functionCall`` parts; parallel calls carry one signature, on the first part.
+
+    A call whose scripted arguments are not a JSON object cannot be written as ``args``: the
+    model's answer is then ``MALFORMED_FUNCTION_CALL`` with no call part (Gemini's finish reason
+    for a function call it could not form).
+    """
+    parts: list[dict[str, Any]] = []
+    for call in calls:
+        args = _arguments(call)
+        if isinstance(args, str):
+            continue
+        function: dict[str, Any] = {"name": call.name, "args": args}
+        if asked.ids or call.id:
+            function["id"] = call.id or secrets.token_hex(4)
+        part: dict[str, Any] = {"functionCall": function}
+        if asked.signed and not parts:
+            part["thoughtSignature"] = sign(THOUGHT_SIGNATURE, call_signature_text(function))
+        parts.append(part)
+    return parts
+
+
+def _thoughts(plan: Plan, asked: _Asked, *, whole: bool) -> list[dict[str, Any]]:
+    """Thought summary parts, sent only with ``includeThoughts``: one, or one per stream word."""
+    if not plan.reasoning or not asked.thoughts:
+        return []
+    pieces = [plan.reasoning] if whole else split_chunks(plan.reasoning)
+    return [{"text": piece, "thought": True} for piece in pieces]
+
+
+def _answer_parts(plan: Plan, asked: _Asked, complete: bool) -> list[dict[str, Any]]:
+    """The answer's text part and call parts; a signed text answer signs its text part."""
+    calls = _call_parts(plan.tool_calls, asked) if complete else []
+    parts: list[dict[str, Any]] = []
+    if plan.text or not calls:
+        parts.append({"text": plan.text})
+    if complete and not calls and plan.reasoning and asked.signed:
+        parts[-1]["thoughtSignature"] = sign(THOUGHT_SIGNATURE, TEXT_SIGNATURE)
+    return parts + calls
+
+
+def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}")]
+    if isinstance(value, list) and value:
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def _partial(path: str, value: Any) -> list[dict[str, Any]]:
+    """One leaf as ``PartialArg`` pieces: a string in two pieces then an empty one, as recorded."""
+    if isinstance(value, str):
+        cut = len(value) // 2
+        pieces = [value[:cut], value[cut:]] if cut else [value]
+        args = [{"jsonPath": path, "stringValue": piece, "willContinue": True} for piece in pieces]
+        return [*args, {"jsonPath": path, "stringValue": ""}]
+    if isinstance(value, bool):
+        return [{"jsonPath": path, "boolValue": value}]
+    if isinstance(value, (int, float)):
+        return [{"jsonPath": path, "numberValue": value}]
+    return [{"jsonPath": path, "nullValue": "NULL_VALUE"}]
+
+
+def _streamed_call(part: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """A call the Vertex way with ``streamFunctionCallArguments``, one chunk per piece.
+
+    Opened by name (with its id and signature), its arguments as ``partialArgs`` leaf by leaf,
+    closed by an empty ``functionCall`` (``tests/fixtures/google/vertex_streamed_arguments*``).
+    """
+    function = part["functionCall"]
+    opening: dict[str, Any] = {"name": function["name"], "willContinue": True}
+    if "id" in function:
+        opening["id"] = function["id"]
+    first = {"functionCall": opening}
+    if "thoughtSignature" in part:
+        first["thoughtSignature"] = part["thoughtSignature"]
+    chunks = [[first]]
+    args = function["args"]
+    for path, value in _leaves(args, "$") if args else []:
+        chunks += [
+            [{"functionCall": {"partialArgs": [piece], "willContinue": True}}]
+            for piece in _partial(path, value)
+        ]
+    chunks.append([{"functionCall": {}}])
+    return chunks
+
+
+def _forced_call(body: dict[str, Any]) -> Reply | None:
+    """With mode ``ANY`` and nothing scripted the model calls a tool: the first allowed one."""
+    calling = pick(body, "toolConfig", "functionCallingConfig")
+    if not isinstance(calling, dict) or str(calling.get("mode", "")).upper() != "ANY":
+        return None
+    declarations = [
+        d
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict)
+        for d in pick(tool, "functionDeclarations") or []
+        if isinstance(d, dict)
+    ]
+    allowed = pick(calling, "allowedFunctionNames") or [d.get("name") for d in declarations]
+    for declaration in declarations:
+        if declaration.get("name") == allowed[0]:
+            schema = pick(declaration, "parametersJsonSchema") or pick(declaration, "parameters")
+            return Reply(tool_calls=(ToolUse(allowed[0], default_arguments(schema)),))
+    return None
 
 
 def _data(payload: dict[str, Any]) -> bytes:

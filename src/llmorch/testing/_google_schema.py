@@ -18,19 +18,53 @@ model.`` for an unknown role.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from typing import Any
 
+from llmorch.testing._signing import verify
 from llmorch.testing._strict import ANY, Arr, Obj, Path, Problem, Scalar, Spec, validate
 
-__all__ = ["GEMINI_REQUEST", "ROLES", "VERTEX_REQUEST", "check", "problem_error"]
+__all__ = [
+    "GEMINI_REQUEST",
+    "ROLES",
+    "TEXT_SIGNATURE",
+    "THOUGHT_SIGNATURE",
+    "VERTEX_REQUEST",
+    "call_signature_text",
+    "check",
+    "check_semantics",
+    "gemini_version",
+    "is_gemini3",
+    "pick",
+    "problem_error",
+]
 
 _SNAKE = re.compile(r"(?<!^)([A-Z])")
 
 
 def _snake(name: str) -> str:
     return _SNAKE.sub(r"_\1", name).lower()
+
+
+def pick(value: Any, *path: str) -> Any:
+    """A field by its JSON names, each taken in either spelling Google accepts.
+
+    Args:
+        value: A decoded JSON value.
+        *path: lowerCamelCase field names, outermost first.
+
+    Returns:
+        The value found, or ``None`` when a step is missing or not an object.
+    """
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        found = value.get(name)
+        value = value.get(_snake(name)) if found is None else found
+    return value
 
 
 def _message(proto: str, fields: dict[str, Spec], required: frozenset[str] = frozenset()) -> Obj:
@@ -145,13 +179,59 @@ _GENERATION_CONFIG = _message(
     },
 )
 _SAFETY = _message("SafetySetting", {"category": ANY, "threshold": ANY, "method": ANY})
+_FUNCTION_DECLARATION = _message(
+    "FunctionDeclaration",
+    {
+        "name": _STRING,
+        "description": _STRING,
+        "parameters": ANY,  # a Schema, walked by check_schemas
+        "parametersJsonSchema": ANY,
+        "response": ANY,
+        "responseJsonSchema": ANY,
+        "behavior": ANY,
+    },
+    frozenset({"name"}),
+)
+_TOOL_FIELDS: dict[str, Spec] = {
+    "functionDeclarations": Arr(_FUNCTION_DECLARATION),
+    **dict.fromkeys(
+        (
+            "codeExecution",
+            "computerUse",
+            "fileSearch",
+            "googleMaps",
+            "googleSearch",
+            "googleSearchRetrieval",
+            "mcpServers",
+            "urlContext",
+        ),
+        ANY,
+    ),
+}
+
+
+def _tool_config(vertex: bool) -> Obj:
+    """``ToolConfig``: Vertex alone streams call arguments; the Gemini API alone shows server tools.
+
+    (google-genai 3.6 ``types.FunctionCallingConfig.stream_function_call_arguments``: "not supported
+    in Gemini API"; ``ToolConfig.include_server_side_tool_invocations``: "not supported in Vertex
+    AI".) ``mode`` is an enum checked by :func:`check_semantics` (Google takes any case).
+    """
+    calling: dict[str, Spec] = {"mode": ANY, "allowedFunctionNames": Arr(_STRING)}
+    config: dict[str, Spec] = {"retrievalConfig": ANY}
+    if vertex:
+        calling["streamFunctionCallArguments"] = _BOOL
+    else:
+        config["includeServerSideToolInvocations"] = _BOOL
+    config["functionCallingConfig"] = _message("FunctionCallingConfig", calling)
+    return _message("ToolConfig", config)
+
+
 _COMMON: dict[str, Spec] = {
     "contents": Arr(_TURN, min_items=1),
     "systemInstruction": _CONTENT,
     "generationConfig": _GENERATION_CONFIG,
     "safetySettings": Arr(_SAFETY),
-    "tools": Arr(ANY),
-    "toolConfig": ANY,
     "cachedContent": _STRING,
     "labels": ANY,
     "serviceTier": ANY,
@@ -159,11 +239,27 @@ _COMMON: dict[str, Spec] = {
     "model": _STRING,
 }
 GEMINI_REQUEST = _message(
-    "GenerateContentRequest", {**_COMMON, "store": _BOOL}, frozenset({"contents"})
+    "GenerateContentRequest",
+    {
+        **_COMMON,
+        "tools": Arr(_message("Tool", {**_TOOL_FIELDS, "retrieval": ANY})),
+        "toolConfig": _tool_config(vertex=False),
+        "store": _BOOL,
+    },
+    frozenset({"contents"}),
 )
 """The Gemini API's ``models/{model}:generateContent`` (and ``:streamGenerateContent``) body."""
 VERTEX_REQUEST = _message(
-    "GenerateContentRequest", {**_COMMON, "modelArmorConfig": ANY}, frozenset({"contents"})
+    "GenerateContentRequest",
+    {
+        **_COMMON,
+        "tools": Arr(
+            _message("Tool", {**_TOOL_FIELDS, "retrieval": ANY, "enterpriseWebSearch": ANY})
+        ),
+        "toolConfig": _tool_config(vertex=True),
+        "modelArmorConfig": ANY,
+    },
+    frozenset({"contents"}),
 )
 """Vertex AI's ``publishers/google/models/{model}:generateContent`` body."""
 
@@ -251,3 +347,405 @@ def check(body: Any, schema: Obj, package: str) -> tuple[str, list[dict[str, Any
     """
     problem = validate(body, schema, numeric_strings=True)
     return None if problem is None else problem_error(problem, package)
+
+
+# -- tools, tool results, thought signatures and per-model rules ---------------------------------
+#
+# What the field schema above cannot say. Each wording is Google's as quoted from a live 400 in a
+# public issue (named next to it); where no recorded body was found the rule's source is named and
+# the message follows Google's ``* GenerateContentRequest.<field>: <reason>`` form.
+
+THOUGHT_SIGNATURE = "gemini-thought"
+"""The :mod:`llmorch.testing._signing` kind of the ``thoughtSignature`` the emulator issues."""
+SKIP_SIGNATURE = frozenset(
+    {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
+)
+"""Dummy signatures Google documents as taken in place of a lost one (thought-signatures page)."""
+MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
+"""``FunctionCallingConfig.Mode`` (google-genai 3.6 ``types.FunctionCallingConfigMode``)."""
+LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH")
+"""``ThinkingConfig.ThinkingLevel`` (google-genai 3.6 ``types.ThinkingLevel``)."""
+
+# The OpenAPI-subset ``Schema`` of ``parameters`` / ``responseSchema`` on the Gemini API
+# (ai.google.dev/api/caching#Schema). Vertex's Schema also has additionalProperties, defs and ref
+# (google-genai ``types.Schema``), so only the Gemini API refuses those: issue Laisky/one-api#60
+# quotes ``Invalid JSON payload received. Unknown name "additionalProperties" at
+# 'tools[0].function_declarations[0].parameters': Cannot find field.``
+_SCHEMA_FIELDS = (
+    "anyOf default description enum example format items maxItems maxLength maxProperties maximum "
+    "minItems minLength minProperties minimum nullable pattern properties propertyOrdering "
+    "required title type"
+).split()
+_GEMINI_SCHEMA = frozenset(_SCHEMA_FIELDS) | {_snake(f) for f in _SCHEMA_FIELDS}
+_VERTEX_SCHEMA = _GEMINI_SCHEMA | {"additionalProperties", "additional_properties", "defs", "ref"}
+# Mintplex-Labs/anything-llm#4452 (and prism-php/prism#302) quote the live wording.
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
+_BAD_NAME = (
+    "* GenerateContentRequest.{path}: Invalid function name. Must start with a letter or an "
+    "underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or "
+    "dashes (-), with a maximum length of 64.\n"
+)
+# Live wordings: google-gemini/gemini-cli#26486 and #11814 (call turn), langchain-ai/langchain#27799
+# (response turn), gemini-cli#4504 (count), lbjlaq/Antigravity-Manager#1513 (missing signature),
+# heyhuynhgiabuu/proxypal#119 (corrupted signature), router-for-me/CLIProxyAPI#5199 (ids, on
+# gemini-3.7-flash), LibreChat-AI/agents#323 (trailing model turn), RooCodeInc/Roo-Code#10700 and
+# vellum-ai/vellum-assistant#32687 (thinking levels).
+CALL_TURN = (
+    "Please ensure that function call turn comes immediately after a user turn or after a function "
+    "response turn."
+)
+RESPONSE_TURN = (
+    "Please ensure that function response turn comes immediately after a function call turn."
+)
+RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of function "
+    "call parts of the function call turn."
+)
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for "
+    "tools to work correctly, and missing thought_signature may lead to degraded model "
+    "performance. Additional data, function call `default_api:{name}` , position {position}. "
+    "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+CORRUPTED_SIGNATURE = "Corrupted thought signature."
+ID_MISMATCH = "functionResponse.id does not match functionCall.id"
+PREFILL = (
+    "Requests ending with a model turn are not supported unless the last part is a function "
+    "response."
+)
+NO_LEVEL = "Thinking level is not supported for this model."
+
+_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
+
+
+def gemini_version(model: str) -> tuple[int, int] | None:
+    """A Gemini model id's version (``gemini-3.5-flash`` → ``(3, 5)``), if it names one.
+
+    Args:
+        model: The model id.
+
+    Returns:
+        ``(major, minor)`` or ``None``.
+    """
+    match = _VERSION.search(model)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else None
+
+
+def is_gemini3(model: str) -> bool:
+    """Whether a model is Gemini 3 or later (thought signatures required, call ids returned).
+
+    Args:
+        model: The model id.
+
+    Returns:
+        True for Gemini 3+.
+    """
+    version = gemini_version(model)
+    return version is not None and version >= (3, 0)
+
+
+def _refuses_prefill(model: str) -> bool:
+    """Gemini 3.6 Flash, 3.5 Flash-Lite and every later release refuse a trailing model turn.
+
+    Google's latest-model page ("Starting with Gemini 3.6 Flash and Gemini 3.5 Flash-Lite … all
+    future Gemini model releases … Prefilling model turns is no longer supported", quoted in
+    cline/cline#12521); LibreChat-AI/agents#323 verified 3.5 Flash and 2.5 Flash still take one.
+    """
+    version = gemini_version(model)
+    if version is None:
+        return False
+    return version >= (3, 6) or (version == (3, 5) and "flash-lite" in model)
+
+
+def call_signature_text(call: dict[str, Any]) -> str:
+    """What a function call part's signature covers: its name and arguments (canonical JSON).
+
+    Args:
+        call: The ``functionCall`` object.
+
+    Returns:
+        The signed text.
+    """
+    args = json.dumps(call.get("args") or {}, sort_keys=True, separators=(",", ":"))
+    return f"call\0{call.get('name', '')}\0{args}"
+
+
+TEXT_SIGNATURE = "text"
+"""What a text part's signature covers (the thought state it stands for is not re-sent)."""
+
+
+def _refusal(message: str, field: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    if field is None:
+        return message, []
+    violation = {"field": field, "description": message}
+    return message, [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
+    ]
+
+
+def _schema_unknown(value: Any, path: str, allowed: frozenset[str]) -> tuple[str, str] | None:
+    """The first undeclared key in an OpenAPI ``Schema``: ``(key, where)``."""
+    if not isinstance(value, dict):
+        return None
+    for key in value:
+        if key not in allowed:
+            return key, path
+    properties = value.get("properties")
+    if isinstance(properties, dict):
+        for i, sub in enumerate(properties.values()):
+            found = _schema_unknown(sub, f"{path}.properties[{i}].value", allowed)
+            if found:
+                return found
+    for key in ("items",):
+        found = _schema_unknown(value.get(key), f"{path}.{key}", allowed)
+        if found:
+            return found
+    for name in ("anyOf", "any_of"):
+        for i, sub in enumerate(value.get(name) or []):
+            found = _schema_unknown(sub, f"{path}.any_of[{i}]", allowed)
+            if found:
+                return found
+    return None
+
+
+def _unknown_in_schema(key: str, where: str) -> tuple[str, list[dict[str, Any]]]:
+    message = (
+        f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+    )
+    return _refusal(message, where)
+
+
+def _enum_refusal(
+    value: Any, where: str, enum: str, package: str
+) -> tuple[str, list[dict[str, Any]]]:
+    message = (
+        f"Invalid value at '{where}' (type.googleapis.com/{package}.{enum}), {json.dumps(value)}"
+    )
+    return _refusal(message, where)
+
+
+def _declarations(body: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    for t, tool in enumerate(body.get("tools") or []):
+        if isinstance(tool, dict):
+            for d, declaration in enumerate(pick(tool, "functionDeclarations") or []):
+                if isinstance(declaration, dict):
+                    found.append((t, d, declaration))
+    return found
+
+
+def _check_tools(
+    body: dict[str, Any], package: str, vertex: bool
+) -> tuple[str, list[dict[str, Any]]] | None:
+    allowed = _VERTEX_SCHEMA if vertex else _GEMINI_SCHEMA
+    names: list[str] = []
+    for t, d, declaration in _declarations(body):
+        where = f"tools[{t}].function_declarations[{d}]"
+        name = declaration.get("name")
+        if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+            return _BAD_NAME.format(path=f"{where}.name"), []
+        names.append(name)
+        for key in ("parameters", "response"):
+            found = _schema_unknown(declaration.get(key), f"{where}.{key}", allowed)
+            if found:
+                return _unknown_in_schema(*found)
+    schema = pick(body, "generationConfig", "responseSchema")
+    found = _schema_unknown(schema, "generation_config.response_schema", allowed)
+    if found:
+        return _unknown_in_schema(*found)
+    calling = pick(body, "toolConfig", "functionCallingConfig")
+    if not isinstance(calling, dict):
+        return None
+    where = "tool_config.function_calling_config"
+    mode = calling.get("mode", "AUTO")
+    if not isinstance(mode, str) or mode.upper() not in MODES:
+        return _enum_refusal(mode, f"{where}.mode", "FunctionCallingConfig.Mode", package)
+    allowed_names = pick(calling, "allowedFunctionNames")
+    if allowed_names:
+        # The rule is the API reference's (FunctionCallingConfig.allowed_function_names: "Only
+        # set when the Mode is ANY. Function names should match FunctionDeclaration.name"); no
+        # recorded 400 body was found, so the wording is the emulator's in Google's form.
+        field = f"{where}.allowed_function_names"
+        if mode.upper() not in ("ANY", "VALIDATED"):
+            message = (
+                f"* GenerateContentRequest.{field}: only allowed when mode is ANY or VALIDATED.\n"
+            )
+            return message, []
+        for i, name in enumerate(allowed_names):
+            if name not in names:
+                message = (
+                    f"* GenerateContentRequest.{field}[{i}]: function name {name!r} is not "
+                    "declared in tools.\n"
+                )
+                return message, []
+    return None
+
+
+def _check_thinking(
+    body: dict[str, Any], model: str, package: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    thinking = pick(body, "generationConfig", "thinkingConfig")
+    if not isinstance(thinking, dict):
+        return None
+    level = pick(thinking, "thinkingLevel")
+    if level is None:
+        # thinkingBudget is accepted by Gemini 3 "for backwards compatibility" (thinking docs;
+        # maragudk/gai#369 probed 3.6-3.8 live with a zero budget), so it is not refused here.
+        return None
+    where = "generation_config.thinking_config.thinking_level"
+    if not isinstance(level, str) or level.upper() not in LEVELS:
+        return _enum_refusal(level, where, "ThinkingConfig.ThinkingLevel", package)
+    if not is_gemini3(model):
+        return NO_LEVEL, []
+    if level.upper() == "MINIMAL" and "-pro" in model:
+        return "Thinking level MINIMAL is not supported for this model.", []
+    return None
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts or [] if isinstance(p, dict)]
+
+
+def _call(part: dict[str, Any]) -> dict[str, Any] | None:
+    call = pick(part, "functionCall")
+    return call if isinstance(call, dict) else None
+
+
+def _response(part: dict[str, Any]) -> dict[str, Any] | None:
+    response = pick(part, "functionResponse")
+    return response if isinstance(response, dict) else None
+
+
+def _signature(part: dict[str, Any]) -> Any:
+    return pick(part, "thoughtSignature")
+
+
+def _standard_base64(value: Any) -> str | None:
+    """A ``bytes`` field's value in the standard alphabet, padded.
+
+    Proto JSON takes the URL-safe alphabet too, padded or not; google-genai sends
+    ``thoughtSignature`` that way.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        return None
+    return base64.b64encode(raw).decode()
+
+
+def _check_signatures(contents: list[Any], model: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """Every signature must be one the emulator issued; Gemini 3 needs them on the current turn.
+
+    The current turn is everything after the last user turn that is not only function responses
+    (thought-signatures docs: "the first functionCall part in each step of the current turn must
+    include its thought_signature"; parallel calls carry one, on the first part).
+    """
+    start = 0
+    for i, content in enumerate(contents):
+        parts = _parts(content)
+        if content.get("role", "user") == "user" and any(_response(p) is None for p in parts):
+            start = i + 1
+    for i, content in enumerate(contents):
+        calls = [p for p in _parts(content) if _call(p) is not None]
+        for part in _parts(content):
+            signature = _signature(part)
+            if signature is None or signature in SKIP_SIGNATURE:
+                continue
+            call = _call(part)
+            text = call_signature_text(call) if call is not None else TEXT_SIGNATURE
+            if not verify(THOUGHT_SIGNATURE, text, _standard_base64(signature)):
+                return CORRUPTED_SIGNATURE, []
+        if i >= start and calls and is_gemini3(model) and _signature(calls[0]) is None:
+            name = (_call(calls[0]) or {}).get("name", "")
+            return MISSING_SIGNATURE.format(name=name, position=i + 1), []
+    return None
+
+
+def _check_turns(contents: list[Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """Function call and response turns follow each other the way Gemini requires."""
+    previous: dict[str, Any] | None = None
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict):
+            previous = None
+            continue
+        parts = _parts(content)
+        calls = [c for c in map(_call, parts) if c is not None]
+        responses = [r for r in map(_response, parts) if r is not None]
+        before = _parts(previous)
+        if calls and (previous is None or previous.get("role", "user") != "user"):
+            return CALL_TURN, []
+        if responses:
+            asked = [c for c in map(_call, before) if c is not None]
+            if not asked or (previous or {}).get("role") != "model":
+                return RESPONSE_TURN, []
+            if len(asked) != len(responses):
+                return RESPONSE_COUNT, []
+            problem = _match_responses(asked, responses, i)
+            if problem is not None:
+                return problem
+        previous = content
+    return None
+
+
+def _match_responses(
+    calls: list[dict[str, Any]], responses: list[dict[str, Any]], index: int
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """Each response answers one call: by ``id`` when the calls had ids, else by name.
+
+    Gemini 3 "always returns a unique id with every functionCall … include this exact id in your
+    functionResponse" (function-calling docs); a mismatch is the 400 router-for-me/CLIProxyAPI#5199
+    reports. No recorded body for a name that answers no call was found: that wording is the
+    emulator's, in Google's form.
+    """
+    by_id = {c.get("id"): c for c in calls if c.get("id")}
+    names = [c.get("name") for c in calls]
+    for j, response in enumerate(responses):
+        if by_id:
+            call = by_id.get(response.get("id"))
+            if call is None:
+                return ID_MISMATCH, []
+            if call.get("name") != response.get("name"):
+                where = f"contents[{index}].parts[{j}].function_response.name"
+                return f"* GenerateContentRequest.{where}: does not match functionCall.name.\n", []
+        elif response.get("name") in names:
+            names.remove(response.get("name"))
+        else:
+            where = f"contents[{index}].parts[{j}].function_response.name"
+            message = (
+                f"* GenerateContentRequest.{where}: no function call in the previous turn has "
+                "this name.\n"
+            )
+            return message, []
+    return None
+
+
+def check_semantics(
+    body: dict[str, Any], model: str, package: str, *, vertex: bool
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """The rules past the field schema: tools, turn order, signatures, per-model parameters.
+
+    Args:
+        body: A body :func:`check` accepted.
+        model: The model from the path.
+        package: The API's proto package, for enum type names.
+        vertex: Vertex AI's rules (its Schema takes ``additionalProperties``).
+
+    Returns:
+        ``(message, details)`` of the refusal, or ``None``.
+    """
+    contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+    refusal = (
+        _check_tools(body, package, vertex)
+        or _check_thinking(body, model, package)
+        or _check_turns(contents)
+        or _check_signatures(contents, model)
+    )
+    if refusal is not None:
+        return refusal
+    if contents and contents[-1].get("role") == "model" and _refuses_prefill(model):
+        return PREFILL, []
+    return None

@@ -350,24 +350,26 @@ class VertexDialect(GeminiDialect):
             f"models/{model}` was not found or your project does not have access to it."
         )
 
-    def usage(self, plan: Plan, completion: int | None) -> dict[str, Any]:
+    def usage(self, plan: Plan, final: bool) -> dict[str, Any]:
         """Gemini's usage plus Vertex's ``trafficType``.
 
         Args:
             plan: The answer.
-            completion: Output tokens so far, or ``None`` before the last chunk.
+            final: Whether this is the last chunk (or a whole answer).
 
         Returns:
             The usage object.
         """
-        return {**super().usage(plan, completion), "trafficType": "ON_DEMAND"}
+        return {**super().usage(plan, final), "trafficType": "ON_DEMAND"}
 
-    def answer(self, plan: Plan, text: str, response_id: str, *, final: bool) -> dict[str, Any]:
+    def answer(
+        self, plan: Plan, parts: list[dict[str, Any]], response_id: str, *, final: bool
+    ) -> dict[str, Any]:
         """Gemini's response plus Vertex's ``createTime``.
 
         Args:
             plan: The answer.
-            text: This response's text.
+            parts: This response's parts.
             response_id: The ``responseId``.
             final: Whether it ends the answer.
 
@@ -375,7 +377,7 @@ class VertexDialect(GeminiDialect):
             The response JSON.
         """
         created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        return {**super().answer(plan, text, response_id, final=final), "createTime": created}
+        return {**super().answer(plan, parts, response_id, final=final), "createTime": created}
 
     def models(self) -> list[str]:
         """Gemini publisher models (scripted Claude models are served, not listed)."""
