@@ -20,8 +20,8 @@ from _emulator import emulator_config
 from llmorch import AsyncLLMOrchestrator
 from llmorch.testing import ProviderEmulator, Reply, ToolUse
 
-#: The providers to run the same loop on (Gemini and Vertex join when their codec lands).
-PROVIDERS = ("openai", "anthropic", "bedrock")
+#: The providers to run the same loop on: all five.
+PROVIDERS = ("openai", "anthropic", "gemini", "vertex", "bedrock")
 
 
 async def get_weather(city: str, unit: str = "celsius") -> dict[str, object]:

@@ -210,7 +210,7 @@ def test_tool_loop_runs_on_every_provider() -> None:
     providers = re.search(r"^PROVIDERS = \((.*)\)$", (EXAMPLES / "tool_loop.py").read_text(), re.M)
     assert providers is not None
     names = re.findall(r'"(\w+)"', providers[1])
-    assert {"openai", "anthropic", "bedrock"} <= set(names)
+    assert {"openai", "anthropic", "gemini", "vertex", "bedrock"} == set(names)
     for name in names:
         assert f"\n{name} (" in f"\n{out}"
     n = len(names)

@@ -23,24 +23,16 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.providers.base import BaseLLMProvider
-from llmorch.request import CallOptions, ChatRequest, deep_merge
+from llmorch.request import NO_OPTIONS, CallOptions
 from llmorch.types import StreamEvent
 
 __all__ = [
-    "CallOptions",
     "HTTPProvider",
     "StreamParser",
-    "call_options",
     "class_for_status",
-    "deep_merge",
     "end_of_stream",
-    "legacy_call",
     "not_an_answer",
-    "split_kwargs",
 ]
-
-OPTION_KEYS = frozenset({"timeout", "extra_body", "extra_headers"})
-"""Per-call options the orchestrator hands adapters in ``**kwargs`` (never body fields)."""
 
 _STATUS_CLASSES: dict[int, type[ProviderError]] = {
     400: InvalidRequestError,
@@ -70,99 +62,6 @@ def class_for_status(status: int) -> type[ProviderError]:
     if status >= 500:
         return ProviderUnavailableError
     return InvalidRequestError
-
-
-def call_options(kwargs: Mapping[str, Any]) -> CallOptions:
-    """Read the per-call options out of an adapter's keyword arguments.
-
-    Args:
-        kwargs: The keyword arguments the orchestrator passed.
-
-    Returns:
-        The options (all ``None`` when none were given).
-    """
-    return CallOptions(kwargs.get("timeout"), kwargs.get("extra_body"), kwargs.get("extra_headers"))
-
-
-def legacy_call(
-    request: ChatRequest, provider_type: str
-) -> tuple[list[dict[str, str]], str, float | None, int | None, dict[str, Any]]:
-    """The text-only arguments of the adapters' pre-tools interface, for a typed request.
-
-    A bridge while each vendor moves to its codec: it refuses what the text-only mapping
-    cannot send (tools, reasoning, tool turns) before any network call; ``top_k`` and
-    ``seed`` travel as the body fields of the same names.
-
-    Args:
-        request: The typed request.
-        provider_type: The adapter's provider type (for error messages).
-
-    Returns:
-        ``(messages, model, temperature, max_tokens, kwargs)``.
-
-    Raises:
-        InvalidRequestError: The request uses something the text-only mapping cannot send.
-    """
-    unsupported = [
-        name
-        for name, value in (
-            ("tools", request.tools),
-            ("reasoning", request.reasoning),
-        )
-        if value
-    ]
-    if any(m.role == "tool" or m.tool_calls for m in request.messages):
-        unsupported.append("tool turns")
-    if unsupported:
-        raise InvalidRequestError(
-            f"{', '.join(unsupported)}: not mapped for provider type {provider_type!r} yet"
-        )
-    messages = [
-        {"role": "system" if m.role == "developer" else m.role, "content": m.text}
-        for m in request.messages
-    ]
-    kwargs: dict[str, Any] = {}
-    if request.stop is not None:
-        kwargs["stop"] = list(request.stop)
-    if request.top_p is not None:
-        kwargs["top_p"] = request.top_p
-    if request.top_k is not None:
-        kwargs["top_k"] = request.top_k
-    if request.seed is not None:
-        kwargs["seed"] = request.seed
-    options = request.options
-    if options.timeout is not None:
-        kwargs["timeout"] = options.timeout
-    if options.extra_body is not None:
-        kwargs["extra_body"] = options.extra_body
-    if options.extra_headers is not None:
-        kwargs["extra_headers"] = options.extra_headers
-    return messages, request.model, request.temperature, request.max_tokens, kwargs
-
-
-def split_kwargs(kwargs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    """Separate the portable ``stop`` and ``top_p`` from vendor pass-through fields.
-
-    Per-call options (``timeout``, ``extra_body``, ``extra_headers``) are left out of the rest:
-    they are applied by the request functions, never sent as fields.
-
-    Args:
-        kwargs: The caller's extra keyword arguments.
-
-    Returns:
-        ``(stop, top_p, rest)``; ``stop`` is ``None``, a str or a list of str.
-
-    Raises:
-        InvalidRequestError: ``stop`` is neither a str nor a list of str.
-    """
-    rest = {k: v for k, v in kwargs.items() if k not in OPTION_KEYS}
-    stop = rest.pop("stop", None)
-    top_p = rest.pop("top_p", None)
-    if stop is not None and not isinstance(stop, str):
-        if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
-            raise InvalidRequestError("stop must be a str or a list of str")
-        stop = list(stop)
-    return stop, top_p, rest
 
 
 def _should_retry_header(headers: Mapping[str, str]) -> bool | None:
@@ -426,7 +325,7 @@ class HTTPProvider(BaseLLMProvider):
         Raises:
             ProviderError: Mapped from the status and error body, or from the transport.
         """
-        options = options or _NO_OPTIONS
+        options = options or NO_OPTIONS
         response = await fetch(
             self.http,
             method,
@@ -509,7 +408,7 @@ class HTTPProvider(BaseLLMProvider):
             ProviderError: Mapped from the status, the transport, or an in-stream error; a
                 cut stream or a non-answer (see :func:`end_of_stream`).
         """
-        options = options or _NO_OPTIONS
+        options = options or NO_OPTIONS
         stream = await open_stream(
             self.http,
             "POST",
@@ -563,6 +462,3 @@ class HTTPProvider(BaseLLMProvider):
             end_of_stream(parse.started, parse.complete, self.name, model, request_id)
         finally:
             await stream.aclose()
-
-
-_NO_OPTIONS = CallOptions()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 from llmorch._sse import SSEDecoder
 from llmorch.exceptions import AuthenticationError, ProviderError
-from llmorch.providers._common import CallOptions, HTTPProvider, StreamParser
+from llmorch.providers._common import HTTPProvider, StreamParser
 from llmorch.providers._gemini_wire import (
     GeminiStreamParser,
     classify_error,
@@ -21,7 +21,7 @@ from llmorch.providers._gemini_wire import (
     encode_request,
     retry_delay,
 )
-from llmorch.request import ChatRequest
+from llmorch.request import CallOptions, ChatRequest
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 
 __all__ = ["GeminiProvider", "GoogleProvider", "model_path"]
