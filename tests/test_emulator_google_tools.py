@@ -10,9 +10,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from llmorch.providers import _google
 from llmorch.testing import Fault, ProviderEmulator, Reply, ToolUse
 from llmorch.testing._google_schema import THOUGHT_SIGNATURE, call_signature_text
 from llmorch.testing._signing import sign
@@ -43,17 +45,24 @@ def _url(
 ) -> tuple[str, dict[str, str]]:
     if dialect == "gemini":
         return f"{emu.url('gemini')}/v1beta/models/{model}:{method}", {"x-goog-api-key": "k"}
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
-
     config = emu.config_for("vertex")
-    credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-        config["credentials_path"], scopes=["https://www.googleapis.com/auth/cloud-platform"]
-    )
-    credentials.refresh(Request())  # type: ignore[no-untyped-call]
     project = f"projects/{config['project_id']}/locations/{config['location']}"
     url = f"{config['base_url']}/v1/{project}/publishers/google/models/{model}:{method}"
-    return url, {"authorization": f"Bearer {credentials.token}"}
+    return url, {"authorization": f"Bearer {_token(config['credentials_path'])}"}
+
+
+def _token(credentials_path: str) -> str:
+    """A token from the emulator's OAuth endpoint, through llmorch's own token source (google-auth
+    over httpx: the tests session has no ``requests``)."""
+
+    async def fetch() -> str:
+        source = _google.TokenSource("vertex", credentials_path)
+        try:
+            return (await source.get()).token
+        finally:
+            source.close()
+
+    return anyio.run(fetch)
 
 
 def post(
