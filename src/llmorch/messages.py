@@ -33,6 +33,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "assistant": frozenset({"role", "content", "tool_calls", "reasoning"}),
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }
+_PLAIN_ROLES = ("user", "system", "assistant", "developer")
 _PLANNED_PARTS = {"image_url": "image", "file": "document", "input_audio": "audio"}
 
 
@@ -248,7 +249,9 @@ def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
         InvalidRequestError: The first violation, naming its path
             (``messages[2].content[1].type: ...``).
     """
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    ):
         raise InvalidRequestError(
             f"messages must be a list of {{'role', 'content'}} dicts, got {type(messages).__name__}"
         )
@@ -258,15 +261,21 @@ def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
     seen_ids: set[str] = set()
     pending: dict[str, tuple[str, str]] = {}  # call id -> (tool name, where it was made)
     for i, msg in enumerate(messages):
+        if type(msg) is dict and len(msg) == 2:  # the common case: {"role", "content": str}
+            role = msg.get("role")
+            content = msg.get("content")
+            if type(content) is str and role in _PLAIN_ROLES and not pending:
+                out.append(ChatMessage(role, (TextPart(content),)))
+                continue
         where = f"messages[{i}]"
         if not isinstance(msg, Mapping):
             raise InvalidRequestError(f"{where} must be a dict, got {type(msg).__name__}")
         role = msg.get("role")
         content = msg.get("content")
-        if role in ("user", "system", "assistant") and type(content) is str and len(msg) == 2:
+        if role in _PLAIN_ROLES and type(content) is str and len(msg) == 2:
             if pending:
                 _unanswered(pending)
-            out.append(ChatMessage(role, (TextPart(content),)))  # the common case
+            out.append(ChatMessage(role, (TextPart(content),)))
             continue
         if role not in _ROLES:
             raise InvalidRequestError(

@@ -52,10 +52,12 @@ __all__ = ["AsyncLLMOrchestrator"]
 
 logger = logging.getLogger("llmorch")
 T = TypeVar("T")
-_CALL_ARGUMENTS = (
-    "temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "tool_choice",
+_CALL_ORDER = (
+    "temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "tools", "tool_choice",
     "parallel_tool_calls", "reasoning", "timeout", "extra_body", "extra_headers",
 )  # fmt: skip
+_NOTHING = (None,) * len(_CALL_ORDER)  # a call that gives none of them
+_CALL_ARGUMENTS = tuple(k for k in _CALL_ORDER if k != "tools")  # run_tools takes tools itself
 
 
 def benches_model(error: ProviderError) -> bool:
@@ -465,8 +467,13 @@ class AsyncLLMOrchestrator:
         name: str,
         call: Mapping[str, Any],
         kwargs: Mapping[str, Any],
+        model: str = "",
     ) -> ChatRequest:
-        """Validate one call and build its typed request (before any network call)."""
+        """Validate one call and build its typed request (before any network call).
+
+        ``model`` is the chain's first model: the request is built for it, so the common call
+        (the first model answers) never copies the request.
+        """
         owned = self._owned.get(name)
         if owned is None:
             owned = self._owned[name] = load_provider_class(
@@ -476,8 +483,8 @@ class AsyncLLMOrchestrator:
             refuse_unknown(kwargs, owned)
         checked = validate_messages(messages)
         if not call:  # nothing but messages: the common call
-            return ChatRequest(checked)
-        return _full_request(checked, owned, call)
+            return ChatRequest(checked, model)
+        return _full_request(checked, owned, call).with_model(model)
 
     async def send_request(
         self,
@@ -543,13 +550,12 @@ class AsyncLLMOrchestrator:
             ConfigurationError: Unknown provider, or its config is incomplete.
         """
         name, chain = self._chain(provider, model)
-        call = _given(
-            temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
-            stop=stop, seed=seed, tools=tools, tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls, reasoning=reasoning, timeout=timeout,
-            extra_body=extra_body, extra_headers=extra_headers,
+        values = (
+            temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
+            parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
         )  # fmt: skip
-        request = self._request(messages, name, call, kwargs)
+        call = {} if values == _NOTHING else _given(**dict(zip(_CALL_ORDER, values, strict=True)))
+        request = self._request(messages, name, call, kwargs, chain[0])
         return await self._send_typed(request, name, chain, tags)
 
     async def run_tools(
@@ -774,13 +780,12 @@ class AsyncLLMOrchestrator:
                 any I/O).
         """
         name, chain = self._chain(provider, model)
-        call = _given(
-            temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
-            stop=stop, seed=seed, tools=tools, tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls, reasoning=reasoning, timeout=timeout,
-            extra_body=extra_body, extra_headers=extra_headers,
+        values = (
+            temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
+            parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
         )  # fmt: skip
-        request = self._request(messages, name, call, kwargs)
+        call = {} if values == _NOTHING else _given(**dict(zip(_CALL_ORDER, values, strict=True)))
+        request = self._request(messages, name, call, kwargs, chain[0])
         return self._stream_typed(request, name, chain, tags)
 
     def _stream_typed(

@@ -236,8 +236,10 @@ class ChatRequest:
             model: The model id.
 
         Returns:
-            A copy with ``model`` set.
+            A copy with ``model`` set (this request itself when it is for that model already).
         """
+        if model == self.model:
+            return self
         return dataclasses.replace(self, model=model)
 
     @property
