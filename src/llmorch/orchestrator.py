@@ -57,7 +57,6 @@ _CALL_ORDER = (
     "parallel_tool_calls", "reasoning", "timeout", "extra_body", "extra_headers",
 )  # fmt: skip
 _NOTHING = (None,) * len(_CALL_ORDER)  # a call that gives none of them
-_CALL_ARGUMENTS = tuple(k for k in _CALL_ORDER if k != "tools")  # run_tools takes tools itself
 
 
 def benches_model(error: ProviderError) -> bool:
@@ -465,14 +464,15 @@ class AsyncLLMOrchestrator:
         self,
         messages: object,
         name: str,
-        call: Mapping[str, Any],
+        values: tuple[Any, ...],
         kwargs: Mapping[str, Any],
-        model: str = "",
+        model: str,
     ) -> ChatRequest:
         """Validate one call and build its typed request (before any network call).
 
-        ``model`` is the chain's first model: the request is built for it, so the common call
-        (the first model answers) never copies the request.
+        ``values`` are the call's arguments in ``_CALL_ORDER``; ``model`` is the chain's first
+        model: the request is built for it, so the common call (the first model answers) never
+        copies the request.
         """
         owned = self._owned.get(name)
         if owned is None:
@@ -482,8 +482,9 @@ class AsyncLLMOrchestrator:
         if kwargs:
             refuse_unknown(kwargs, owned)
         checked = validate_messages(messages)
-        if not call:  # nothing but messages: the common call
+        if values == _NOTHING:  # nothing but messages: the common call
             return ChatRequest(checked, model)
+        call = _given(**dict(zip(_CALL_ORDER, values, strict=True)))
         return _full_request(checked, owned, call).with_model(model)
 
     async def send_request(
@@ -554,8 +555,7 @@ class AsyncLLMOrchestrator:
             temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
             parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
         )  # fmt: skip
-        call = {} if values == _NOTHING else _given(**dict(zip(_CALL_ORDER, values, strict=True)))
-        request = self._request(messages, name, call, kwargs, chain[0])
+        request = self._request(messages, name, values, kwargs, chain[0])
         return await self._send_typed(request, name, chain, tags)
 
     async def run_tools(
@@ -664,8 +664,8 @@ class AsyncLLMOrchestrator:
     ) -> ToolLoopResult:
         """:meth:`run_tools`, appending each turn's response to ``turns`` as it arrives."""
         name, chain = self._chain(provider, model)
-        call = _given(tools=tools, **{k: arguments.pop(k, None) for k in _CALL_ARGUMENTS})
-        request = self._request(messages, name, call, arguments)
+        values = tuple(tools if k == "tools" else arguments.pop(k, None) for k in _CALL_ORDER)
+        request = self._request(messages, name, values, arguments, chain[0])
         runner = ToolRunner(request.tools)
         limit = check_max_turns(max_turns)
         history = [dict(message) for message in messages]
@@ -784,8 +784,7 @@ class AsyncLLMOrchestrator:
             temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
             parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
         )  # fmt: skip
-        call = {} if values == _NOTHING else _given(**dict(zip(_CALL_ORDER, values, strict=True)))
-        request = self._request(messages, name, call, kwargs, chain[0])
+        request = self._request(messages, name, values, kwargs, chain[0])
         return self._stream_typed(request, name, chain, tags)
 
     def _stream_typed(
