@@ -394,8 +394,25 @@ def _call(block: Mapping[str, Any]) -> ToolCall:
     )
 
 
+def refusal_explanation(details: Any) -> str:
+    """The explanation of a refusal's ``stop_details`` (``{"type": "refusal", ...}``), or "".
+
+    Args:
+        details: ``stop_details`` of a message or of a stream's ``message_delta``.
+
+    Returns:
+        The text a refusal without text answers with.
+    """
+    if isinstance(details, dict) and details.get("type") == "refusal":
+        return str(details.get("explanation") or "")
+    return ""
+
+
 def decode_message(data: Mapping[str, Any]) -> Decoded:
     """Read a Messages answer (reasoning items are stamped with provider and model later).
+
+    A refusal (``stop_reason: refusal``) without text answers with the explanation of its
+    ``stop_details``.
 
     Args:
         data: The response JSON.
@@ -420,8 +437,11 @@ def decode_message(data: Mapping[str, Any]) -> Decoded:
             items.append(ReasoningItem(block.get("data") or "", redacted=True))
     finish = "tool_calls" if calls else _FINISH.get(data.get("stop_reason") or "", "other")
     thoughts = [item.text for item in items if not item.redacted and item.text]
+    text = "".join(texts)
+    if finish == "content_filter" and not text:
+        text = refusal_explanation(data.get("stop_details"))
     return Decoded(
-        "".join(texts),
+        text,
         finish,
         usage_tokens(data.get("usage") or {}),
         calls,
@@ -436,7 +456,8 @@ def decode_message(data: Mapping[str, Any]) -> Decoded:
 class MessageStreamParser:
     """Sans-I/O: one Messages SSE event in, the normalised events it means out.
 
-    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s. Blocks
+    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s; a refusal
+    that streamed no text answers with its ``stop_details`` explanation. Blocks
     are keyed by their ``index``: ``thinking_delta`` / ``signature_delta`` are ``reasoning``
     events, a ``redacted_thinking`` block one ``reasoning`` event (``redacted``), a ``tool_use``
     block ``tool_start``, ``tool_delta`` per non-empty ``input_json_delta`` and ``tool_end``;
@@ -448,7 +469,16 @@ class MessageStreamParser:
         request_id: The request id from the response headers.
     """
 
-    __slots__ = ("adapter", "complete", "model", "request_id", "started", "tools", "usage")
+    __slots__ = (
+        "adapter",
+        "complete",
+        "model",
+        "request_id",
+        "started",
+        "texted",
+        "tools",
+        "usage",
+    )
 
     def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
         self.adapter = adapter
@@ -457,6 +487,7 @@ class MessageStreamParser:
         self.usage: dict[str, Any] = {}
         self.tools: set[int] = set()
         self.started = False
+        self.texted = False
         self.complete = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
@@ -470,6 +501,7 @@ class MessageStreamParser:
 
         Raises:
             ProviderError: An ``event: error`` arrived, or an event was not valid JSON.
+            ContentFilteredError: The model refused without text and without an explanation.
         """
         kind = sse.event
         if kind == "ping" or not sse.data:
@@ -483,6 +515,7 @@ class MessageStreamParser:
             dtype = delta.get("type")
             if dtype == "text_delta":
                 text = delta.get("text")
+                self.texted = self.texted or bool(text)
                 return [StreamEvent("text", text=text)] if text else []
             return self._delta(data.get("index", 0), dtype, delta)
         if kind == "content_block_start":
@@ -509,12 +542,24 @@ class MessageStreamParser:
         if kind == "message_delta":
             self.usage.update(data.get("usage") or {})
             out = [StreamEvent("usage", tokens=usage_tokens(self.usage))]
-            reason = (data.get("delta") or {}).get("stop_reason")
+            delta = data.get("delta") or {}
+            reason = delta.get("stop_reason")
             if reason:
                 finish = "tool_calls" if self.tools else _FINISH.get(reason, "other")
+                if finish == "content_filter" and not self.texted:
+                    out += self._refusal(data)
                 out.append(StreamEvent("finish", finish_reason=finish))
             return out
         return []
+
+    def _refusal(self, data: Mapping[str, Any]) -> list[StreamEvent]:
+        """A refusal that streamed no text: its explanation, or ContentFilteredError."""
+        explanation = refusal_explanation((data.get("delta") or {}).get("stop_details"))
+        if not explanation:
+            raise self.adapter.content_filtered(
+                "the model refused to answer", self.model, self.request_id, data
+            )
+        return [StreamEvent("text", text=explanation)]
 
     def _start(self, index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
