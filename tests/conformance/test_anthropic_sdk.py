@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -362,11 +363,68 @@ TYPED_CASES: list[tuple[dict[str, Any], bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("extra", "accepted"), TYPED_CASES)
-def test_emulator_refuses_tool_bodies_the_sdk_types_refuse(
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
+PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+EPHEMERAL = {"type": "ephemeral", "ttl": "1h"}
+CLOSED = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}
+
+
+def _user(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [*blocks, {"type": "text", "text": "?"}]}]}
+
+
+def _image(media_type: str = "image/png", **extra: Any) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": media_type, "data": PNG}
+    return {"type": "image", "source": source, **extra}
+
+
+PART_CASES: list[tuple[dict[str, Any], bool]] = [
+    (_user(_image()), True),
+    (_user({"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}), True),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+            }
+        ),
+        True,
+    ),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+            }
+        ),
+        True,
+    ),
+    (_user(_image(cache_control=EPHEMERAL)), True),
+    ({"system": [{"type": "text", "text": "s", "cache_control": EPHEMERAL}]}, True),
+    ({"tools": [{**TOOL, "cache_control": {"type": "ephemeral"}}]}, True),
+    ({"output_config": {"format": {"type": "json_schema", "schema": CLOSED}}}, True),
+    (_user(_image("image/bmp")), False),
+    (_user({"type": "image", "source": {"type": "base64", "data": PNG}}), False),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "text/csv", "data": PDF},
+            }
+        ),
+        False,
+    ),
+    (_user(_image(cache_control={"type": "ephemeral", "ttl": "2h"})), False),
+    ({"output_config": {"format": {"type": "json_object"}}}, False),
+    ({"output_config": {"format": {"type": "json_schema"}}}, False),
+]
+
+
+@pytest.mark.parametrize(("extra", "accepted"), TYPED_CASES + PART_CASES)
+def test_emulator_refuses_bodies_the_sdk_types_refuse(
     emu: ProviderEmulator, extra: dict[str, Any], accepted: bool
 ) -> None:
-    """For tool-shaped bodies the SDK's request TypedDicts and the emulator agree."""
+    """For tool, part, cache and output bodies the SDK's TypedDicts and the emulator agree."""
     body = {"model": MODEL, "max_tokens": 10, "messages": MESSAGES, **extra}
     try:
         check_typed(body)
@@ -474,3 +532,74 @@ def test_llmorch_tool_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None
     }
     for body in bodies:
         check_typed(body)
+
+
+def test_sdk_image_and_document_parts_are_answered(emu: ProviderEmulator, client: Any) -> None:
+    """The SDK's image (base64, URL) and document blocks, cache-marked, get an answer."""
+    emu.script("anthropic", MODEL, Reply("a tiny png"))
+    content = [
+        _image(cache_control={"type": "ephemeral"}),
+        {"type": "image", "source": {"type": "url", "url": "https://x.test/cat.jpg"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+        },
+        {"type": "text", "text": "what are these?"},
+    ]
+    message = client.messages.create(
+        model=MODEL, max_tokens=50, messages=[{"role": "user", "content": content}]
+    )
+    assert ("a tiny png", "end_turn") == (message.content[0].text, message.stop_reason)
+    with pytest.raises(anthropic.BadRequestError, match="does not match the provided media type"):
+        client.messages.create(
+            model=MODEL,
+            max_tokens=50,
+            messages=[{"role": "user", "content": [_image("image/gif")]}],
+        )
+
+
+def test_claude_on_vertex_refuses_url_sources_and_sampling(emu: ProviderEmulator) -> None:
+    """AnthropicVertex: base64 images are answered, URL sources 400; Claude 5 refuses temperature."""
+    service_account = pytest.importorskip("google.oauth2.service_account")
+    from google.auth.transport.requests import Request
+
+    config = emu.config_for("vertex")
+    credentials = service_account.Credentials.from_service_account_file(
+        config["credentials_path"], scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    credentials.refresh(Request())
+    claude = "claude-haiku-5-5"
+    emu.script("vertex", claude, Reply("a png"))
+    url = {"type": "image", "source": {"type": "url", "url": "https://x.test/cat.png"}}
+    with anthropic.AnthropicVertex(
+        project_id=config["project_id"],
+        region=config["location"],
+        access_token=credentials.token,
+        base_url=config["base_url"] + "/v1",
+        max_retries=0,
+    ) as client:
+        ok = client.messages.create(
+            model=claude, max_tokens=20, messages=[{"role": "user", "content": [_image()]}]
+        )
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client.messages.create(
+                model=claude, max_tokens=20, messages=[{"role": "user", "content": [url]}]
+            )
+    assert "a png" == ok.content[0].text
+    assert (
+        "messages.0.content.0.image.source.base64.data: URL sources are not supported"
+        == info.value.body["error"]["message"]
+    )
+    # The 2023-10-16 body (llmorch's) declares temperature; Claude 5 refuses it all the same.
+    path = (
+        f"/v1/projects/{config['project_id']}/locations/{config['location']}"
+        f"/publishers/anthropic/models/{claude}:rawPredict"
+    )
+    body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 20, "messages": MESSAGES}
+    response = httpx.post(
+        config["base_url"] + path,
+        json={**body, "temperature": 0.5},
+        headers={"authorization": f"Bearer {credentials.token}"},
+    )
+    assert 400 == response.status_code
+    assert "`temperature` is deprecated for this model." == response.json()["error"]["message"]

@@ -107,16 +107,30 @@ def _breakpoints(body: dict[str, Any]) -> int:
     return count + (body.get("cache_control") is not None)
 
 
-def problem(body: dict[str, Any]) -> str | None:
+def _url_on_vertex(where: str, block: dict[str, Any]) -> str | None:
+    """Claude on Vertex AI fetches no URL: an image or document URL source is refused."""
+    if block["type"] not in ("image", "document") or block["source"]["type"] != "url":
+        return None
+    # Live 400s quoted in BerriAI/litellm#18430 (an image) and anthropics/anthropic-sdk-typescript
+    # #1038 (a document, located as an image all the same).
+    at = where.rsplit(".", 1)[0]
+    return f"{at}.image.source.base64.data: URL sources are not supported"
+
+
+def problem(body: dict[str, Any], *, vertex: bool = False) -> str | None:
     """The first image, document or cache_control rule a schema-valid body breaks.
 
     Args:
         body: The request body.
+        vertex: Claude on Vertex AI (which takes no URL sources).
 
     Returns:
         The ``error.message`` of the 400, or ``None``.
     """
     for where, block in _blocks(body):
+        refusal = _url_on_vertex(where, block) if vertex else None
+        if refusal is not None:
+            return refusal
         if block["type"] == "image":
             refusal = _image(where, block["source"])
         elif block["type"] == "document":

@@ -210,12 +210,13 @@ def _settings(body: dict[str, Any]) -> str | None:
     return None
 
 
-def problem(body: dict[str, Any], model: str) -> str | None:
+def problem(body: dict[str, Any], model: str, *, vertex: bool = False) -> str | None:
     """The first rule a schema-valid request body breaks, in Anthropic's wording.
 
     Args:
         body: The request body (already valid against the request schema).
         model: The model asked for (the body's, or Vertex AI's path's).
+        vertex: Claude on Vertex AI.
 
     Returns:
         The ``error.message`` of the 400, or ``None`` when the body is accepted.
@@ -223,7 +224,7 @@ def problem(body: dict[str, Any], model: str) -> str | None:
     refusal = (
         _settings(body)  # thinking's temperature rule is answered first (mnfst/modelparams.dev#214)
         or _model_settings(body, model)
-        or _anthropic_parts.problem(body)
+        or _anthropic_parts.problem(body, vertex=vertex)
         or _anthropic_output.problem(body)
     )
     if refusal is not None:

@@ -455,4 +455,4 @@ def check(body: Any, version: str, *, model: str | None = None) -> str | None:
     problem = validate(body, request_schema(version, vertex=vertex)) or _tools_problem(body)
     if problem is not None:
         return problem_message(body, problem)
-    return rules.problem(body, model if model is not None else body["model"])
+    return rules.problem(body, body["model"] if model is None else model, vertex=vertex)
