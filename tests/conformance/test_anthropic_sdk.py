@@ -559,7 +559,7 @@ def test_sdk_image_and_document_parts_are_answered(emu: ProviderEmulator, client
 
 
 def test_claude_on_vertex_refuses_url_sources_and_sampling(emu: ProviderEmulator) -> None:
-    """AnthropicVertex: base64 images are answered, URL sources 400; Claude 5 refuses temperature."""
+    """AnthropicVertex: base64 images answered, URL sources 400; Claude 5 refuses temperature."""
     service_account = pytest.importorskip("google.oauth2.service_account")
     from google.auth.transport.requests import Request
 
