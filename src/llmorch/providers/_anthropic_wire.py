@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -40,6 +41,7 @@ __all__ = [
     "encode_request",
     "is_message",
     "same_family",
+    "unsupported_parameter",
     "usage_tokens",
 ]
 
@@ -589,6 +591,31 @@ class MessageStreamParser:
 
 
 # -- errors -------------------------------------------------------------------------------------
+
+
+_DEPRECATED = re.compile(r"`(temperature|top_p|top_k)` is deprecated for this model")
+_UNDECLARED = re.compile(r"^(temperature|top_p|top_k): Extra inputs are not permitted")
+
+
+def unsupported_parameter(error: InvalidRequestError) -> str | None:
+    """The sampling parameter an Anthropic 400 says the model does not take.
+
+    Claude Opus 4.7+ and Claude 5 answer `` `temperature` is deprecated for this model. `` (and
+    the same for ``top_p``); API versions without the sampling fields answer
+    ``temperature: Extra inputs are not permitted``.
+
+    Args:
+        error: The mapped 400.
+
+    Returns:
+        ``temperature``, ``top_p`` or ``top_k``, or ``None`` for any other 400.
+    """
+    body = error.body
+    inner = body.get("error") if isinstance(body, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else None
+    text = message if isinstance(message, str) else str(error)
+    match = _DEPRECATED.search(text) or _UNDECLARED.match(text)
+    return match[1] if match else None
 
 
 def classify_error(status: int | None, payload: Any) -> tuple[type[ProviderError], str]:
