@@ -253,3 +253,28 @@ def test_refuses_what_anthropic_refuses(
 def test_sniff(data: bytes, kind: str | None) -> None:
     """The dialect's own sniffing knows the four image types Anthropic takes."""
     assert kind == sniff(data)
+
+
+def test_cache_breakpoints_write_then_read(emu: ProviderEmulator) -> None:
+    """A marked prefix of 1024+ tokens is written once (its ttl counted), then read."""
+    long = " ".join(["word"] * 1200)
+    system = [{"type": "text", "text": long, "cache_control": HOUR}]
+    body = {"system": system, "messages": [{"role": "user", "content": "one two"}]}
+    usages = [post(emu, body)[1]["usage"] for _ in range(2)]
+    other = post(emu, {**body, "messages": [{"role": "user", "content": "three"}]})[1]["usage"]
+    short = [{"type": "text", "text": "tiny prompt", "cache_control": EPHEMERAL}]
+    uncached = post(emu, {**body, "system": short})[1]["usage"]
+    assert [
+        (2, 1200, 0, 1200),
+        (2, 0, 1200, 0),
+        (1, 0, 1200, 0),
+        (4, 0, 0, 0),
+    ] == [
+        (
+            u["input_tokens"],
+            u["cache_creation_input_tokens"],
+            u["cache_read_input_tokens"],
+            u["cache_creation"]["ephemeral_1h_input_tokens"],
+        )
+        for u in (*usages, other, uncached)
+    ]

@@ -6,14 +6,17 @@ import dataclasses
 import json
 import secrets
 import string
+from collections.abc import Collection
 from typing import Any, ClassVar
 
+from llmorch.testing._anthropic_parts import MIN_CACHED_TOKENS, breakpoints
 from llmorch.testing._anthropic_rules import THINKING_KIND, custom_tools, thinking_on
 from llmorch.testing._anthropic_schema import check
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import (
     ErrorKind,
     Fault,
+    Scripts,
     ToolUse,
     count_tokens,
     default_arguments,
@@ -53,6 +56,8 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "timeout": (504, "timeout_error", "Request timed out"),
 }
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+CacheUse = tuple[int, int, str]
+"""``(tokens read from the cache, tokens written to it, the ttl written)`` of one request."""
 _ID_CHARS = string.ascii_letters + string.digits
 DEFAULT_THINKING = "Thinking it over."
 """The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
@@ -67,6 +72,11 @@ class AnthropicDialect(Dialect):
     default_models = (*chat_models, "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")
     tool_id_prefix: ClassVar[str] = "toolu_"
     """Tool-use ids are this, ``01`` and 22 letters and digits (as recorded: ``toolu_01QE1W…``)."""
+
+    def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
+        super().__init__(scripts, keys, page_size)
+        self.cached: set[str] = set()
+        """The keys of the prompt prefixes written to the cache so far."""
 
     def error(
         self,
@@ -190,7 +200,7 @@ class AnthropicDialect(Dialect):
             ),
             "",
         )
-        extra = (system,) if isinstance(system, str) else ()
+        extra = (system,) if system else ()
         plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
@@ -198,10 +208,11 @@ class AnthropicDialect(Dialect):
         thinking = body.get("thinking") or {}
         shown = thinking.get("display") != "omitted"
         request_id = self.request_id()
+        cache = self._cache_use(body, plan.prompt_tokens)
         if body.get("stream"):
             return self.stream(
                 plan,
-                lambda p: self._frames(p, shown),
+                lambda p: self._frames(p, shown, cache),
                 "text/event-stream; charset=utf-8",
                 {"request-id": request_id},
             )
@@ -229,10 +240,26 @@ class AnthropicDialect(Dialect):
                 "content": content,
                 "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                 "stop_sequence": None,
-                "usage": self._usage(plan, plan.completion_tokens),
+                "usage": self._usage(plan, plan.completion_tokens, cache),
             },
             {"request-id": request_id},
         )
+
+    def _cache_use(self, body: dict[str, Any], prompt: int) -> CacheUse:
+        """The prompt tokens read from and written to the cache by this request's breakpoints.
+
+        The longest prefix cached before is read; the prefix up to the last breakpoint is
+        written when it is new and at least :data:`MIN_CACHED_TOKENS` long (each prefix stays
+        cached for the emulator's lifetime: it never expires).
+        """
+        points = [p for p in breakpoints(body) if p[1] >= MIN_CACHED_TOKENS]
+        read = max((tokens for key, tokens, _ in points if key in self.cached), default=0)
+        write, ttl = 0, "5m"
+        if points and points[-1][0] not in self.cached:
+            write, ttl = points[-1][1] - read, points[-1][2]
+        self.cached.update(key for key, _, _ in points)
+        read = min(read, prompt)
+        return read, min(write, prompt - read), ttl
 
     def _tool_use(self, call: ToolUse) -> dict[str, Any]:
         """A ``tool_use`` block, its input empty (as ``content_block_start`` sends it)."""
@@ -243,12 +270,18 @@ class AnthropicDialect(Dialect):
         return {"type": "tool_use", "id": tool_id, "name": call.name, "input": {}, "caller": caller}
 
     @staticmethod
-    def _usage(plan: Plan, output_tokens: int, *, details: bool = True) -> dict[str, Any]:
+    def _usage(
+        plan: Plan, output_tokens: int, cache: CacheUse, *, details: bool = True
+    ) -> dict[str, Any]:
+        read, write, ttl = cache
         usage: dict[str, Any] = {
-            "input_tokens": plan.prompt_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "input_tokens": plan.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": write if ttl == "5m" else 0,
+                "ephemeral_1h_input_tokens": write if ttl == "1h" else 0,
+            },
             "output_tokens": output_tokens,
         }
         if details and plan.reasoning is not None:
@@ -257,7 +290,7 @@ class AnthropicDialect(Dialect):
         usage["service_tier"] = "standard"
         return usage
 
-    def _frames(self, plan: Plan, shown: bool) -> list[bytes]:
+    def _frames(self, plan: Plan, shown: bool, cache: CacheUse) -> list[bytes]:
         """The SSE events of an answer: thinking, text, then each tool call, one block each."""
         message: dict[str, Any] = {
             "id": "msg_" + self.request_id()[4:],
@@ -267,7 +300,7 @@ class AnthropicDialect(Dialect):
             "model": plan.model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": self._usage(plan, 1, details=False),
+            "usage": self._usage(plan, 1, cache, details=False),
         }
         frames = [_event("message_start", {"type": "message_start", "message": message})]
         index = 0
@@ -315,7 +348,7 @@ class AnthropicDialect(Dialect):
             index += 1
         if plan.ending == "cut":
             return frames
-        usage = self._usage(plan, plan.completion_tokens)
+        usage = self._usage(plan, plan.completion_tokens, cache)
         return [
             *frames,
             _event(

@@ -10,15 +10,33 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_BREAKPOINTS", "MAX_IMAGE_BASE64", "problem", "sniff"]
+from llmorch.testing._script import count_tokens
+
+__all__ = [
+    "MAX_BREAKPOINTS",
+    "MAX_IMAGE_BASE64",
+    "MIN_CACHED_TOKENS",
+    "Breakpoint",
+    "breakpoints",
+    "problem",
+    "sniff",
+]
 
 MAX_IMAGE_BASE64 = 5 * 1024 * 1024
 """The most base64 characters one image may take (decoded: 3,932,160 bytes)."""
 MAX_BREAKPOINTS = 4
 """The most blocks (tools, system, messages, the top-level switch) that may set cache_control."""
+MIN_CACHED_TOKENS = 1024
+"""The shortest prefix Anthropic caches (the prompt-caching guide's smallest minimum; shorter
+prefixes are silently not cached). The emulator uses it for every model."""
+
+Breakpoint = tuple[str, int, str]
+"""``(prefix key, prompt tokens up to and including the marked block, ttl)``."""
 
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -147,3 +165,51 @@ def problem(body: dict[str, Any], *, vertex: bool = False) -> str | None:
             f"Found {found}."
         )
     return None
+
+
+def breakpoints(body: dict[str, Any]) -> list[Breakpoint]:
+    """The cache breakpoints of a valid request, in the order the API renders the prompt.
+
+    Tools, then the system, then the messages; a prefix is keyed by everything rendered up to
+    and including its marked block, and counts the tokens the emulator reports for that part
+    of the prompt (the words of text blocks). The top-level ``cache_control`` marks the last
+    block.
+
+    Args:
+        body: The request body.
+
+    Returns:
+        One entry per mark.
+    """
+    rendered: list[Any] = []
+    tokens = 0
+    out: list[Breakpoint] = []
+
+    def visit(block: dict[str, Any], words: int) -> None:
+        nonlocal tokens
+        rendered.append(block)
+        tokens += words
+        mark = block.get("cache_control")
+        if isinstance(mark, dict):
+            out.append((_key(rendered), tokens, mark.get("ttl") or "5m"))
+
+    for tool in body.get("tools") or ():
+        visit(tool, 0)
+    system = body.get("system")
+    for block in [{"type": "text", "text": system}] if isinstance(system, str) else system or ():
+        visit(block, count_tokens(block.get("text", "")))
+    for message in body["messages"]:
+        rendered.append({"role": message["role"]})
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks:
+            visit(block, count_tokens(block.get("text", "")))
+    mark = body.get("cache_control")
+    if isinstance(mark, dict) and rendered:
+        out.append((_key(rendered), tokens, mark.get("ttl") or "5m"))
+    return out
+
+
+def _key(rendered: list[Any]) -> str:
+    text = json.dumps(rendered, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
