@@ -1,0 +1,172 @@
+"""Anthropic structured output and refusals: recorded answers, the request mapping, streams."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+import respx
+
+from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+from llmorch.exceptions import ContentFilteredError, InvalidRequestError
+from llmorch.providers._anthropic_wire import unsupported_parameter
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
+URL = "https://api.anthropic.com/v1/messages"
+MODEL = "claude-sonnet-4-5-20250929"
+ASK = [{"role": "user", "content": "Extract: I want to order 2 Green Tea at $5.50 each"}]
+
+
+class OrderItem(pydantic.BaseModel):
+    product_name: str
+    price: float
+    quantity: int
+
+
+class OrderDetails(pydantic.BaseModel):
+    items: list[OrderItem]
+    total: float
+
+
+def expected(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.expected.json").read_text())
+
+
+def orchestrator() -> AsyncLLMOrchestrator:
+    config = OrchestratorConfig.from_dict(
+        {
+            "active_provider": "anthropic",
+            "active_model": MODEL,
+            "providers": {
+                "anthropic": {"api_key": "sk-ant-x", "fallback_models": [], "max_retries": 0}
+            },
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            "cost_tracking": {"enabled": False},
+            "http_transport": "httpx",
+        }
+    )
+    return AsyncLLMOrchestrator(config)
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("message_structured_output.json", OrderItem),
+        ("message_structured_output_nested.json", OrderDetails),
+    ],
+)
+async def test_recorded_answers_parse(name: str, model: type[pydantic.BaseModel]) -> None:
+    """The recorded parse() answers give the expected text and `.parsed`, from a dict schema too."""
+    want = expected(name)
+    with respx.mock() as mock:
+        route = mock.post(URL).respond(200, json=json.loads((FIXTURES / name).read_text()))
+        async with orchestrator() as orch:
+            typed = await orch.send_request(ASK, response_format=model)
+            plain = await orch.send_request(ASK, response_format=want["response_format"])
+    assert want["parsed"] == typed.parsed.model_dump()
+    assert isinstance(typed.parsed, model)
+    assert want["parsed"] == plain.parsed
+    assert (want["text"], want["finish_reason"], want["tokens_used"]) == (
+        plain.content,
+        plain.finish_reason,
+        plain.tokens_used,
+    )
+    sent = json.loads(route.calls[1].request.content)
+    assert (
+        want["response_format"]["json_schema"]["schema"]
+        == sent["output_config"]["format"]["schema"]
+    )
+    assert "json_schema" == sent["output_config"]["format"]["type"]
+
+
+def sse(name: str) -> httpx.Response:
+    data = (FIXTURES / name).read_bytes()
+    return httpx.Response(200, content=data, headers={"content-type": "text/event-stream"})
+
+
+async def test_recorded_streamed_array_root_parses() -> None:
+    """The streamed recording of an array-root schema: text deltas, then `.parsed` at the end."""
+    name = "stream_structured_output_array.sse"
+    want = expected(name)
+    with respx.mock() as mock:
+        route = mock.post(URL).mock(return_value=sse(name))
+        async with orchestrator() as orch:
+            stream = orch.send_streaming_request(ASK, response_format=list[int])
+            chunks = [chunk async for chunk in stream]
+    assert ["[", "12", "345,", "67890]"] == chunks
+    assert want["parsed"] == stream.response.parsed
+    assert (want["finish_reason"], want["tokens_used"]) == (
+        stream.response.finish_reason,
+        stream.response.tokens_used,
+    )
+    sent = json.loads(route.calls[0].request.content)
+    assert {"type": "array", "items": {"type": "integer"}} == sent["output_config"]["format"][
+        "schema"
+    ]
+
+
+async def test_recorded_streamed_refusal_is_content_filter_not_a_validation_error() -> None:
+    """A refusal streams its explanation; finish content_filter, parsed None, no error."""
+    name = "stream_refusal_stop_details.sse"
+    want = expected(name)
+    with respx.mock() as mock:
+        mock.post(URL).mock(return_value=sse(name))
+        async with orchestrator() as orch:
+            stream = orch.send_streaming_request(ASK, response_format=OrderItem)
+            text = "".join([chunk async for chunk in stream])
+    assert want["text"] == text == stream.response.content
+    assert ("content_filter", None) == (stream.response.finish_reason, stream.response.parsed)
+
+
+async def test_refusal_with_explanation_and_without() -> None:
+    """stop_details.explanation is the content of a refusal without text; none at all raises."""
+    refusal = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [],
+        "stop_reason": "refusal",
+        "stop_details": {"type": "refusal", "category": "cyber", "explanation": "Refused."},
+        "usage": {"input_tokens": 3, "output_tokens": 0},
+    }
+    with respx.mock() as mock:
+        mock.post(URL).mock(
+            side_effect=[
+                httpx.Response(200, json=refusal),
+                httpx.Response(200, json={**refusal, "stop_details": None}),
+            ]
+        )
+        async with orchestrator() as orch:
+            answer = await orch.send_request(ASK, response_format=OrderItem)
+            with pytest.raises(Exception) as info:
+                await orch.send_request(ASK)
+    assert ("Refused.", "content_filter", None) == (
+        answer.content,
+        answer.finish_reason,
+        answer.parsed,
+    )
+    cause = getattr(info.value, "attempts", [(None, info.value)])[-1][1]
+    assert isinstance(cause, ContentFilteredError)
+
+
+@pytest.mark.parametrize(
+    ("message", "parameter"),
+    [
+        ("`temperature` is deprecated for this model.", "temperature"),
+        ("`top_p` is deprecated for this model.", "top_p"),
+        ("temperature: Extra inputs are not permitted", "temperature"),
+        ("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.", None),
+        ("messages.0.content.1: unexpected `tool_use_id`", None),
+    ],
+)
+def test_unsupported_parameter_reads_anthropic_400s(message: str, parameter: str | None) -> None:
+    """The deprecation 400s of Opus 4.7+ / Claude 5 name the parameter; other 400s do not."""
+    body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    error = InvalidRequestError(message, provider="anthropic", status_code=400, body=body)
+    assert parameter == unsupported_parameter(error)
+    assert parameter == unsupported_parameter(InvalidRequestError(message))
