@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 
-from llmorch.testing import ProviderEmulator
+from llmorch.testing import ProviderEmulator, Reply
 from llmorch.testing._anthropic_parts import MAX_IMAGE_BASE64, sniff
 
 CLAUDE = "claude-haiku-5-5"
@@ -278,3 +280,47 @@ def test_cache_breakpoints_write_then_read(emu: ProviderEmulator) -> None:
         )
         for u in (*usages, other, uncached)
     ]
+
+
+class Order(pydantic.BaseModel, extra="forbid"):
+    item: str
+    count: int
+
+
+class Orders(pydantic.BaseModel, extra="forbid"):
+    orders: list[Order]
+
+
+def test_output_config_answers_schema_shaped_json(emu: ProviderEmulator) -> None:
+    """Asked for a schema, the answer's text is JSON that fits it, streamed as text deltas."""
+    nested = {
+        "$defs": {"Order": ORDER},
+        "type": "object",
+        "properties": {"orders": {"type": "array", "items": {"$ref": "#/$defs/Order"}}},
+        "required": ["orders"],
+        "additionalProperties": False,
+    }
+    body = {"output_config": {"format": {"type": "json_schema", "schema": nested}}}
+    status, message = post(emu, {"messages": user(), **body})
+    assert (200, "end_turn") == (status, message["stop_reason"])
+    value = json.loads(message["content"][0]["text"])
+    assert {"orders"} == set(value) and value["orders"]
+    Orders.model_validate(value, strict=True)
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    full = {"model": CLAUDE, "max_tokens": 100, "messages": user(), "stream": True, **body}
+    text = httpx.post(emu.url("anthropic") + "/v1/messages", json=full, headers=headers).text
+    deltas = [
+        json.loads(line[6:])["delta"]["text"]
+        for line in text.splitlines()
+        if line.startswith("data: ") and '"text_delta"' in line
+    ]
+    assert len(deltas) > 1 and value == json.loads("".join(deltas))
+
+
+def test_scripted_refusal_carries_stop_details(emu: ProviderEmulator) -> None:
+    """A refusal without text explains itself in stop_details, as the API does."""
+    emu.script("anthropic", CLAUDE, Reply("", finish_reason="content_filter"))
+    status, message = post(emu, {"messages": user()})
+    assert (200, "refusal") == (status, message["stop_reason"])
+    assert "refusal" == message["stop_details"]["type"]
+    assert message["stop_details"]["explanation"]

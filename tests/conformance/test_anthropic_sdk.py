@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -603,3 +604,95 @@ def test_claude_on_vertex_refuses_url_sources_and_sampling(emu: ProviderEmulator
     )
     assert 400 == response.status_code
     assert "`temperature` is deprecated for this model." == response.json()["error"]["message"]
+
+
+class Order(pydantic.BaseModel):
+    product_name: str
+    quantity: int
+    price: float = pydantic.Field(ge=0)
+
+
+class Orders(pydantic.BaseModel):
+    orders: list[Order]
+
+
+def test_sdk_parse_and_output_config_get_schema_valid_json(
+    emu: ProviderEmulator, client: Any
+) -> None:
+    """messages.parse (a pydantic type), output_config and a streamed parse all fit the schema."""
+    parsed = client.messages.parse(
+        model=MODEL, max_tokens=200, messages=MESSAGES, output_format=Orders
+    )
+    assert isinstance(parsed.parsed_output, Orders) and parsed.parsed_output.orders
+    schema = {"type": "array", "items": {"type": "integer"}}
+    raw = client.messages.create(
+        model=MODEL,
+        max_tokens=50,
+        messages=MESSAGES,
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert all(isinstance(n, int) for n in json.loads(raw.content[0].text))
+    with client.messages.stream(
+        model=MODEL, max_tokens=200, messages=MESSAGES, output_format=Orders
+    ) as stream:
+        final = stream.get_final_message()
+    assert isinstance(final.parsed_output, Orders)
+    sent = [r.body["output_config"]["format"]["schema"] for r in emu.requests if r.body]
+    assert schema in sent and all(s.get("additionalProperties") is False for s in sent[::2])
+
+
+def test_llmorch_output_and_part_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None:
+    """llmorch's bodies for response_format, images, documents and cache marks type-check."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool, document, image
+
+    png = base64.b64decode(PNG)
+    cached = {"type": "ephemeral", "ttl": "1h"}
+    parts = [
+        {**image(png), "cache_control": cached},
+        image("https://x.test/cat.png"),
+        document(base64.b64decode(PDF), filename="a.pdf"),
+        document(b"plain notes", filename="notes.txt"),
+        {"type": "text", "text": "what are these?"},
+    ]
+    turns = [
+        {"role": "system", "content": "be brief", "cache_control": {"type": "ephemeral"}},
+        {"role": "user", "content": parts},
+    ]
+    tool = Tool("f", "F", {"type": "object", "properties": {}}, cache=None)
+
+    async def calls() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "anthropic",
+                "active_model": MODEL,
+                "providers": {"anthropic": emu.config_for("anthropic") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"enabled": False},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            answer = await orch.send_request(turns, response_format=Orders, tools=[tool])
+            assert isinstance(answer.parsed, Orders)
+            listed = await orch.send_request(MESSAGES, response_format=list[int])
+            assert all(isinstance(n, int) for n in listed.parsed)
+            # JSON mode is an instruction: the emulator's model is scripted to follow it.
+            emu.script("anthropic", MODEL, Reply('{"a": 1}'))
+            free = await orch.send_request(MESSAGES, response_format={"type": "json_object"})
+            assert {"a": 1} == free.parsed
+            stream = orch.send_streaming_request(
+                turns, response_format=Orders, reasoning="low", temperature=0.3
+            )
+            async for _ in stream:
+                pass
+            assert isinstance(stream.response.parsed, Orders)
+            assert any("temperature" in w for w in stream.response.warnings)
+
+    import anyio
+
+    anyio.run(calls)
+    bodies = [r.body for r in emu.requests if r.method == "POST"]
+    assert 4 == len(bodies)
+    for body in bodies:
+        check_typed(body)
+    assert {"image", "document", "text"} <= {b["type"] for b in bodies[0]["messages"][0]["content"]}
+    assert "temperature" not in bodies[3] and "format" in bodies[3]["output_config"]

@@ -9,6 +9,7 @@ import string
 from collections.abc import Collection
 from typing import Any, ClassVar
 
+from llmorch.testing._anthropic_output import schema_of
 from llmorch.testing._anthropic_parts import MIN_CACHED_TOKENS, breakpoints
 from llmorch.testing._anthropic_rules import THINKING_KIND, custom_tools, thinking_on
 from llmorch.testing._anthropic_schema import check
@@ -16,10 +17,12 @@ from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import (
     ErrorKind,
     Fault,
+    Reply,
     Scripts,
     ToolUse,
     count_tokens,
     default_arguments,
+    schema_instance,
     split_chunks,
 )
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -59,6 +62,8 @@ _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
 CacheUse = tuple[int, int, str]
 """``(tokens read from the cache, tokens written to it, the ttl written)`` of one request."""
 _ID_CHARS = string.ascii_letters + string.digits
+REFUSAL = "This request was refused by the llmorch emulator."
+"""The ``stop_details.explanation`` of a scripted refusal without text."""
 DEFAULT_THINKING = "Thinking it over."
 """The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
 
@@ -201,7 +206,9 @@ class AnthropicDialect(Dialect):
             "",
         )
         extra = (system,) if system else ()
-        plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user))
+        schema = schema_of(body)
+        default = None if schema is None else Reply(json.dumps(schema_instance(schema)))
+        plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user), default)
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
         plan = _shaped(plan, body)
@@ -240,6 +247,7 @@ class AnthropicDialect(Dialect):
                 "content": content,
                 "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                 "stop_sequence": None,
+                **_stop_details(plan),
                 "usage": self._usage(plan, plan.completion_tokens, cache),
             },
             {"request-id": request_id},
@@ -358,12 +366,25 @@ class AnthropicDialect(Dialect):
                     "delta": {
                         "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                         "stop_sequence": None,
+                        **_stop_details(plan),
                     },
                     "usage": usage,
                 },
             ),
             _event("message_stop", {"type": "message_stop"}),
         ]
+
+
+def _stop_details(plan: Plan) -> dict[str, Any]:
+    """A refusal's ``stop_details`` (as the SDK's streaming fixture has it), nothing otherwise.
+
+    A scripted refusal without text explains itself with :data:`REFUSAL`; one with text has
+    said it already (``explanation: null``, which the API sends when it has none).
+    """
+    if plan.finish_reason != "content_filter":
+        return {}
+    explanation = None if plan.text else REFUSAL
+    return {"stop_details": {"type": "refusal", "category": None, "explanation": explanation}}
 
 
 def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:
