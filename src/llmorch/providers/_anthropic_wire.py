@@ -141,7 +141,7 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
     reserve = _reasoning(body, request, choice, provider_type)
     if reserve is not None and body["thinking"]["type"] == "enabled":
         _check_thinking_history(messages)
-    if request.output is not None:
+    if request.output is not None and request.output.mode != "tool":  # tool: a forced tool
         _output(body, request.output)
     if body["max_tokens"] is None:
         limit = _default_max_tokens(provider_type, request.model, reserve)
@@ -231,7 +231,7 @@ def _output(body: dict[str, Any], plan: OutputPlan) -> None:
     Anthropic has no JSON mode, and an open object schema is refused (every object must set
     ``additionalProperties: false``), so ``json_object`` asks for one JSON object in words.
     """
-    if plan.mode == "json_object" or plan.schema is None:
+    if plan.mode == "json_object" or plan.schema is None:  # a native plan always has one
         system = body.get("system")
         if isinstance(system, list):
             body["system"] = [*system, {"type": "text", "text": JSON_INSTRUCTION}]
