@@ -318,9 +318,8 @@ def test_output_config_answers_schema_shaped_json(emu: ProviderEmulator) -> None
 
 
 def test_scripted_refusal_carries_stop_details(emu: ProviderEmulator) -> None:
-    """A refusal without text explains itself in stop_details, as the API does."""
+    """A scripted refusal has stop_reason refusal and stop_details of type refusal."""
     emu.script("anthropic", CLAUDE, Reply("", finish_reason="content_filter"))
     status, message = post(emu, {"messages": user()})
     assert (200, "refusal") == (status, message["stop_reason"])
-    assert "refusal" == message["stop_details"]["type"]
-    assert message["stop_details"]["explanation"]
+    assert {"type": "refusal", "category": None, "explanation": None} == message["stop_details"]

@@ -62,8 +62,6 @@ _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
 CacheUse = tuple[int, int, str]
 """``(tokens read from the cache, tokens written to it, the ttl written)`` of one request."""
 _ID_CHARS = string.ascii_letters + string.digits
-REFUSAL = "This request was refused by the llmorch emulator."
-"""The ``stop_details.explanation`` of a scripted refusal without text."""
 DEFAULT_THINKING = "Thinking it over."
 """The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
 
@@ -378,13 +376,12 @@ class AnthropicDialect(Dialect):
 def _stop_details(plan: Plan) -> dict[str, Any]:
     """A refusal's ``stop_details`` (as the SDK's streaming fixture has it), nothing otherwise.
 
-    A scripted refusal without text explains itself with :data:`REFUSAL`; one with text has
-    said it already (``explanation: null``, which the API sends when it has none).
+    Its ``category`` and ``explanation`` are null, as the API sends them for a refusal that
+    maps to no named category: the scripted text (if any) is all the answer says.
     """
     if plan.finish_reason != "content_filter":
         return {}
-    explanation = None if plan.text else REFUSAL
-    return {"stop_details": {"type": "refusal", "category": None, "explanation": explanation}}
+    return {"stop_details": {"type": "refusal", "category": None, "explanation": None}}
 
 
 def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:
