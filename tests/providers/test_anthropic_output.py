@@ -14,6 +14,7 @@ import respx
 from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
 from llmorch.exceptions import ContentFilteredError, InvalidRequestError
 from llmorch.providers._anthropic_wire import unsupported_parameter
+from llmorch.testing import ProviderEmulator
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
 URL = "https://api.anthropic.com/v1/messages"
@@ -170,3 +171,62 @@ def test_unsupported_parameter_reads_anthropic_400s(message: str, parameter: str
     error = InvalidRequestError(message, provider="anthropic", status_code=400, body=body)
     assert parameter == unsupported_parameter(error)
     assert parameter == unsupported_parameter(InvalidRequestError(message))
+
+
+# -- through the emulator -----------------------------------------------------------------------
+
+
+def emulated(emu: ProviderEmulator, dialect: str, ledger: Path | None = None) -> Any:
+    tracking = {"log_path": str(ledger)} if ledger else {"enabled": False}
+    config = OrchestratorConfig.from_dict(
+        {
+            "active_provider": dialect,
+            "active_model": "claude-haiku-5-5",
+            "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            "cost_tracking": tracking,
+        }
+    )
+    return AsyncLLMOrchestrator(config)
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "vertex"])
+async def test_structured_output_round_trip(dialect: str) -> None:
+    """Plain and streamed, on Anthropic and on Vertex AI: output_config goes out, parsed back."""
+    with ProviderEmulator() as emu:
+        async with emulated(emu, dialect) as orch:
+            answer = await orch.send_request(ASK, response_format=OrderDetails)
+            stream = orch.send_streaming_request(ASK, response_format=list[OrderItem])
+            async for _ in stream:
+                pass
+        bodies = [r.body for r in emu.requests if r.model == "claude-haiku-5-5"]
+    assert isinstance(answer.parsed, OrderDetails) and answer.parsed.items
+    assert stream.response.parsed and isinstance(stream.response.parsed[0], OrderItem)
+    assert ["object", "array"] == [b["output_config"]["format"]["schema"]["type"] for b in bodies]
+
+
+async def test_cache_reads_and_writes_reach_tokens_and_the_ledger(tmp_path: Path) -> None:
+    """A cached system prompt: the first call writes it (1h), the second reads it."""
+    system = {
+        "role": "system",
+        "content": " ".join(["rule"] * 1500),
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    }
+    ledger = tmp_path / "ledger.jsonl"
+    with ProviderEmulator() as emu:
+        async with emulated(emu, "anthropic", ledger) as orch:
+            first = await orch.send_request([system, *ASK])
+            second = await orch.send_request([system, *ASK])
+        sent = emu.requests[-1].body
+    assert [
+        {"type": "text", "text": system["content"], "cache_control": system["cache_control"]}
+    ] == sent["system"]
+    assert (1500, 0, 1500) == (
+        first.tokens_used["cache_write"],
+        first.tokens_used["cache_read"],
+        first.tokens_used["cache_write_1h"],
+    )
+    assert (0, 1500) == (second.tokens_used["cache_write"], second.tokens_used["cache_read"])
+    assert first.tokens_used["prompt"] == second.tokens_used["prompt"] == 1500 + 11
+    records = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [(0, 1500), (1500, 0)] == [(r["cache_read"], r["cache_write"]) for r in records]
