@@ -604,6 +604,19 @@ def test_claude_on_vertex_refuses_url_sources_and_sampling(emu: ProviderEmulator
     )
     assert 400 == response.status_code
     assert "`temperature` is deprecated for this model." == response.json()["error"]["message"]
+    # Vertex AI lists structured output from the 4.6 models on: a 4.5 model refuses the field.
+    older = "claude-sonnet-4-5@20250929"
+    emu.script("vertex", older, Reply("{}"))
+    schema = {"type": "object", "properties": {}, "additionalProperties": False}
+    response = httpx.post(
+        config["base_url"] + path.replace(claude, older),
+        json={**body, "output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        headers={"authorization": f"Bearer {credentials.token}"},
+    )
+    assert (
+        "output_config.format: Extra inputs are not permitted"
+        == response.json()["error"]["message"]
+    )
 
 
 class Order(pydantic.BaseModel):

@@ -230,3 +230,16 @@ async def test_cache_reads_and_writes_reach_tokens_and_the_ledger(tmp_path: Path
     assert first.tokens_used["prompt"] == second.tokens_used["prompt"] == 1500 + 11
     records = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert [(0, 1500), (1500, 0)] == [(r["cache_read"], r["cache_write"]) for r in records]
+
+
+async def test_claude_4_5_on_vertex_answers_through_the_output_tool() -> None:
+    """Vertex AI refuses output_config for 4.5 models: llmorch sends the forced tool instead."""
+    older = "claude-sonnet-4-5@20250929"
+    with ProviderEmulator() as emu:
+        emu.script("vertex", older)  # serve the model; its answer comes from the forced tool
+        async with emulated(emu, "vertex") as orch:
+            answer = await orch.send_request(ASK, model=older, response_format=list[OrderItem])
+        body = next(r.body for r in emu.requests if r.model == older)
+    assert "output_config" not in body
+    assert {"type": "tool", "name": "structured_output"} == body["tool_choice"]
+    assert ('{"value":[]}', []) == (answer.content, answer.parsed)  # unwrapped from the tool

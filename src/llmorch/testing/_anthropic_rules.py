@@ -64,9 +64,22 @@ def deprecated_sampling(model: str) -> bool:
     return major >= 5 or (family == "opus" and (major, minor) >= (4, 7))
 
 
-def _model_settings(body: dict[str, Any], model: str) -> str | None:
-    if not deprecated_sampling(model):
+def _vertex_output(body: dict[str, Any], model: str) -> str | None:
+    """Vertex AI lists structured output from the Claude 4.6 models on (4.5: "coming soon")."""
+    match = _GENERATION.match(model)
+    config = body.get("output_config") or {}
+    if match is None or config.get("format") is None:
         return None
+    if (int(match[2]), int(match[3] or 0)) >= (4, 6):
+        return None
+    # Live 400 quoted in Portkey-AI/gateway#1570 (Claude on Vertex AI, the field not enabled).
+    return "output_config.format: Extra inputs are not permitted"
+
+
+def _model_settings(body: dict[str, Any], model: str, vertex: bool) -> str | None:
+    refusal = _vertex_output(body, model) if vertex else None
+    if refusal is not None or not deprecated_sampling(model):
+        return refusal
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             # Live 400s quoted in UKGovernmentBEIS/inspect_ai#3721 (Opus 4.7), github/app#2574
@@ -223,7 +236,7 @@ def problem(body: dict[str, Any], model: str, *, vertex: bool = False) -> str | 
     """
     refusal = (
         _settings(body)  # thinking's temperature rule is answered first (mnfst/modelparams.dev#214)
-        or _model_settings(body, model)
+        or _model_settings(body, model, vertex)
         or _anthropic_parts.problem(body, vertex=vertex)
         or _anthropic_output.problem(body)
     )
