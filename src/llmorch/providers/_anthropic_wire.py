@@ -113,7 +113,8 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
         InvalidRequestError: Before any I/O: no user or assistant message, a ``seed`` (Anthropic
             has none), a thinking budget below 1024 or not below ``max_tokens`` (or the model's
             output ceiling), a forced ``tool_choice`` with reasoning on a model that refuses the
-            two together, or a ``temperature`` other than 1 with reasoning on.
+            two together, a ``temperature`` other than 1 with reasoning on, or more than four
+            cache breakpoints.
     """
     messages = content.turns(request.messages, provider_type, request.model)
     if not messages:
@@ -231,7 +232,7 @@ def _output(body: dict[str, Any], plan: OutputPlan) -> None:
     Anthropic has no JSON mode, and an open object schema is refused (every object must set
     ``additionalProperties: false``), so ``json_object`` asks for one JSON object in words.
     """
-    if plan.mode == "json_object" or plan.schema is None:  # a native plan always has one
+    if plan.mode == "json_object" or plan.schema is None:  # only JSON mode comes without one
         system = body.get("system")
         if isinstance(system, list):
             body["system"] = [*system, {"type": "text", "text": JSON_INSTRUCTION}]
@@ -264,7 +265,7 @@ def output_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 def _subset(node: dict[str, Any]) -> dict[str, Any]:
     kind = node.get("type")
     kinds = [kind] if isinstance(kind, str) else list(kind) if isinstance(kind, list) else []
-    if "object" in kinds or "properties" in node:
+    if node.get("additionalProperties", False) is not False:  # close_objects left it open
         node["additionalProperties"] = False
     moved = {
         key: node.pop(key) for kind in kinds for key in _UNSUPPORTED.get(kind, ()) if key in node
