@@ -19,11 +19,12 @@ import re
 import secrets
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+from llmorch.testing._bedrock_content import CacheBook, content_problem
 from llmorch.testing._bedrock_rules import Turns, family, reasoning_on, rules_problem, signing_kind
 from llmorch.testing._bedrock_shapes import body_problem, constraint_problem
 from llmorch.testing._dialect import Dialect, Plan
@@ -32,6 +33,7 @@ from llmorch.testing._script import (
     ErrorKind,
     Fault,
     Reply,
+    Scripts,
     ToolUse,
     default_arguments,
     split_chunks,
@@ -180,6 +182,10 @@ class BedrockDialect(Dialect):
         "amazon.nova-lite-v1:0",
     )
     default_models = tuple(m[0] for m in _CATALOGUE) + _PROFILES
+
+    def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
+        super().__init__(scripts, keys, page_size)
+        self.cache_book = CacheBook()
 
     def config(self, base_url: str) -> dict[str, Any]:
         """A Bedrock provider config pointing at this dialect, with the test credentials.
@@ -389,7 +395,11 @@ class BedrockDialect(Dialect):
             return self.aws_error(400, "ValidationException", problem)
         kind = family(_model_id(model))
         turns = Turns(body, kind, reasoning_on(body, kind))
-        problem = _empty_content(messages) or rules_problem(turns)
+        problem = (
+            _empty_content(messages)
+            or rules_problem(turns)
+            or content_problem(body, _model_id(model))
+        )
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         system = body.get("system")
@@ -409,7 +419,7 @@ class BedrockDialect(Dialect):
         )
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
-        answer = _Answer(plan, turns)
+        answer = _Answer(plan, turns, self.cache_book.usage(body))
         request_id = {"x-amzn-requestid": str(uuid.uuid4())}
         if operation == "converse-stream":
             return self.stream(
@@ -425,7 +435,7 @@ class BedrockDialect(Dialect):
             {
                 "output": {"message": {"role": "assistant", "content": answer.content()}},
                 "stopReason": _STOP.get(plan.finish_reason, "end_turn"),
-                "usage": _usage(plan),
+                "usage": answer.usage(),
                 "metrics": {"latencyMs": 42},
             },
             request_id,
@@ -509,13 +519,16 @@ class BedrockDialect(Dialect):
         }
 
 
-def _usage(plan: Plan) -> dict[str, int]:
+def _usage(plan: Plan, cache: tuple[int, int]) -> dict[str, int]:
+    """Converse usage: ``inputTokens`` excludes the cache's reads and writes."""
+    written, read = cache
+    uncached = max(plan.prompt_tokens - written - read, 0)
     return {
-        "inputTokens": plan.prompt_tokens,
+        "inputTokens": uncached,
         "outputTokens": plan.completion_tokens,
-        "totalTokens": plan.prompt_tokens + plan.completion_tokens,
-        "cacheReadInputTokens": 0,
-        "cacheWriteInputTokens": 0,
+        "totalTokens": uncached + written + read + plan.completion_tokens,
+        "cacheReadInputTokens": read,
+        "cacheWriteInputTokens": written,
     }
 
 
@@ -558,8 +571,9 @@ def _fragments(arguments: str) -> list[str]:
 class _Answer:
     """One answer's content blocks: reasoning (when on), text, tool calls, in that order."""
 
-    def __init__(self, plan: Plan, turns: Turns) -> None:
+    def __init__(self, plan: Plan, turns: Turns, cache: tuple[int, int] = (0, 0)) -> None:
         self.plan = plan
+        self.cache = cache
         self.family = turns.family
         self.reasoning = plan.reasoning if turns.reasoning else None
         if self.reasoning is None and turns.reasoning and turns.family == "claude":
@@ -567,6 +581,10 @@ class _Answer:
             # that block), so an answer scripted without reasoning still carries one.
             self.reasoning = _DEFAULT_THINKING if plan.ending == "complete" else None
         self.ids = [call.id or _tool_use_id() for call in plan.tool_calls]
+
+    def usage(self) -> dict[str, int]:
+        """The answer's ``usage`` (cache writes and reads from the request's cache points)."""
+        return _usage(self.plan, self.cache)
 
     def _signature(self, text: str) -> str | None:
         # gpt-oss sends its reasoning unsigned (vercel/ai issue-9967-gpt-oss-*.json, live).
@@ -656,5 +674,5 @@ class _Answer:
         return [
             *frames,
             _event("messageStop", {"stopReason": _STOP.get(plan.finish_reason, "end_turn")}),
-            _event("metadata", {"usage": _usage(plan), "metrics": {"latencyMs": 42}}),
+            _event("metadata", {"usage": self.usage(), "metrics": {"latencyMs": 42}}),
         ]
