@@ -102,7 +102,24 @@ async def test_claude_5_and_opus_4_7_refuse_temperature_and_top_p(
     assert fixture(name)["message"] == await refusal(emu, model, body)
 
 
-@pytest.mark.parametrize("model", [OPUS_5, SONNET_4_5, NOVA])
+@pytest.mark.parametrize(
+    ("inference", "name"),
+    [
+        ({"temperature": 0.2}, "error_openai_temperature.json"),
+        ({"topP": 0.5}, "error_openai_top_p.json"),
+        ({"stopSequences": []}, "error_openai_stop_sequences.json"),
+    ],
+)
+async def test_gpt_5_refuses_temperature_top_p_and_stop_sequences(
+    emu: ProviderEmulator, inference: dict[str, Any], name: str
+) -> None:
+    """OpenAI's GPT-5.6 on Converse gets Bedrock's own recorded body for each field (even an
+    empty stopSequences)."""
+    body = {"messages": [user({"text": "Say ok."})], "inferenceConfig": inference}
+    assert fixture(name)["message"] == await refusal(emu, "us.openai.gpt-5.6-sol", body)
+
+
+@pytest.mark.parametrize("model", [OPUS_5, SONNET_4_5, NOVA, GPT_OSS])
 async def test_top_k_is_still_accepted_and_older_models_take_temperature(
     emu: ProviderEmulator, model: str
 ) -> None:

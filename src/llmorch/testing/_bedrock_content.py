@@ -13,7 +13,8 @@ refusal says where its wording was recorded; where none was, it says so):
   schema subset (Claude: every object closed with ``additionalProperties: false``, no
   ``maxItems``).
 - Sampling: Claude Opus 4.7+ and Claude 5 refuse ``temperature`` and ``topP`` (``top_k`` in
-  ``additionalModelRequestFields`` is still accepted).
+  ``additionalModelRequestFields`` is still accepted); OpenAI's GPT-5 models refuse
+  ``temperature``, ``topP`` and ``stopSequences``.
 - Cache points: a cache point needs something before it to cache; TTLs may not increase in the
   order ``toolConfig`` -> ``system`` -> ``messages`` (an untimed point is ``5m``).
 
@@ -54,6 +55,7 @@ _MAX_IMAGES, _MAX_DOCUMENTS = 20, 5
 
 _MODEL_SAYS = "The model returned the following errors: "
 _NO_SAMPLING = re.compile(r"anthropic\.claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku|fable)-5)")
+_OPENAI_GPT_5 = re.compile(r"openai\.gpt-5")
 _OUTPUT_CONFIG = re.compile(r"anthropic\.claude-(?:(?:haiku|sonnet|opus)-4-5|(?:opus|sonnet)-4-6)")
 _TEXT_ONLY = re.compile(r"amazon\.nova-micro|amazon\.titan-text|meta\.llama3-(?!2-(?:11|90)b)")
 _TOOL_MEDIA = re.compile(r"anthropic\.|amazon\.nova|meta\.llama4")
@@ -230,13 +232,20 @@ def _output_problem(body: dict[str, Any], model: str) -> str | None:
 
 
 def _sampling_problem(body: dict[str, Any], model: str) -> str | None:
-    if not _NO_SAMPLING.search(model):
-        return None
     inference = body.get("inferenceConfig") or {}
-    # vercel/ai amazon-bedrock-opus-5-deprecated-{sampling-parameter,top-p}.json (live).
-    for member, name in (("temperature", "temperature"), ("topP", "top_p")):
-        if inference.get(member) is not None:
-            return _MODEL_SAYS + f"`{name}` is deprecated for this model."
+    if _NO_SAMPLING.search(model):
+        # vercel/ai amazon-bedrock-opus-5-deprecated-{sampling-parameter,top-p}.json (live).
+        for member, name in (("temperature", "temperature"), ("topP", "top_p")):
+            if inference.get(member) is not None:
+                return _MODEL_SAYS + f"`{name}` is deprecated for this model."
+    if _OPENAI_GPT_5.search(model):
+        # vercel/ai amazon-bedrock-openai-{temperature,top-p,stop-sequences}-error.json
+        # (GPT-5.6 on Converse, vercel/ai#21374): Bedrock's own words, no relay prefix.
+        for member in ("temperature", "topP", "stopSequences"):
+            if member in inference:
+                return (
+                    f"This model doesn't support the {member} field. Remove {member} and try again."
+                )
     return None
 
 
