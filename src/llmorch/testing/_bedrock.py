@@ -108,6 +108,13 @@ _CATALOGUE: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("amazon.nova-lite-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
     ("amazon.nova-micro-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
     ("anthropic.claude-sonnet-5-5", "Anthropic", ("INFERENCE_PROFILE",), "TEXT", "ACTIVE"),
+    (
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "Anthropic",
+        ("INFERENCE_PROFILE",),
+        "TEXT",
+        "ACTIVE",
+    ),
     ("anthropic.claude-3-haiku-20240307-v1:0", "Anthropic", ("ON_DEMAND",), "TEXT", "LEGACY"),
     ("meta.llama3-70b-instruct-v1:0", "Meta", ("PROVISIONED",), "TEXT", "ACTIVE"),
     ("amazon.titan-embed-text-v2:0", "Amazon", ("ON_DEMAND",), "EMBEDDING", "ACTIVE"),
@@ -117,6 +124,7 @@ _PROFILES = (
     "us.anthropic.claude-haiku-5-5",
     "us.amazon.nova-2-lite-v1:0",
     "us.anthropic.claude-sonnet-5-5",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
 )
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/"
