@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from llmorch.testing._bedrock_content import CacheBook, content_problem
+from llmorch.testing._bedrock_content import CacheBook, content_problem, output_schema
 from llmorch.testing._bedrock_rules import Turns, family, reasoning_on, rules_problem, signing_kind
 from llmorch.testing._bedrock_shapes import body_problem, constraint_problem
 from llmorch.testing._dialect import Dialect, Plan
@@ -36,6 +36,7 @@ from llmorch.testing._script import (
     Scripts,
     ToolUse,
     default_arguments,
+    schema_instance,
     split_chunks,
 )
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -423,7 +424,7 @@ class BedrockDialect(Dialect):
         )
         max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens")
         plan = self.plan(
-            model, (messages, *system_text), max_tokens, last_user, default=_forced(turns)
+            model, (messages, *system_text), max_tokens, last_user, default=_default(turns)
         )
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
@@ -549,6 +550,14 @@ def _empty_content(messages: list[Any]) -> str | None:
                 "ContentBlock object to the content field and try again."
             )
     return None
+
+
+def _default(turns: Turns) -> Reply | None:
+    """The unscripted answer: JSON of an ``outputConfig`` schema, or a forced tool's call."""
+    schema = output_schema(turns.body)
+    if isinstance(schema, dict):
+        return Reply(json.dumps(schema_instance(schema), separators=(",", ":")))
+    return _forced(turns)
 
 
 def _forced(turns: Turns) -> Reply | None:
