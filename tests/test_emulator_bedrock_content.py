@@ -386,3 +386,23 @@ async def test_cache_points_write_then_read(emu: ProviderEmulator, stream: bool)
     assert (0, 6) == (second["cacheWriteInputTokens"], second["cacheReadInputTokens"])
     assert first["inputTokens"] == second["inputTokens"] == 2
     assert first["totalTokens"] == 2 + 6 + first["outputTokens"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_output_config_gets_schema_shaped_json(emu: ProviderEmulator, stream: bool) -> None:
+    """Unscripted, a request with outputConfig is answered with JSON the schema accepts (as one
+    text block, or its deltas); a scripted reply still wins."""
+    body = {"messages": [user(ASK)]} | text_format(CLOSED)
+    response = await post(emu, SONNET_4_5, body, stream=stream)
+    if stream:
+        text = "".join(
+            p["delta"].get("text", "") for k, p in events(response) if k == "contentBlockDelta"
+        )
+    else:
+        text = response.json()["output"]["message"]["content"][0]["text"]
+    answer = json.loads(text)
+    assert {"city", "days"} == set(answer)
+    assert isinstance(answer["city"], str) and isinstance(answer["days"], int)
+    emu.script("bedrock", SONNET_4_5, Reply("not json"))
+    scripted = (await post(emu, SONNET_4_5, body)).json()
+    assert "not json" == scripted["output"]["message"]["content"][0]["text"]

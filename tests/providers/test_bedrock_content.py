@@ -4,6 +4,7 @@ recorded 400s it learns from, and llmorch against the emulator."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,10 @@ from pydantic import BaseModel
 
 from llmorch import AsyncLLMOrchestrator, InvalidRequestError, OrchestratorConfig
 from llmorch.exceptions import InvalidRequestError as Invalid
-from llmorch.output import OutputPlan
+from llmorch.fit import fit
+from llmorch.output import OutputPlan, validate_response_format
 from llmorch.parts import CacheControl, DocumentPart, ImagePart, TextPart
-from llmorch.providers._converse import encode_request
+from llmorch.providers._converse import decode_response, encode_request
 from llmorch.providers._converse_content import (
     DocumentNames,
     cache_point,
@@ -24,7 +26,7 @@ from llmorch.providers._converse_content import (
     part_block,
 )
 from llmorch.providers._converse_errors import unsupported_parameter
-from llmorch.testing import ProviderEmulator
+from llmorch.testing import ProviderEmulator, Reply
 from tests.adapters import typed
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bedrock"
@@ -44,7 +46,12 @@ def expected(name: str) -> dict[str, Any]:
 
 
 def body(messages: list[dict[str, Any]], model: str = SONNET, **kwargs: Any) -> dict[str, Any]:
-    return encode_request(typed(messages, model=model, **kwargs))
+    """The Converse body for a call, fitted to the model first (as each attempt is)."""
+    fmt = kwargs.pop("response_format", None)
+    request = typed(messages, model=model, **kwargs)
+    if fmt is not None:
+        request = dataclasses.replace(request, response_format=validate_response_format(fmt))
+    return encode_request(fit(request, "bedrock"))
 
 
 # -- unsupported_parameter -------------------------------------------------------------------
@@ -359,3 +366,84 @@ async def test_learned_parameter_retry(emu: ProviderEmulator) -> None:
     assert "topP" in posts[0]["inferenceConfig"]
     assert all("topP" not in p.get("inferenceConfig", {}) for p in posts[1:])
     assert all("top_p" in r.warnings[0] for r in (first, second)), (first.warnings, second.warnings)
+
+
+def test_recorded_native_structured_answer_parses() -> None:
+    """The recorded native answer: one text block of schema-shaped JSON, stop end_turn."""
+    data = json.loads((FIXTURES / "converse_native_structured_output.json").read_text("utf-8"))
+    text, finish, _, calls, _ = decode_response(data)
+    assert (expected("converse_native_structured_output.json")["parsed"], "stop", []) == (
+        json.loads(text),
+        finish,
+        calls,
+    )
+
+
+def test_json_object_asks_through_the_system_prompt() -> None:
+    """Converse has no JSON mode: a json_object plan adds a system block asking for one JSON
+    object, and no outputConfig."""
+    sent = body(
+        [{"role": "user", "content": "hi"}], model=NOVA, response_format={"type": "json_object"}
+    )
+    assert "outputConfig" not in sent
+    assert "JSON object" in sent["system"][-1]["text"]
+
+
+def test_output_config_sits_beside_the_reasoning_effort() -> None:
+    """Adaptive thinking's outputConfig.effort and the textFormat share outputConfig."""
+    sent = body(
+        [{"role": "user", "content": "hi"}],
+        model="global.anthropic.claude-opus-4-6-v1",
+        reasoning="high",
+        response_format=City,
+    )
+    assert {"effort", "textFormat"} == set(sent["outputConfig"])
+
+
+async def test_a_refusal_is_content_filter_not_a_validation_error(emu: ProviderEmulator) -> None:
+    """Bedrock's content_filtered stop with an explanation: finish content_filter, the text
+    kept, parsed None, no OutputValidationError."""
+    emu.script("bedrock", SONNET, Reply("I can't help with that.", finish_reason="content_filter"))
+    async with AsyncLLMOrchestrator(config(emu, SONNET)) as orch:
+        response = await orch.send_request(
+            [{"role": "user", "content": "a city"}], response_format=City
+        )
+    assert ("content_filter", "I can't help with that.") == (
+        response.finish_reason,
+        response.content,
+    )
+    assert response.parsed is None
+
+
+async def test_prompt_caching_reports_cache_tokens(emu: ProviderEmulator) -> None:
+    """A cached system prompt: the first answer writes the cache, the second reads it, and
+    prompt counts the cached tokens too."""
+    system = {
+        "role": "system",
+        "content": [
+            {"type": "text", "text": "one two three four", "cache_control": {"type": "ephemeral"}}
+        ],
+    }
+    messages = [system, {"role": "user", "content": "five"}]
+    async with AsyncLLMOrchestrator(config(emu, NOVA)) as orch:
+        first = await orch.send_request(messages)
+        second = await orch.send_request(messages)
+    assert (4, 0) == (first.tokens_used["cache_write"], first.tokens_used["cache_read"])
+    assert (0, 4) == (second.tokens_used["cache_write"], second.tokens_used["cache_read"])
+    assert first.tokens_used["prompt"] == second.tokens_used["prompt"] == 5
+
+
+async def test_cache_control_is_ignored_with_a_warning_where_bedrock_has_no_caching(
+    emu: ProviderEmulator,
+) -> None:
+    """gpt-oss has no prompt caching on Bedrock: no cachePoint is sent, the answer warns."""
+    model = "openai.gpt-oss-120b-1:0"
+    emu.script("bedrock", model, "ok")
+    part = {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}
+    async with AsyncLLMOrchestrator(config(emu, model)) as orch:
+        response = await orch.send_request(
+            [{"role": "system", "content": [part]}, {"role": "user", "content": "hi"}]
+        )
+    sent = [r.body for r in emu.requests if r.method == "POST"][-1]
+    assert "cachePoint" not in json.dumps(sent)
+    assert any("cache_control" in w for w in response.warnings)
