@@ -447,3 +447,15 @@ async def test_cache_control_is_ignored_with_a_warning_where_bedrock_has_no_cach
     sent = [r.body for r in emu.requests if r.method == "POST"][-1]
     assert "cachePoint" not in json.dumps(sent)
     assert any("cache_control" in w for w in response.warnings)
+
+
+async def test_claude_5_streams_the_forced_tool_as_json_text(emu: ProviderEmulator) -> None:
+    """Streamed through the forced tool: the tool's input fragments arrive as text deltas and
+    the stream's response is parsed."""
+    async with AsyncLLMOrchestrator(config(emu, HAIKU_5)) as orch:
+        stream = orch.send_streaming_request(
+            [{"role": "user", "content": "a city"}], response_format=City
+        )
+        text = "".join([chunk async for chunk in stream])
+    assert isinstance(stream.response.parsed, City)
+    assert City.model_validate_json(text) == stream.response.parsed
