@@ -459,3 +459,21 @@ async def test_claude_5_streams_the_forced_tool_as_json_text(emu: ProviderEmulat
         text = "".join([chunk async for chunk in stream])
     assert isinstance(stream.response.parsed, City)
     assert City.model_validate_json(text) == stream.response.parsed
+
+
+def test_a_tool_result_document_needs_no_text_beside_it() -> None:
+    """The text-beside-documents rule is a user turn's: a tool result may hold a document alone."""
+    call = {"id": "tooluse_a", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}
+    pdf = {
+        "type": "file",
+        "file": {"file_data": data_url("application/pdf", PDF), "filename": "r.pdf"},
+    }
+    messages = [
+        {"role": "user", "content": "fetch the report"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "tooluse_a", "content": [pdf]},
+    ]
+    result = body(messages)["messages"][2]["content"][0]["toolResult"]
+    assert [{"format": "pdf", "name": "r"}] == [
+        {k: b["document"][k] for k in ("format", "name")} for b in result["content"]
+    ]

@@ -266,10 +266,10 @@ def _turns(
     for i, message in enumerate(request.messages):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
-            system += blocks.parts(message.text_parts, where)
+            system += blocks.parts(message.parts, where)
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        if role == "user" and _needs_text(message):
+        if message.role == "user" and _needs_text(message):
             raise InvalidRequestError(
                 f"{where}.content: Bedrock needs a text part beside a document in the same "
                 "message (it answers 'A text block must be included when using documents.')"
