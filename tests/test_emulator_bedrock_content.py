@@ -406,3 +406,12 @@ async def test_output_config_gets_schema_shaped_json(emu: ProviderEmulator, stre
     emu.script("bedrock", SONNET_4_5, Reply("not json"))
     scripted = (await post(emu, SONNET_4_5, body)).json()
     assert "not json" == scripted["output"]["message"]["content"][0]["text"]
+
+
+async def test_nova_refuses_cache_points_among_the_tools(emu: ProviderEmulator) -> None:
+    """Nova caches system and messages only; Claude takes a tool cache point."""
+    spec = {"toolSpec": {"name": "clock", "inputSchema": {"json": {"type": "object"}}}}
+    body = {"messages": [user(ASK)], "toolConfig": {"tools": [spec, POINT]}}
+    assert "cache points in toolConfig.tools" in await refusal(emu, NOVA, body)
+    emu.script("bedrock", SONNET_4_5, Reply("ok"))
+    assert 200 == (await post(emu, SONNET_4_5, body)).status_code

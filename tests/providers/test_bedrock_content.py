@@ -35,6 +35,7 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 HAIKU_5 = "us.anthropic.claude-haiku-5-5"
+ASK = [{"role": "user", "content": "what time is it?"}]
 
 
 def data_url(kind: str, data: bytes) -> str:
@@ -477,3 +478,31 @@ def test_a_tool_result_document_needs_no_text_beside_it() -> None:
     assert [{"format": "pdf", "name": "r"}] == [
         {k: b["document"][k] for k in ("format", "name")} for b in result["content"]
     ]
+
+
+NOVA_TOOL = {
+    "type": "function",
+    "function": {"name": "clock", "parameters": {"type": "object", "properties": {}}},
+    "cache_control": {"type": "ephemeral"},
+}
+
+
+def test_nova_gets_a_tool_cache_mark_at_the_end_of_the_system_prompt() -> None:
+    """Nova takes no cache point among the tools: the mark goes after the system prompt (which
+    caches the tools before it); a later cache point already covers it."""
+    system = {"role": "system", "content": "rules"}
+    sent = body([system, *ASK], model=NOVA, tools=[NOVA_TOOL])
+    assert all("cachePoint" not in t for t in sent["toolConfig"]["tools"])
+    assert [{"text": "rules"}, {"cachePoint": {"type": "default"}}] == sent["system"]
+    marked = {
+        "role": "user",
+        "content": [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral"}}],
+    }
+    covered = body([system, marked], model=NOVA, tools=[NOVA_TOOL])
+    assert [{"text": "rules"}] == covered["system"]
+
+
+def test_nova_tool_cache_mark_without_a_system_prompt_is_refused() -> None:
+    """Nowhere to put the mark: refused before any call, with what to do instead."""
+    with pytest.raises(Invalid, match="system prompt and messages only"):
+        body(ASK, model=NOVA, tools=[NOVA_TOOL])

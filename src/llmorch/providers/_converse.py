@@ -349,6 +349,28 @@ def _reasoning_fields(
         extra["reasoningConfig"] = {"type": "enabled", "maxReasoningEffort": effort}
 
 
+def _nova_tool_cache(request: ChatRequest, body: dict[str, Any]) -> None:
+    """Nova takes cache points in ``system`` and ``messages`` only, never among the tools.
+
+    A cache point caches everything before it, the tools included: a tool's ``cache_control``
+    is met by any later cache point, else by one at the end of the system prompt.
+    """
+    marks = [tool.cache for tool in request.tools if tool.cache is not None]
+    if not marks or "toolConfig" not in body:
+        return
+    system: list[Any] = body.get("system", [])
+    later = system + [block for message in body["messages"] for block in message["content"]]
+    if any("cachePoint" in block for block in later):
+        return
+    if not system:
+        raise InvalidRequestError(
+            f"tools: {request.model} (Nova) takes cache points in the system prompt and "
+            "messages only; put cache_control on the system prompt or a message (a cache "
+            "point there caches the tools before it too)"
+        )
+    system.append(cache_point(marks[-1]))
+
+
 def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict[str, Any]:
     """The Converse / ConverseStream body for a typed request (both operations take the same).
 
@@ -413,9 +435,11 @@ def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict
         body["inferenceConfig"] = inference
     if extra:
         body["additionalModelRequestFields"] = extra
-    config = _tool_config(request, history_tools, caching)
+    config = _tool_config(request, history_tools, caching and kind != "nova")
     if config is not None:
         body["toolConfig"] = config
+    if caching and kind == "nova":
+        _nova_tool_cache(request, body)
     output = output_config(plan, kind) if plan is not None else None
     if output is not None:
         body.setdefault("outputConfig", {}).update(output)

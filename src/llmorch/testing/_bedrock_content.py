@@ -16,7 +16,8 @@ refusal says where its wording was recorded; where none was, it says so):
   ``additionalModelRequestFields`` is still accepted); OpenAI's GPT-5 models refuse
   ``temperature``, ``topP`` and ``stopSequences``.
 - Cache points: a cache point needs something before it to cache; TTLs may not increase in the
-  order ``toolConfig`` -> ``system`` -> ``messages`` (an untimed point is ``5m``).
+  order ``toolConfig`` -> ``system`` -> ``messages`` (an untimed point is ``5m``); Nova takes
+  none among the tools.
 
 :class:`CacheBook` keeps the prefixes a request asked to cache, so that the first request
 writes them (``cacheWriteInputTokens``) and the next identical one reads them.
@@ -265,7 +266,15 @@ def _sections(body: dict[str, Any]) -> list[list[Any]]:
     return [blocks for blocks in sections if isinstance(blocks, list)]
 
 
-def _cache_problem(body: dict[str, Any]) -> str | None:
+def _cache_problem(body: dict[str, Any], model: str) -> str | None:
+    tools = (body.get("toolConfig") or {}).get("tools") or []
+    if "amazon.nova" in model and _points(tools):
+        # Nova caches system and messages only (AWS prompt-caching guide's table; strands-agents/
+        # sdk-python#449). No recorded wording.
+        return (
+            "This model doesn't support cache points in toolConfig.tools. Remove them and try "
+            "again."
+        )
     ttls: list[str] = []
     for blocks in _sections(body):
         points = _points(blocks)
@@ -301,7 +310,7 @@ def content_problem(body: dict[str, Any], model: str) -> str | None:
         _sampling_problem(body, model)
         or _media_problem(messages, model)
         or _output_problem(body, model)
-        or _cache_problem(body)
+        or _cache_problem(body, model)
     )
 
 
