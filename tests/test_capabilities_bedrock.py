@@ -147,10 +147,17 @@ def test_tool_result_media_per_family(model: str, allowed: bool) -> None:
 
 @pytest.mark.parametrize(
     ("model", "images"),
-    [("amazon.nova-micro-v1:0", False), ("openai.gpt-oss-20b-1:0", False), (NATIVE[1], True)],
+    [
+        ("amazon.nova-micro-v1:0", False),
+        ("openai.gpt-oss-20b-1:0", False),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", False),
+        (NATIVE[1], True),
+        ("us.anthropic.claude-haiku-5-5", True),
+    ],
 )
 def test_image_input(model: str, images: bool) -> None:
-    """Nova Micro and gpt-oss read text only; Claude reads images."""
+    """Nova Micro, gpt-oss and Claude 3.5 Haiku read text only; other Claude models read
+    images."""
     assert images is capabilities("bedrock", model).image_input
 
 

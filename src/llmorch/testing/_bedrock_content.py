@@ -58,7 +58,9 @@ _MODEL_SAYS = "The model returned the following errors: "
 _NO_SAMPLING = re.compile(r"anthropic\.claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku|fable)-5)")
 _OPENAI_GPT_5 = re.compile(r"openai\.gpt-5")
 _OUTPUT_CONFIG = re.compile(r"anthropic\.claude-(?:(?:haiku|sonnet|opus)-4-5|(?:opus|sonnet)-4-6)")
-_TEXT_ONLY = re.compile(r"amazon\.nova-micro|amazon\.titan-text|meta\.llama3-(?!2-(?:11|90)b)")
+_TEXT_ONLY = re.compile(
+    r"amazon\.nova-micro|amazon\.titan-text|meta\.llama3-(?!2-(?:11|90)b)|anthropic\.claude-3-5-haiku"
+)
 _TOOL_MEDIA = re.compile(r"anthropic\.|amazon\.nova|meta\.llama4")
 _DOCUMENT_NAME = re.compile(r"(?!.*  )[A-Za-z0-9 ()\[\]-]+")
 _MAGIC = {
