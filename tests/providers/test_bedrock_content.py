@@ -506,3 +506,22 @@ def test_nova_tool_cache_mark_without_a_system_prompt_is_refused() -> None:
     """Nowhere to put the mark: refused before any call, with what to do instead."""
     with pytest.raises(Invalid, match="system prompt and messages only"):
         body(ASK, model=NOVA, tools=[NOVA_TOOL])
+
+
+def test_format_maps_are_the_service_models_enums_and_the_tables_types() -> None:
+    """The codec's media-type maps give exactly ImageFormat / DocumentFormat, for exactly the
+    types the capability table lets through."""
+    import botocore.session
+
+    from llmorch.capabilities import capabilities
+    from llmorch.providers._converse_content import DOCUMENT_FORMATS, IMAGE_FORMATS
+
+    shapes = botocore.session.get_session().get_service_model("bedrock-runtime")
+    raw = shapes._service_description["shapes"]
+    assert raw["ImageFormat"]["enum"] == list(IMAGE_FORMATS.values())
+    assert raw["DocumentFormat"]["enum"] == list(DOCUMENT_FORMATS.values())
+    caps = capabilities("bedrock", NOVA)
+    assert (tuple(IMAGE_FORMATS), tuple(DOCUMENT_FORMATS)) == (
+        caps.image_types,
+        caps.document_types,
+    )
