@@ -161,10 +161,13 @@ def test_user_parts_become_blocks_in_order() -> None:
 
 
 def test_a_document_needs_text_beside_it() -> None:
-    """Bedrock refuses a document without a text block in the same turn: refused first."""
+    """Bedrock refuses a document without a text block in the same turn: refused first; text
+    in a following user message of the same turn is enough."""
     content = [{"type": "file", "file": {"file_data": data_url("application/pdf", PDF)}}]
-    with pytest.raises(Invalid, match="text part beside"):
+    with pytest.raises(Invalid, match=r"^messages\[0\].content: .*text part beside"):
         body([{"role": "user", "content": content}])
+    merged = body([{"role": "user", "content": content}, {"role": "user", "content": "sum up"}])
+    assert ["document", "text"] == [next(iter(b)) for b in merged["messages"][0]["content"]]
 
 
 def test_tool_results_carry_images_and_documents() -> None:

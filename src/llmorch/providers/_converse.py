@@ -26,7 +26,7 @@ from llmorch.exceptions import (
     InvalidRequestError,
 )
 from llmorch.messages import ChatMessage, ReasoningItem
-from llmorch.parts import DocumentPart, Part, TextPart
+from llmorch.parts import Part, TextPart
 from llmorch.providers._converse_content import (
     DocumentNames,
     cache_point,
@@ -249,11 +249,18 @@ def _content(
     return content
 
 
-def _needs_text(message: ChatMessage) -> bool:
+def _check_documents(turns: list[dict[str, Any]], sources: list[int]) -> None:
     """A user turn with a document needs a text block beside it (Bedrock refuses it else)."""
-    return any(type(p) is DocumentPart for p in message.parts) and not any(
-        type(p) is TextPart and p.text.strip() for p in message.parts
-    )
+    for turn, first in zip(turns, sources, strict=True):
+        blocks = turn["content"]
+        if any("document" in b for b in blocks) and not any(
+            str(b.get("text") or "").strip() for b in blocks
+        ):
+            raise InvalidRequestError(
+                f"messages[{first}].content: Bedrock needs a text part beside a document in the "
+                "same user turn (it answers 'A text block must be included when using "
+                "documents.')"
+            )
 
 
 def _turns(
@@ -262,6 +269,7 @@ def _turns(
     """``system`` blocks, alternating turns (consecutive ones merged) and the history's tools."""
     system: list[Any] = []
     turns: list[dict[str, Any]] = []
+    sources: list[int] = []  # the first message of each turn
     history_tools: list[str] = []
     for i, message in enumerate(request.messages):
         where = f"messages[{i}]"
@@ -269,11 +277,6 @@ def _turns(
             system += blocks.parts(message.parts, where)
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        if message.role == "user" and _needs_text(message):
-            raise InvalidRequestError(
-                f"{where}.content: Bedrock needs a text part beside a document in the same "
-                "message (it answers 'A text block must be included when using documents.')"
-            )
         for call in message.tool_calls:
             if call.name not in history_tools:
                 history_tools.append(call.name)
@@ -282,8 +285,10 @@ def _turns(
             turns[-1]["content"].extend(content)
         else:
             turns.append({"role": role, "content": content})
+            sources.append(i)
     if not turns:
         raise InvalidRequestError("Bedrock needs at least one user or assistant message")
+    _check_documents(turns, sources)
     return system, turns, history_tools
 
 
