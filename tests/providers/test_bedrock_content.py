@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmorch import AsyncLLMOrchestrator, InvalidRequestError, OrchestratorConfig
 from llmorch.exceptions import InvalidRequestError as Invalid
@@ -528,3 +528,26 @@ def test_format_maps_are_the_service_models_enums_and_the_tables_types() -> None
         caps.image_types,
         caps.document_types,
     )
+
+
+class Tagged(BaseModel):
+    """A schema with keywords Claude's subset refuses."""
+
+    label: str = Field(max_length=12)
+    tags: list[str] = Field(max_length=3)
+
+
+async def test_nova_gets_the_whole_schema_natively(emu: ProviderEmulator) -> None:
+    """Nova: outputConfig with every keyword kept (no Claude subset), answer parsed."""
+    async with AsyncLLMOrchestrator(config(emu, NOVA)) as orch:
+        response = await orch.send_request(
+            [{"role": "user", "content": "tag it"}], response_format=Tagged
+        )
+    assert isinstance(response.parsed, Tagged)
+    sent = [r.body for r in emu.requests if r.method == "POST"][-1]
+    schema = json.loads(sent["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"])
+    assert (12, 3) == (
+        schema["properties"]["label"]["maxLength"],
+        schema["properties"]["tags"]["maxItems"],
+    )
+    assert "Tagged" == sent["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["name"]
