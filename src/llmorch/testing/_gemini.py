@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._google_media import check_media
+from llmorch.testing._google_output import check_output
 from llmorch.testing._google_schema import (
     GEMINI_REQUEST,
     TEXT_SIGNATURE,
@@ -371,8 +373,12 @@ class GeminiDialect(Dialect):
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Invalid JSON payload received.")
         package = self.proto_package(version)
-        refusal = check(body, self.request_schema, package) or check_semantics(
-            body, model, package, vertex=self.request_schema is VERTEX_REQUEST
+        vertex = self.request_schema is VERTEX_REQUEST
+        refusal = (
+            check(body, self.request_schema, package)
+            or check_semantics(body, model, package, vertex=vertex)
+            or check_media(body, model, vertex=vertex)
+            or check_output(body, model, package)
         )
         if refusal is not None:
             message, details = refusal
