@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llmorch.testing import ProviderEmulator
-from tests.test_emulator_google_tools import DIALECTS, emu, post, refusal
+from tests.test_emulator_google_tools import DIALECTS, emu, events, post, refusal, stream
 
 __all__ = ["emu"]  # the fixture, shared with the tool tests
 
@@ -285,3 +285,51 @@ def test_function_response_media_refusals(emu: ProviderEmulator) -> None:
     assert 200 == post(emu, _tool_turns(linked), dialect="vertex")[0]
     csv = {"inlineData": {"mimeType": "text/csv", "data": PDF}}
     assert "Unsupported MIME type: text/csv" == refusal(post(emu, _tool_turns(csv))[1])
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def _text(answer: dict[str, Any]) -> str:
+    return "".join(p.get("text", "") for p in answer["candidates"][0]["content"]["parts"])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_json_schema_request_gets_schema_shaped_json(emu: ProviderEmulator, dialect: str) -> None:
+    config = {"responseMimeType": "application/json", "responseJsonSchema": SCHEMA}
+    status, answer = post(emu, ask(**config), dialect=dialect)
+    value = json.loads(_text(answer))
+    assert 200 == status
+    assert isinstance(value["name"], str)
+    assert set(value) <= {"name", "tags"}
+
+
+def test_other_roots_the_openapi_schema_enums_and_plain_json_mode(emu: ProviderEmulator) -> None:
+    array = {"type": "array", "items": {"type": "integer"}, "minItems": 2}
+    config = {"responseMimeType": "application/json", "responseJsonSchema": array}
+    items = json.loads(_text(post(emu, ask(**config))[1]))
+    assert len(items) >= 2 and all(isinstance(i, int) for i in items)
+    openapi = {
+        "type": "OBJECT",
+        "properties": {"n": {"type": "NUMBER"}, "ok": {"type": "BOOLEAN"}},
+        "required": ["n", "ok"],
+    }
+    config = {"responseMimeType": "application/json", "responseSchema": openapi}
+    value = json.loads(_text(post(emu, ask(**config))[1]))
+    assert isinstance(value["n"], (int, float)) and isinstance(value["ok"], bool)
+    assert isinstance(
+        json.loads(_text(post(emu, ask(responseMimeType="application/json"))[1])), dict
+    )
+    enum = {"type": "STRING", "enum": ["positive", "negative"]}
+    config = {"responseMimeType": "text/x.enum", "responseSchema": enum}
+    assert "positive" == _text(post(emu, ask(**config))[1])
+
+
+def test_streamed_json_joins_and_a_scripted_reply_wins(emu: ProviderEmulator) -> None:
+    config = {"responseMimeType": "application/json", "responseJsonSchema": SCHEMA}
+    raw = stream(emu, ask(**config))
+    chunks = events(raw)
+    assert len(chunks) > 1
+    assert isinstance(json.loads("".join(_text(c) for c in chunks))["name"], str)
+    emu.script("gemini", "gemini-3.8-flash", "not json {")
+    assert "not json {" == _text(post(emu, ask(**config))[1])

@@ -154,17 +154,22 @@ def test_sdk_types_accept_llmorch_structured_and_media_bodies(
             first = await orch.send_request(question, response_format=Recipe)
             assert isinstance(first.parsed, Recipe)
             listed = await orch.send_request(
-                "list",
+                [{"role": "user", "content": "list"}],
                 response_format={
                     "type": "json_schema",
                     "json_schema": {"name": "l", "schema": array},
                 },
             )
             assert isinstance(listed.parsed, list)
-            await orch.send_request("json", response_format={"type": "json_object"})
-            stream = orch.send_streaming_request("stream", response_format=Recipe)
+            await orch.send_request(
+                [{"role": "user", "content": "json"}], response_format={"type": "json_object"}
+            )
+            stream = orch.send_streaming_request(
+                [{"role": "user", "content": "stream"}], response_format=Recipe
+            )
             async for _ in stream:
                 pass
+            assert isinstance(stream.response.parsed, Recipe)
 
     anyio.run(run)
     bodies = _chat_bodies(emu)

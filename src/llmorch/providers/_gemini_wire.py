@@ -24,6 +24,7 @@ from llmorch.capabilities import capabilities
 from llmorch.exceptions import ContentFilteredError, InvalidRequestError, ProviderError
 from llmorch.messages import ChatMessage, ReasoningItem
 from llmorch.providers._common import not_an_answer
+from llmorch.providers._gemini_parts import content_parts, output_config, result_media
 from llmorch.request import ChatRequest
 from llmorch.tools import Tool, ToolCall, ToolChoice, generated_id, is_generated_id, parse_arguments
 from llmorch.types import LLMResponse, normalize_tokens
@@ -125,14 +126,17 @@ def _model_parts(
     return parts
 
 
-def _result_part(message: ChatMessage) -> dict[str, Any]:
-    """A ``tool`` turn as a ``functionResponse`` (the text under ``output``, as the API asks)."""
+def _result_part(message: ChatMessage, provider_type: str, where: str) -> dict[str, Any]:
+    """A ``tool`` turn as a ``functionResponse`` (text under ``output``, media as ``parts``)."""
     response: dict[str, Any] = {
         "name": message.tool_name or "",
         "response": {"output": message.text},
     }
     if message.tool_call_id and not is_generated_id(message.tool_call_id):
         response = {"id": message.tool_call_id, **response}
+    media = result_media(message, provider_type, where)
+    if media:
+        response["parts"] = media
     return {"functionResponse": response}
 
 
@@ -142,7 +146,7 @@ def _contents(
     """``(systemInstruction parts, contents)``; consecutive turns of one role share a Content."""
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
-    for message in request.messages:
+    for i, message in enumerate(request.messages):
         role = message.role
         if role in ("system", "developer"):
             system += [{"text": part.text} for part in message.text_parts]
@@ -150,9 +154,9 @@ def _contents(
         if role == "assistant":
             turn, parts = "model", _model_parts(message, request, provider_type)
         elif role == "tool":
-            turn, parts = "user", [_result_part(message)]
+            turn, parts = "user", [_result_part(message, provider_type, f"messages[{i}]")]
         else:
-            turn, parts = "user", [{"text": part.text} for part in message.text_parts]
+            turn, parts = "user", content_parts(message, f"messages[{i}]")
         if contents and contents[-1]["role"] == turn:
             contents[-1]["parts"] += parts
         else:
@@ -223,11 +227,13 @@ def encode_request(
 ) -> dict[str, Any]:
     """Build a ``generateContent`` body.
 
-    System and developer turns become ``systemInstruction``; ``assistant`` turns are ``model``
+    System and developer turns become ``systemInstruction``; user turns carry text, image and
+    document parts (:mod:`~llmorch.providers._gemini_parts`); ``assistant`` turns are ``model``
     turns carrying their calls and signatures; ``tool`` turns become ``functionResponse`` parts,
     consecutive ones in one ``user`` turn. Reasoning state from another provider type or model
     family is dropped (logged at DEBUG); a Gemini 3 call turn without its signature then gets
-    Google's documented stand-in.
+    Google's documented stand-in. ``request.output`` asks for JSON (``responseMimeType``,
+    ``responseJsonSchema``); ``cache_control`` marks are never sent (Gemini caches implicitly).
 
     Args:
         request: The typed request.
@@ -239,7 +245,8 @@ def encode_request(
 
     Raises:
         InvalidRequestError: Nothing to send, ``parallel_tool_calls=False`` (Gemini has no
-            switch), or a ``reasoning=`` the model cannot take.
+            switch), a ``reasoning=`` the model cannot take, a media part Gemini cannot take
+            that way, or structured output the model or ``extra_body`` conflicts with.
     """
     system, contents = _contents(request, provider_type)
     if not contents:
@@ -264,6 +271,7 @@ def encode_request(
     thinking = _thinking(request, provider_type)
     if thinking is not None:
         config["thinkingConfig"] = thinking
+    config.update(output_config(request))
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
