@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llmorch.testing import ProviderEmulator
-from tests.test_emulator_google_tools import DIALECTS, emu, events, post, refusal, stream
+from tests.test_emulator_google_tools import DIALECTS, MODEL, emu, events, post, refusal, stream
 
 __all__ = ["emu"]  # the fixture, shared with the tool tests
 
@@ -333,3 +333,13 @@ def test_streamed_json_joins_and_a_scripted_reply_wins(emu: ProviderEmulator) ->
     assert isinstance(json.loads("".join(_text(c) for c in chunks))["name"], str)
     emu.script("gemini", "gemini-3.8-flash", "not json {")
     assert "not json {" == _text(post(emu, ask(**config))[1])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_penalties_are_refused_from_gemini_2_5_on(emu: ProviderEmulator, dialect: str) -> None:
+    """BerriAI/litellm#26108's wording; 0 passes (google-gemini/cookbook#1290)."""
+    status, answer = post(emu, ask(frequencyPenalty=0.4), dialect=dialect)
+    assert (400, f"Penalty is not enabled for models/{MODEL}") == (status, refusal(answer))
+    assert 200 == post(emu, ask(presencePenalty=0), dialect=dialect)[0]
+    emu.script(dialect, "gemini-2.0-flash", "ok")
+    assert 200 == post(emu, ask(presencePenalty=0.5), dialect=dialect, model="gemini-2.0-flash")[0]

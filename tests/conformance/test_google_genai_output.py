@@ -179,3 +179,43 @@ def test_sdk_types_accept_llmorch_structured_and_media_bodies(
     parts = bodies[0]["contents"][0]["parts"]
     assert {"inlineData", "fileData"} <= {key for part in parts for key in part}
     assert {"responseMimeType": "application/json"} == bodies[2]["generationConfig"]
+
+
+def test_sdk_types_accept_llmorch_tool_result_media(emu: ProviderEmulator, dialect: str) -> None:
+    """A tool result carrying an image and a PDF: functionResponse.parts types with the SDK's
+    FunctionResponsePart, and the emulator answers the turn."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, document, image
+    from llmorch.testing import Reply, ToolUse
+
+    tools = [{"type": "function", "function": {"name": "shot", "parameters": {"type": "object"}}}]
+    emu.script(dialect, MODEL, Reply(tool_calls=(ToolUse("shot"),)), "a cat")
+
+    async def run() -> str:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": dialect,
+                "active_model": MODEL,
+                "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        question: list[dict[str, Any]] = [{"role": "user", "content": "take a screenshot"}]
+        async with AsyncLLMOrchestrator(config) as orch:
+            first = await orch.send_request(question, tools=tools)
+            result = {
+                "role": "tool",
+                "tool_call_id": first.tool_calls[0].id,
+                "content": [{"type": "text", "text": "here"}, image(PNG), document(PDF)],
+            }
+            second = await orch.send_request([*question, first.message, result], tools=tools)
+            return second.content
+
+    assert "a cat" == anyio.run(run)
+    last = _chat_bodies(emu)[-1]
+    _validate_with_sdk_types(last)
+    response = last["contents"][-1]["parts"][0]["functionResponse"]
+    assert ["image/png", "application/pdf"] == [
+        types.FunctionResponsePart.model_validate(p).inline_data.mime_type
+        for p in response["parts"]
+    ]

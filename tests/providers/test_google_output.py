@@ -118,8 +118,9 @@ def test_extra_body_may_not_set_the_output_fields_with_response_format() -> None
             response_format={"type": "json_object"},
             extra_body={"generationConfig": {"responseMimeType": "text/plain"}},
         )
-    plain = body(extra_body={"generationConfig": {"responseMimeType": "text/plain"}})
-    assert "responseMimeType" not in plain.get("generationConfig", {})  # merged by the shell
+    request = typed(QUESTION, MODEL, extra_body={"generationConfig": {"responseMimeType": "x"}})
+    merged = request.options.apply(encode_request(request, "gemini"))  # no response_format: free
+    assert "x" == merged["generationConfig"]["responseMimeType"]
 
 
 def test_gemini_2_cannot_combine_tools_with_a_json_answer() -> None:

@@ -1,4 +1,4 @@
-"""Structured output as ``generateContent`` takes it: ``responseMimeType`` and the schema fields.
+"""Structured output as ``generateContent`` takes it, and the sampling settings a model refuses.
 
 ``generationConfig.responseJsonSchema`` is a JSON Schema; ``responseSchema`` is the OpenAPI-subset
 ``Schema`` message (upper-case ``Type`` enum names; on the Gemini API without
@@ -24,6 +24,11 @@ undeclared keys). The facts and wordings, with their sources:
   vercel/ai, ``tests/fixtures/google/error_400_*_json_mime.json``); Gemini 3 combines structured
   output with tools (ai.google.dev/gemini-api/docs/gemini-3, "Structured outputs with tools").
 
+- penalties: ``presencePenalty`` / ``frequencyPenalty`` other than 0 are refused from Gemini 2.5 on
+  (``Penalty is not enabled for models/gemini-2.5-flash``, BerriAI/litellm#26108; every model
+  tested, google-gemini/cookbook#1290, where 0.0 passes; Gemini 3 too, SPEC §2.10); only
+  ``gemini-2.0-flash`` took them (a Google reply on discuss.ai.google.dev quoted there).
+
 Where no recorded body was found the wording is the emulator's, in Google's
 ``* GenerateContentRequest.<field>: <reason>`` form.
 """
@@ -33,7 +38,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmorch.testing._google_common import Refusal, is_gemini3, pick, refusal
+from llmorch.testing._google_common import Refusal, gemini_version, is_gemini3, pick, refusal
 
 __all__ = ["JSON", "answer_schema", "check_output"]
 
@@ -102,8 +107,19 @@ def _with_tools(body: dict[str, Any], model: str) -> Refusal | None:
     return refusal("Function calling with a response mime type: 'application/json' is unsupported")
 
 
+def _penalties(body: dict[str, Any], model: str) -> Refusal | None:
+    version = gemini_version(model)
+    if version is None or version < (2, 5):
+        return None
+    for name in ("presencePenalty", "frequencyPenalty"):
+        value = pick(body, "generationConfig", name)
+        if value not in (None, 0, "0"):
+            return refusal(f"Penalty is not enabled for models/{model}")
+    return None
+
+
 def check_output(body: dict[str, Any], model: str, package: str) -> Refusal | None:
-    """Check a request's structured-output settings the way ``generateContent`` does.
+    """Check a request's structured-output and penalty settings the way ``generateContent`` does.
 
     Args:
         body: A body the field schema accepted.
@@ -116,6 +132,9 @@ def check_output(body: dict[str, Any], model: str, package: str) -> Refusal | No
     mime = pick(body, "generationConfig", "responseMimeType")
     schema = pick(body, "generationConfig", "responseSchema")
     json_schema = pick(body, "generationConfig", "responseJsonSchema")
+    penalty = _penalties(body, model)
+    if penalty is not None:
+        return penalty
     if mime is not None and mime not in _MIME_TYPES:
         allowed = ", ".join(f"`{m}`" for m in _MIME_TYPES[:-1])
         return refusal(
