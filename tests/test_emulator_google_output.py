@@ -88,6 +88,11 @@ STRUCTURED_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
         ),
     ),
     (
+        "a JSON schema that is no object",
+        {"responseMimeType": "application/json", "responseJsonSchema": ["string"]},
+        "response_json_schema: must be a JSON Schema object",
+    ),
+    (
         "a $ref with a sibling",
         {
             "responseMimeType": "application/json",

@@ -303,3 +303,20 @@ def test_a_blocked_answer_is_content_filtered_not_an_output_error(emu: ProviderE
     with pytest.raises(AllFallbacksFailedError) as raised:
         anyio.run(run)
     assert [ContentFilteredError] == [type(error) for _, error in raised.value.attempts]
+
+
+def test_thought_summaries_stay_out_of_the_parsed_answer(emu: ProviderEmulator) -> None:
+    """With reasoning on, the thought parts are reasoning; only the answer's text is parsed."""
+    answer = '{"item": {"name": "tea", "count": 2}, "note": null}'
+    emu.script("gemini", MODEL, Reply(answer, reasoning="The user wants tea. Two cups."))
+
+    async def run() -> Any:
+        async with AsyncLLMOrchestrator(_config(emu, "gemini")) as orch:
+            return await orch.send_request(QUESTION, response_format=Order, reasoning="low")
+
+    response = anyio.run(run)
+    assert Order(item=Item(name="tea", count=2)) == response.parsed
+    assert "The user wants tea. Two cups." == response.reasoning
+    sent = [r.body for r in emu.requests if r.method == "POST"][-1]["generationConfig"]
+    assert {"includeThoughts": True, "thinkingLevel": "LOW"} == sent["thinkingConfig"]
+    assert "application/json" == sent["responseMimeType"]
