@@ -187,3 +187,43 @@ def test_every_bedrock_row_has_a_source() -> None:
     rows = [r for r in yaml.safe_load(text)["models"] if r["provider_type"] == "bedrock"]
     assert 10 < len(rows)
     assert all(str(r.get("source", "")).strip() for r in rows)
+
+
+async def test_claude_opus_5_5_refuses_a_forced_tool_so_the_output_tool_is_offered(
+    tmp_path: Path,
+) -> None:
+    """The recorded 400 for a forced toolChoice to Opus 5.5: the table says so, the emulator
+    answers it, and structured output there goes through an offered (auto) tool."""
+    from pydantic import BaseModel
+
+    from llmorch import AsyncLLMOrchestrator
+    from llmorch.output import TOOL_NAME
+    from llmorch.testing import ProviderEmulator, Reply, ToolUse
+
+    class Answer(BaseModel):
+        city: str
+
+    model = "us.anthropic.claude-opus-5-5"
+    caps = capabilities("bedrock", model)
+    assert caps.forced_tool_choice is False and caps.structured_output == "tool"
+    async with ProviderEmulator() as emu:
+        emu.script("bedrock", model, Reply(tool_calls=(ToolUse(TOOL_NAME, {"city": "Oslo"}),)))
+        config = {
+            "active_provider": "bedrock",
+            "active_model": model,
+            "providers": {"bedrock": {**emu.config_for("bedrock"), "fallback_models": []}},
+            "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+        }
+        async with AsyncLLMOrchestrator(config) as orch:
+            ask = [{"role": "user", "content": "Where?"}]
+            response = await orch.send_request(ask, response_format=Answer)
+        assert response.parsed == Answer(city="Oslo")
+        (sent,) = [r for r in emu.requests if r.path.endswith("/converse")]
+        assert sent.body["toolConfig"]["toolChoice"] == {"auto": {}}
+        forced = {**sent.body, "toolConfig": {**sent.body["toolConfig"], "toolChoice": {"any": {}}}}
+        from tests.test_emulator_bedrock_tools import post
+
+        refused = await post(emu, model, forced)
+    assert refused.status_code == 400
+    assert refused.json()["message"] == message("error_forced_tool_choice_unsupported.json")

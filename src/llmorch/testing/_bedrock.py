@@ -403,7 +403,7 @@ class BedrockDialect(Dialect):
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         kind = family(_model_id(model))
-        turns = Turns(body, kind, reasoning_on(body, kind))
+        turns = Turns(body, kind, reasoning_on(body, kind), _model_id(model))
         problem = (
             _empty_content(messages)
             or rules_problem(turns)
