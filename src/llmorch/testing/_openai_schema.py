@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llmorch.testing._openai_format import format_problem, part_problem, strict_problem
 from llmorch.testing._strict import (
     ANY,
     Arr,
@@ -59,6 +60,10 @@ _TOKENS = Scalar("integer", minimum=1)
 _PENALTY = Scalar("number", minimum=-2, maximum=2)
 
 
+DETAILS = ("auto", "low", "high")
+"""The ``image_url.detail`` values (openai-python ``ImageURL.detail``)."""
+
+
 def _part(payload: str, payload_spec: Any = ANY) -> Obj:
     return Obj(
         {"type": _STRING, payload: payload_spec, "prompt_cache_breakpoint": ANY},
@@ -69,15 +74,16 @@ def _part(payload: str, payload_spec: Any = ANY) -> Obj:
 _TEXT = _part("text", _STRING)
 _IMAGE = _part(
     "image_url",
-    Obj({"url": _STRING, "detail": Scalar("string")}, frozenset({"url"})),
+    Obj({"url": _STRING, "detail": Scalar("string", choices=DETAILS)}, frozenset({"url"})),
 )
+_FILE = _part("file", Obj({"file_data": _STRING, "file_id": _STRING, "filename": _STRING}))
 _USER_PARTS = Tagged(
     "type",
     {
         "text": _TEXT,
         "image_url": _IMAGE,
         "input_audio": _part("input_audio"),
-        "file": _part("file"),
+        "file": _FILE,
     },
 )
 _ASSISTANT_PARTS = Tagged(
@@ -158,6 +164,30 @@ _TOOL_CALL = Tagged(
         ),
     },
 )
+# response_format as openai-python types it (ResponseFormatText | ResponseFormatJSONSchema |
+# ResponseFormatJSONObject); the schema itself is checked by _openai_format.
+_RESPONSE_FORMAT = Tagged(
+    "type",
+    {
+        "text": Obj({"type": _STRING}, frozenset({"type"})),
+        "json_object": Obj({"type": _STRING}, frozenset({"type"})),
+        "json_schema": Obj(
+            {
+                "type": _STRING,
+                "json_schema": Obj(
+                    {
+                        "name": _STRING,
+                        "description": _STRING,
+                        "schema": ANY,
+                        "strict": _BOOL,
+                    },
+                    frozenset({"name"}),
+                ),
+            },
+            frozenset({"type", "json_schema"}),
+        ),
+    },
+)
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 """Every ``reasoning_effort`` value the API declares (each model takes some of them)."""
 
@@ -224,7 +254,7 @@ CHAT_REQUEST = Obj(
         "prompt_cache_options": ANY,
         "prompt_cache_retention": _STRING,
         "reasoning_effort": Scalar("string", choices=EFFORTS),
-        "response_format": ANY,
+        "response_format": _RESPONSE_FORMAT,
         "safety_identifier": _STRING,
         "seed": _INT,
         "service_tier": _STRING,
@@ -464,53 +494,13 @@ def _tool_problem(index: int, tool: dict[str, Any]) -> Refusal | None:
             "invalid_value",
         )
     if function.get("strict") is True:
-        problem = _strict_schema(function.get("parameters") or {}, ())
+        problem = strict_problem(function.get("parameters") or {}, ())
         if problem is not None:
             return _invalid(
                 f"Invalid schema for function '{name}': {problem}",
                 f"tools[{index}].function.parameters",
                 "invalid_function_parameters",
             )
-    return None
-
-
-def _strict_schema(schema: Any, context: tuple[str, ...]) -> str | None:
-    """The first Structured Outputs rule a strict schema breaks (OpenAI's ``In context=…`` text).
-
-    Every object needs ``additionalProperties: false`` and every property in ``required``
-    (platform.openai.com/docs/guides/structured-outputs#supported-schemas; wording as the API
-    answers, e.g. "In context=(), 'additionalProperties' is required to be supplied and to be
-    false.").
-    """
-    if not isinstance(schema, dict):
-        return None
-    if schema.get("type") == "object" or "properties" in schema:
-        if schema.get("additionalProperties") is not False:
-            return (
-                f"In context={context!r}, 'additionalProperties' is required to be supplied "
-                "and to be false."
-            )
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
-        missing = [key for key in properties if key not in required]
-        if missing:
-            return (
-                f"In context={context!r}, 'required' is required to be supplied and to be an "
-                f"array including every key in properties. Missing '{missing[0]}'."
-            )
-        for key, sub in properties.items():
-            found = _strict_schema(sub, (*context, "properties", key))
-            if found:
-                return found
-    if isinstance(schema.get("items"), dict):
-        return _strict_schema(schema["items"], (*context, "items"))
-    for word in ("anyOf", "$defs", "definitions"):
-        subs = schema.get(word)
-        entries = subs.items() if isinstance(subs, dict) else enumerate(subs or ())
-        for key, sub in entries:
-            found = _strict_schema(sub, (*context, word, str(key)))
-            if found:
-                return found
     return None
 
 
@@ -639,6 +629,14 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
             "reasoning_effort",
             "unsupported_value",
         )
+    if rules.reasons(effort) and body.get("top_p") is not None:
+        # "Unsupported parameter: 'top_p' is not supported with this model." (param top_p,
+        # code unsupported_parameter: o1 in aandrew-me/tgpt#333, gpt-5 in lfnovo/open-notebook#107)
+        return _invalid(
+            "Unsupported parameter: 'top_p' is not supported with this model.",
+            "top_p",
+            "unsupported_parameter",
+        )
     temperature = body.get("temperature")
     if rules.reasons(effort) and temperature is not None and temperature != 1:
         # tests/fixtures/openai/error_400_temperature_reasoning_model.json
@@ -653,7 +651,7 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
 
 
 def check_semantics(body: dict[str, Any]) -> Refusal | None:
-    """The rules past the schema: tools, tool choice, tool turns, the model's own limits.
+    """The rules past the schema: tools, turns, parts, response format, the model's limits.
 
     Args:
         body: A body that passed :func:`check`.
@@ -670,5 +668,7 @@ def check_semantics(body: dict[str, Any]) -> Refusal | None:
         _tool_choice_problem(body)
         or _id_problem(messages)
         or _turn_problem(messages)
+        or part_problem(messages)
+        or format_problem(body)
         or _model_problem(body, model_rules(body["model"]))
     )
