@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from llmorch.testing import ProviderEmulator
+from llmorch.testing import ProviderEmulator, Reply
 
 MODEL = "gpt-5.4-mini"
 USER = [{"role": "user", "content": "Answer in JSON, please."}]
@@ -310,3 +311,26 @@ def test_accepted(emu: ProviderEmulator, body: dict[str, Any]) -> None:
     response = post(emu, body)
     assert 200 == response.status_code, response.text
     assert "stop" == response.json()["choices"][0]["finish_reason"]
+
+
+def test_scripted_refusal_is_served_as_message_refusal(emu: ProviderEmulator) -> None:
+    """content_filter with text: content null, refusal the text, finish stop (as recorded)."""
+    emu.script("openai", MODEL, Reply("I can't help with that.", finish_reason="content_filter"))
+    choice = post(emu, schema_format(LOCATION)).json()["choices"][0]
+    assert (None, "I can't help with that.", "stop") == (
+        choice["message"]["content"],
+        choice["message"]["refusal"],
+        choice["finish_reason"],
+    )
+
+
+def test_streamed_refusal_comes_as_refusal_deltas(emu: ProviderEmulator) -> None:
+    """The stream opens with content null and refusal "", then refusal fragments, finish stop."""
+    emu.script("openai", MODEL, Reply("I can't help.", finish_reason="content_filter"))
+    response = post(emu, {**schema_format(LOCATION), "stream": True})
+    frames = [json.loads(e[6:]) for e in response.text.split("\n\n") if e and e != "data: [DONE]"]
+    deltas = [f["choices"][0]["delta"] for f in frames]
+    assert {"role": "assistant", "content": None, "refusal": ""} == deltas[0]
+    assert "I can't help." == "".join(d.get("refusal", "") for d in deltas[1:])
+    assert all("content" not in d for d in deltas[1:])
+    assert "stop" == frames[-1]["choices"][0]["finish_reason"]
