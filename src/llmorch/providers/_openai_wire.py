@@ -44,6 +44,7 @@ __all__ = [
     "is_chat_model",
     "same_family",
     "strict_schema",
+    "unsupported_parameter",
 ]
 
 logger = logging.getLogger("llmorch")
@@ -642,3 +643,32 @@ def classify_error(
     if code == "insufficient_quota" or kind == "insufficient_quota":
         cls, retryable = RateLimitError, False
     return cls, message, retryable
+
+
+# OpenAI's names for the sampling parameters llmorch maps one to one.
+_PARAMETERS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop"}
+_UNSUPPORTED = re.compile(r"^Unsupported (?:parameter|value): '(\w+)'")
+
+
+def unsupported_parameter(payload: Any) -> str | None:
+    """The llmorch parameter an OpenAI 400 says this model does not take, if it says one.
+
+    OpenAI answers ``{"param": "temperature", "code": "unsupported_value"}`` ("Only the default
+    (1) value is supported") or ``{"param": "top_p", "code": "unsupported_parameter"}`` (both in
+    ``tests/fixtures/openai/`` and ``docs/wire/openai.md``). A compatible server that leaves
+    ``param`` out is read by the same message's opening words.
+
+    Args:
+        payload: The decoded error body.
+
+    Returns:
+        ``temperature``, ``top_p``, ``seed`` or ``stop``; ``None`` for any other 400.
+    """
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None
+    param = error.get("param")
+    if error.get("code") in ("unsupported_value", "unsupported_parameter") and param:
+        return _PARAMETERS.get(str(param))
+    match = _UNSUPPORTED.match(str(error.get("message") or ""))
+    return _PARAMETERS.get(match.group(1)) if match else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llmorch.exceptions import ProviderError
+from llmorch.exceptions import InvalidRequestError, ProviderError
 from llmorch.providers._common import HTTPProvider
 from llmorch.providers._openai_wire import (
     ChunkParser,
@@ -19,6 +19,7 @@ from llmorch.providers._openai_wire import (
     is_chat_model,
     same_family,
     strict_schema,
+    unsupported_parameter,
 )
 from llmorch.request import ChatRequest
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent
@@ -86,6 +87,17 @@ class OpenAIProvider(HTTPProvider):
             ``(class, message, retryable override)``.
         """
         return classify_error(status, payload)
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        """The parameter an OpenAI 400 says the model does not take (temperature, top_p, …).
+
+        Args:
+            error: The mapped 400.
+
+        Returns:
+            The llmorch parameter name, or ``None`` when the 400 is about something else.
+        """
+        return unsupported_parameter(error.body)
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
         """Send one chat completion.
