@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +31,9 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.messages import ChatMessage, ReasoningItem
+from llmorch.parts import DocumentPart, ImagePart, Part, TextPart
 from llmorch.providers._common import HTTPProvider, class_for_status, not_an_answer
+from llmorch.providers._openai_format import response_format, strict_schema
 from llmorch.request import ChatRequest, Reasoning
 from llmorch.tools import Tool, ToolCall, ToolChoice, generated_id, is_generated_id, parse_arguments
 from llmorch.types import LLMResponse, StreamEvent, normalize_tokens
@@ -160,63 +163,6 @@ def wire_id(call_id: str) -> str:
     return call_id
 
 
-def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON schema made valid for OpenAI's strict mode (a new dict; the input is untouched).
-
-    Every object gets ``additionalProperties: false`` and every property becomes required; a
-    property that was optional becomes nullable instead, so its meaning is kept (the rules of
-    platform.openai.com/docs/guides/structured-outputs#supported-schemas).
-
-    Args:
-        schema: An object schema.
-
-    Returns:
-        The strict schema.
-    """
-    out = {key: _strict_value(key, value) for key, value in schema.items()}
-    properties = out.get("properties")
-    if out.get("type") == "object" or isinstance(properties, dict):
-        out["additionalProperties"] = False
-        if isinstance(properties, dict):
-            required = set(schema.get("required") or ())
-            out["properties"] = {
-                key: sub if key in required else _nullable(sub) for key, sub in properties.items()
-            }
-            out["required"] = list(properties)
-    return out
-
-
-def _strict_value(key: str, value: Any) -> Any:
-    if key == "properties" and isinstance(value, Mapping):
-        return {name: _strict_any(sub) for name, sub in value.items()}
-    if key in ("items", "additionalItems", "not"):
-        return _strict_any(value)
-    if key in ("anyOf", "allOf", "oneOf", "prefixItems") and isinstance(value, list):
-        return [_strict_any(sub) for sub in value]
-    if key in ("$defs", "definitions") and isinstance(value, Mapping):
-        return {name: _strict_any(sub) for name, sub in value.items()}
-    return value
-
-
-def _strict_any(value: Any) -> Any:
-    return strict_schema(value) if isinstance(value, Mapping) else value
-
-
-def _nullable(schema: Any) -> Any:
-    if not isinstance(schema, dict):
-        return schema
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        return schema if kind == "null" else {**schema, "type": [kind, "null"]}
-    if isinstance(kind, list):
-        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
-    if isinstance(schema.get("anyOf"), list):
-        if any(isinstance(s, dict) and s.get("type") == "null" for s in schema["anyOf"]):
-            return schema
-        return {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 def _tool(tool: Tool) -> dict[str, Any]:
     encoded = tool.to_openai()
     if tool.strict:
@@ -255,13 +201,46 @@ def _effort(reasoning: Reasoning, model: str) -> str | None:
     return effort
 
 
-def _content(message: ChatMessage) -> str | list[dict[str, str]]:
-    parts = message.text_parts
-    if len(parts) == 1:
+def _content(message: ChatMessage, where: str) -> str | list[dict[str, Any]]:
+    """A turn's ``content``: one text part as a string, else the parts (media: user turns only).
+
+    Raises:
+        InvalidRequestError: An image or document in a tool result (Chat Completions takes only
+            text there: ``ChatCompletionToolMessageParam``).
+    """
+    parts = message.parts
+    if len(parts) == 1 and type(parts[0]) is TextPart:
         return parts[0].text
     if not parts:
         return ""
-    return [{"type": "text", "text": part.text} for part in parts]
+    if message.role != "user":
+        for index, part in enumerate(parts):
+            if type(part) is not TextPart:
+                raise InvalidRequestError(
+                    f"{where}.content[{index}]: OpenAI Chat Completions takes images and files "
+                    "only in user turns (a tool result is text only)"
+                )
+    return [_part(part) for part in parts]
+
+
+def _part(part: Part) -> dict[str, Any]:
+    """One content part; ``cache_control`` is never sent (OpenAI caches prefixes by itself)."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        image: dict[str, Any] = {"url": part.data_url}
+        if part.detail is not None:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    return {"type": "file", "file": {"file_data": part.data_url, "filename": _filename(part)}}
+
+
+def _filename(part: DocumentPart) -> str:
+    """The part's file name, or one made up: OpenAI refuses ``file_data`` without a filename."""
+    if part.filename:
+        return part.filename
+    extension = ".pdf" if part.media_type == "application/pdf" else None
+    return "document" + (extension or mimetypes.guess_extension(part.media_type) or "")
 
 
 def _assistant(message: ChatMessage, model: str) -> dict[str, Any]:
@@ -307,17 +286,22 @@ def encode_messages(messages: Sequence[ChatMessage], model: str) -> list[dict[st
 
     Returns:
         The wire messages.
+
+    Raises:
+        InvalidRequestError: An image or document outside a user turn.
     """
     out: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
         role = message.role
+        where = f"messages[{index}]"
         if role == "assistant" and (message.tool_calls or message.reasoning):
             out.append(_assistant(message, model))
         elif role == "tool":
             call_id = wire_id(message.tool_call_id or "")
-            out.append({"role": "tool", "tool_call_id": call_id, "content": _content(message)})
+            content = _content(message, where)
+            out.append({"role": "tool", "tool_call_id": call_id, "content": content})
         else:
-            out.append({"role": role, "content": _content(message)})
+            out.append({"role": role, "content": _content(message, where)})
     return out
 
 
@@ -368,6 +352,8 @@ def encode_request(request: ChatRequest, stream: bool) -> dict[str, Any]:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.output is not None:
+        body["response_format"] = response_format(request.output)
     if request.reasoning is not None:
         effort = _effort(request.reasoning, model)
         if effort is not None:

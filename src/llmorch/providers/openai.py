@@ -53,6 +53,7 @@ class OpenAIProvider(HTTPProvider):
             "tools",
             "tool_choice",
             "parallel_tool_calls",
+            "response_format",
         }
     )
 

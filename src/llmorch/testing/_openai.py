@@ -4,6 +4,8 @@ Tool calls are served as OpenAI sends them (tests/fixtures/openai/): a whole ans
 ``message.tool_calls`` with ``content`` null; a stream opens each call with its ``index``, ``id``,
 ``type`` and ``name`` (``arguments`` empty), then sends argument fragments, the parallel calls one
 after another by index, and ends with ``finish_reason: "tool_calls"`` on an empty delta.
+A ``response_format`` request with nothing scripted is answered with JSON in the asked shape
+(``schema_instance``); a scripted reply is sent as it is (tests script invalid JSON that way).
 A scripted ``Reply(text, finish_reason="content_filter")`` is the model's refusal, as recorded
 (tests/fixtures/openai/chat_*_refusal.*): ``message.refusal`` (streamed as ``delta.refusal``) with
 ``content`` null and ``finish_reason: "stop"``.
@@ -23,7 +25,15 @@ from typing import Any
 
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._openai_schema import check, check_semantics, model_rules
-from llmorch.testing._script import ErrorKind, Fault, ToolUse, count_tokens, default_arguments
+from llmorch.testing._script import (
+    ErrorKind,
+    Fault,
+    Reply,
+    ToolUse,
+    count_tokens,
+    default_arguments,
+    schema_instance,
+)
 from llmorch.testing._server import JSONResponse, Request, Response
 
 __all__ = ["OpenAIDialect"]
@@ -185,15 +195,10 @@ class OpenAIDialect(Dialect):
                 f"The model `{model}` does not exist or you do not have access to it.",
             )
         last_user = next(
-            (
-                m.get("content", "")
-                for m in reversed(messages)
-                if isinstance(m, dict) and m.get("role") == "user"
-            ),
-            "",
+            (_said(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
         )
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        plan = self.plan(model, (messages,), limit, str(last_user))
+        plan = self.plan(model, (messages,), limit, last_user, _formatted(body, last_user))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
         plan = _with_tools(plan, body)
@@ -363,6 +368,29 @@ def _with_tools(plan: Plan, body: dict[str, Any]) -> Plan:
     return dataclasses.replace(
         plan, chunks=[], tool_calls=(call,), finish_reason="tool_calls", completion_tokens=spoken
     )
+
+
+def _said(content: Any) -> str:
+    """A user turn's text (its text parts, joined; images and files left out)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(p.get("text") or "" for p in content or () if p.get("type") == "text")
+
+
+def _formatted(body: dict[str, Any], last_user: str) -> Reply | None:
+    """The answer to a ``response_format`` request when nothing is scripted.
+
+    ``json_schema``: a value the schema accepts (:func:`schema_instance`), as compact JSON the
+    way the recorded answers send it; ``json_object``: a JSON object echoing the user.
+    """
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict) or fmt["type"] == "text":
+        return None
+    if fmt["type"] == "json_object":
+        return Reply(json.dumps({"answer": last_user[:80]}))
+    schema = fmt["json_schema"].get("schema")
+    value = schema_instance(schema) if isinstance(schema, dict) else {}
+    return Reply(json.dumps(value, separators=(",", ":")))
 
 
 def _refused(plan: Plan) -> bool:
