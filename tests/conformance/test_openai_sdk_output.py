@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import enum
+import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import anyio
 import pydantic
 import pytest
 
 from llmorch.testing import ProviderEmulator, Reply
 from llmorch.testing._openai_schema import CHAT_REQUEST
 from llmorch.testing._strict import Arr, Obj, Tagged
+from tests.conformance._typed import check_body, missing
 
 openai = pytest.importorskip("openai")
 chat_types = pytest.importorskip("openai.types.chat")
@@ -170,3 +174,113 @@ def test_sdk_gets_openai_400_for_an_open_strict_schema(client: Any) -> None:
     assert info.value.message.endswith(
         "'additionalProperties' is required to be supplied and to be false."
     )
+
+
+class Table(str, enum.Enum):
+    orders = "orders"
+    customers = "customers"
+
+
+class Operator(str, enum.Enum):
+    eq = "="
+    gt = ">"
+
+
+class DynamicValue(pydantic.BaseModel):
+    column_name: str
+
+
+class Condition(pydantic.BaseModel):
+    column: str
+    operator: Operator
+    value: str | int | DynamicValue
+
+
+class Query(pydantic.BaseModel):
+    """After openai-python's tests/lib/schema_types/query.py (enums, $defs, a union, lists)."""
+
+    name: str | None = None
+    table_name: Table
+    columns: list[str]
+    conditions: list[Condition]
+
+
+@pytest.mark.parametrize("python_type", [Location, Query])
+def test_sdk_parse_with_nothing_scripted_gets_schema_valid_output(
+    emu: ProviderEmulator, client: Any, python_type: Any
+) -> None:
+    """Unscripted, the emulator answers JSON the SDK's own strict schema accepts: .parsed is set."""
+    completion = client.chat.completions.parse(
+        model=MODEL, messages=MESSAGES, response_format=python_type
+    )
+    assert isinstance(completion.choices[0].message.parsed, python_type)
+    assert "stop" == completion.choices[0].finish_reason
+
+
+def test_sdk_json_object_mode_gets_a_json_object(client: Any) -> None:
+    """json_object (with the word json in the prompt): the content is a JSON object."""
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Reply in JSON."}],
+        response_format={"type": "json_object"},
+    )
+    assert isinstance(json.loads(completion.choices[0].message.content), dict)
+
+
+def test_sdk_types_accept_llmorch_structured_output_and_media_bodies(emu: ProviderEmulator) -> None:
+    """Bodies llmorch builds with response_format (pydantic, list root, dict, json_object) and
+    image/file parts validate against openai-python's request TypedDicts, nothing undeclared
+    or missing, plain and streamed."""
+    from openai.types.chat import completion_create_params as params_types
+
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, document, image
+
+    png = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    user = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this? Answer in JSON."},
+                image("https://example.com/cat.png", detail="high"),
+                {"type": "image_url", "image_url": {"url": png}},
+                document(PDF, filename="r.pdf"),
+            ],
+        }
+    ]
+    formats: list[Any] = [
+        Location,
+        list[Location],
+        {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}},
+        {"type": "json_object"},
+    ]
+
+    async def calls() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "openai",
+                "active_model": MODEL,
+                "providers": {"openai": emu.config_for("openai") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": "ledger.jsonl"},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            for fmt in formats:
+                response = await orch.send_request(user, response_format=fmt)
+                assert response.parsed is not None
+                stream = orch.send_streaming_request(user, response_format=fmt)
+                async for _ in stream:
+                    pass
+                assert stream.response.parsed is not None
+
+    start = len(emu.requests)
+    anyio.run(calls)
+    bodies = [r.body for r in emu.requests[start:] if r.method == "POST"]
+    assert 8 == len(bodies)
+    assert {"json_schema", "json_object"} == {b["response_format"]["type"] for b in bodies}
+    for body in bodies:
+        params = params_types.CompletionCreateParamsNonStreaming
+        if body.get("stream"):
+            params = params_types.CompletionCreateParamsStreaming
+        check_body(body, params)
+        assert [] == missing(body, params)
