@@ -334,3 +334,27 @@ def test_streamed_refusal_comes_as_refusal_deltas(emu: ProviderEmulator) -> None
     assert "I can't help." == "".join(d.get("refusal", "") for d in deltas[1:])
     assert all("content" not in d for d in deltas[1:])
     assert "stop" == frames[-1]["choices"][0]["finish_reason"]
+
+
+def test_an_image_over_the_size_limit_is_refused(
+    emu: ProviderEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over 20 MB (here the limit lowered, to keep the body small): OpenAI's size refusal."""
+    monkeypatch.setattr("llmorch.testing._openai_format.MAX_IMAGE_BYTES", len(PNG) - 1)
+    response = post(emu, user_parts(image_part(data_url("image/png", PNG))))
+    assert (400, "invalid_image_format") == (response.status_code, response.json()["error"]["code"])
+    assert "below 20 MB" in response.json()["error"]["message"]
+
+
+def test_a_schema_that_is_not_an_object_is_an_invalid_type(emu: ProviderEmulator) -> None:
+    """json_schema.schema must be an object: OpenAI's "Invalid type" wording."""
+    response = post(emu, schema_format("a schema", strict=False))
+    assert (
+        refusal(
+            "Invalid type for 'response_format.json_schema.schema': expected an object, but got a "
+            "string instead.",
+            "response_format.json_schema.schema",
+            "invalid_type",
+        )
+        == response.json()
+    )

@@ -19,6 +19,8 @@ import binascii
 import re
 from typing import Any
 
+from llmorch.testing._strict import json_kind
+
 __all__ = ["IMAGE_TYPES", "MAX_IMAGE_BYTES", "format_problem", "part_problem", "strict_problem"]
 
 Refusal = tuple[int, str, "str | None", "str | None"]
@@ -35,6 +37,14 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """Per image (the vision guide: "Up to 20MB per image")."""
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,(.*)$", re.DOTALL)
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+_KIND_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a decimal",
+    "boolean": "a boolean",
+    "array": "an array",
+}
+"""OpenAI's words for a JSON kind in an ``Invalid type`` refusal (as ``_openai_schema`` uses)."""
 _IMAGE_EXAMPLE = "'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='"
 _PDF_EXAMPLE = "'data:application/pdf;base64,SGVsbG8sIFdvcmxkIQ=='"
 
@@ -148,13 +158,7 @@ def format_problem(body: dict[str, Any]) -> Refusal | None:
     if schema is None:
         return None
     if not isinstance(schema, dict):
-        got = (
-            "a string"
-            if isinstance(schema, str)
-            else "an array"
-            if isinstance(schema, list)
-            else "a number"
-        )
+        got = _KIND_WORDS.get(json_kind(schema), "an object")
         return _invalid(
             f"Invalid type for 'response_format.json_schema.schema': expected an object, but got "
             f"{got} instead.",
