@@ -70,6 +70,24 @@ def test_models_that_always_reason_reject_top_p(emu: ProviderEmulator, model: st
     )
 
 
+@pytest.mark.parametrize("model", ["o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"])
+def test_o3_o4_mini_and_gpt_5_reject_stop(emu: ProviderEmulator, model: str) -> None:
+    """rejects stop (source: the SDK's stop docstring and the 400 reported for both)."""
+    assert {"stop", "top_p"} <= capabilities("openai", model).rejects
+    response = post(emu, {"model": model, "stop": ["END"]})
+    assert refused(response) == ("stop", "unsupported_parameter")
+
+
+@pytest.mark.parametrize("model", ["o1", "o3-mini", *HYBRID, *CHAT])
+def test_other_models_take_stop(model: str) -> None:
+    """No stop fact for o1, o3-mini, gpt-5.1+ or the chat models."""
+    assert "stop" not in capabilities("openai", model).rejects
+
+
+def refused(response: httpx.Response) -> tuple[str, str]:
+    return response.json()["error"]["param"], response.json()["error"]["code"]
+
+
 @pytest.mark.parametrize("model", HYBRID + CHAT)
 def test_other_models_take_sampling_parameters(model: str) -> None:
     """gpt-5.1+ refuse them only while reasoning, chat models never: nothing in the table."""

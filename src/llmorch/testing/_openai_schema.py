@@ -407,11 +407,13 @@ class ModelRules:
             its default) or ``responses_only`` (o1-pro, o3-pro, gpt-5-pro, codex models).
         efforts: The ``reasoning_effort`` values the model takes.
         default_effort: The effort when the request names none.
+        takes_stop: Whether ``stop`` is accepted (not by o3, o4-mini and gpt-5).
     """
 
     kind: Literal["chat", "reasoning", "hybrid", "responses_only"]
     efforts: tuple[str, ...] = ()
     default_effort: str = "none"
+    takes_stop: bool = True
 
     def reasons(self, effort: Any) -> bool:
         """Whether a request with this ``reasoning_effort`` (or none) makes the model reason.
@@ -433,12 +435,16 @@ _DATE = r"(-\d{4}-\d{2}-\d{2})?"
 _RESPONSES_ONLY = re.compile(r"^(o\d+-pro|o\d+(-mini)?-deep-research|gpt-5(\.\d+)?-(pro|codex))")
 _O_SERIES = re.compile(r"^o\d+(-mini)?" + _DATE + "$")
 _GPT5 = re.compile(r"^gpt-5(-mini|-nano)?" + _DATE + "$")
+_NO_STOP = re.compile(r"^(o3|o4-mini)" + _DATE + "$")
 _GPT5_POINT = re.compile(r"^gpt-5\.\d+(?!.*-chat)")
 _RULES = {
     # o-series: effort low|medium|high, default medium (reasoning guide).
     "o": ModelRules("reasoning", ("low", "medium", "high"), "medium"),
+    # o3 and o4-mini take no stop (openai-python CompletionCreateParams.stop: "Not supported
+    # with latest reasoning models `o3` and `o4-mini`"), nor gpt-5 (huggingface/smolagents#1671).
+    "o3": ModelRules("reasoning", ("low", "medium", "high"), "medium", takes_stop=False),
     # gpt-5, -mini, -nano: minimal|low|medium|high, default medium (GPT-5 guide).
-    "gpt-5": ModelRules("reasoning", ("minimal", "low", "medium", "high"), "medium"),
+    "gpt-5": ModelRules("reasoning", ("minimal", "low", "medium", "high"), "medium", False),
     # gpt-5.1 onwards: none (the default) … xhigh (GPT-5.1+ guide, "reasoning_effort none").
     "gpt-5.x": ModelRules("hybrid", ("none", "low", "medium", "high", "xhigh"), "none"),
 }
@@ -456,7 +462,7 @@ def model_rules(model: str) -> ModelRules:
     if _RESPONSES_ONLY.match(model):
         return ModelRules("responses_only")
     if _O_SERIES.match(model):
-        return _RULES["o"]
+        return _RULES["o3" if _NO_STOP.match(model) else "o"]
     if _GPT5.match(model):
         return _RULES["gpt-5"]
     if _GPT5_POINT.match(model):
@@ -628,6 +634,13 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
             f"model. Supported values are: {_listed(rules.efforts)}.",
             "reasoning_effort",
             "unsupported_value",
+        )
+    if not rules.takes_stop and body.get("stop") is not None:
+        # The same wording for stop (param stop: langgenius/dify#18971, o4-mini).
+        return _invalid(
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            "stop",
+            "unsupported_parameter",
         )
     if rules.reasons(effort) and body.get("top_p") is not None:
         # "Unsupported parameter: 'top_p' is not supported with this model." (param top_p,
