@@ -231,7 +231,7 @@ class OpenAIDialect(Dialect):
         refused = _refused(plan)
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": None if refused or not (plan.text or not calls) else plan.text,
+            "content": None if refused or (calls and not plan.text) else plan.text,
             "refusal": plan.text if refused else None,
             "annotations": [],
         }
