@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from llmorch.testing import ProviderEmulator, Reply
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 
 MODEL = "gpt-5.4-mini"
 USER = [{"role": "user", "content": "Answer in JSON, please."}]
@@ -358,3 +361,54 @@ def test_a_schema_that_is_not_an_object_is_an_invalid_type(emu: ProviderEmulator
         )
         == response.json()
     )
+
+
+def recorded(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+RECORDED: list[Any] = [
+    pytest.param(
+        schema_format(
+            {"type": "array", "items": {"type": "object"}},
+            strict=False,
+            name="AdSegmentPredictionList",
+        ),
+        "error_400_response_format_array_root.json",
+        id="array-root",
+    ),
+    pytest.param(
+        schema_format(
+            {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+            name="default",
+        ),
+        "error_400_response_format_additional_properties.json",
+        id="additional-properties",
+    ),
+    pytest.param({"model": "o1", "top_p": 1}, "error_400_top_p_reasoning_model.json", id="top-p"),
+    pytest.param(
+        {"model": "gpt-5-mini", "stop": ["\n"]}, "error_400_stop_reasoning_model.json", id="stop"
+    ),
+    pytest.param(
+        user_parts(image_part(base64.b64encode(PNG).decode())),
+        "error_400_image_url_without_data_prefix.json",
+        id="image-without-data-prefix",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                {"role": "system", "content": "Read it and answer in JSON."},
+                user_parts(file_part(file_data=data_url("application/pdf", PDF)))["messages"][0],
+            ]
+        },
+        "error_400_file_without_filename.json",
+        id="file-without-filename",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "name"), RECORDED)
+def test_recorded_refusals_are_reproduced(emu: ProviderEmulator, body: Any, name: str) -> None:
+    """The request each recorded 400 answered gets that body back, field for field."""
+    response = post(emu, body)
+    assert (400, recorded(name)) == (response.status_code, response.json())

@@ -54,6 +54,8 @@ def openai_400(message: str, param: str | None, code: str | None) -> dict[str, A
             "top_p",
             id="top-p",
         ),
+        pytest.param(fixture("error_400_top_p_reasoning_model.json"), "top_p", id="rec-top-p"),
+        pytest.param(fixture("error_400_stop_reasoning_model.json"), "stop", id="rec-stop"),
         pytest.param(
             {
                 "error": {
