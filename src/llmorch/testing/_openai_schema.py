@@ -16,8 +16,9 @@ unknown role ``Invalid value: 'x'. Supported values are: …`` (``invalid_value`
 ``3 is greater than the maximum of 2 - 'temperature'``; a value outside an enum ``Invalid value:
 'x'. Supported values are: …`` (``invalid_value``).
 
-Tools, tool turns and reasoning are checked past the schema by :func:`check_semantics`, each rule
-with the wording OpenAI answered with (sources next to each rule; ``docs/wire/openai.md``).
+Tools, tool turns, image and file parts, ``response_format`` (those two in ``_openai_format``) and
+each model's own limits are checked past the schema by :func:`check_semantics`, each rule with the
+wording OpenAI answered with (sources next to each rule; ``docs/wire/openai.md``).
 """
 
 from __future__ import annotations
