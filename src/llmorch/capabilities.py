@@ -40,6 +40,8 @@ class Capabilities:
         reasoning: The kind of reasoning control.
         forced_tool_choice_with_reasoning: Whether a forced ``tool_choice`` is accepted while
             reasoning is on.
+        forced_tool_choice: Whether a forced ``tool_choice`` is accepted at all (some models
+            refuse it even without reasoning).
         parallel_tool_calls: Whether the API has a switch for parallel tool calls.
         max_output_tokens: The output-token ceiling.
         rejects: llmorch parameter names the model refuses (``temperature``, ``top_p``, ...).
@@ -56,13 +58,15 @@ class Capabilities:
         document_types: The document media types accepted.
         max_image_bytes: The largest image, in decoded bytes.
         max_document_bytes: The largest document, in decoded bytes.
-        prompt_caching: ``explicit`` (``cache_control`` is sent) or ``implicit`` (the vendor
-            caches by itself; ``cache_control`` is ignored with a warning).
+        prompt_caching: ``explicit`` (``cache_control`` is sent), ``implicit`` (the vendor
+            caches by itself) or ``none`` (the model has no prompt cache); for the last two,
+            ``cache_control`` is ignored with a warning.
         source: Where the facts come from (each row's, joined).
     """
 
     reasoning: ReasoningControl | None = None
     forced_tool_choice_with_reasoning: bool | None = None
+    forced_tool_choice: bool | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: int | None = None
     rejects: frozenset[str] = frozenset()
@@ -77,7 +81,7 @@ class Capabilities:
     document_types: tuple[str, ...] | None = None
     max_image_bytes: int | None = None
     max_document_bytes: int | None = None
-    prompt_caching: Literal["explicit", "implicit"] | None = None
+    prompt_caching: Literal["explicit", "implicit", "none"] | None = None
     source: str | None = None
 
 
