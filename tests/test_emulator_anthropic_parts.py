@@ -154,6 +154,21 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
         "messages.0.content.0.image.cache_control.ttl: Input should be '5m' or '1h'",
     ),
     (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "", "cache_control": EPHEMERAL}],
+                }
+            ]
+        },
+        "messages.0.content.0.text: cache_control cannot be set for empty text blocks",
+    ),
+    (
+        {"system": [{"type": "text", "text": "", "cache_control": EPHEMERAL}]},
+        "system.0: cache_control cannot be set for empty text blocks",
+    ),
+    (
         {"system": [{"type": "text", "text": "s", "cache_control": {"type": "persistent"}}]},
         "system.0.cache_control.type: Input should be 'ephemeral'",
     ),

@@ -218,3 +218,10 @@ def test_older_models_never_get_output_config() -> None:
     assert "output_config" not in sent
     assert ["structured_output"] == [t["name"] for t in sent["tools"]]
     assert isinstance(fitted, ChatRequest) and fitted.output is not None and fitted.output.wrapped
+
+
+def test_a_breakpoint_on_empty_text_is_refused_before_any_request() -> None:
+    """Anthropic refuses cache_control on an empty text block: llmorch says so first."""
+    empty = {"role": "user", "content": "", "cache_control": {"type": "ephemeral"}}
+    with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.content\[0\]\.cache_control"):
+        body([empty, {"role": "user", "content": "hi"}])

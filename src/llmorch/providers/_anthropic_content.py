@@ -53,22 +53,27 @@ def cache_mark(cache: CacheControl) -> dict[str, str]:
 
 
 def check_breakpoints(messages: tuple[ChatMessage, ...], tools: tuple[Tool, ...]) -> None:
-    """Refuse more cache breakpoints than Anthropic takes, before any I/O.
+    """Refuse the cache breakpoints Anthropic would refuse, before any I/O.
 
     Args:
         messages: The request's turns.
         tools: The request's tools.
 
     Raises:
-        InvalidRequestError: More than :data:`MAX_BREAKPOINTS`, naming each one.
+        InvalidRequestError: More than :data:`MAX_BREAKPOINTS`, naming each one, or a mark on
+            an empty text part.
     """
     marks = [f"tools[{k}].cache_control" for k, tool in enumerate(tools) if tool.cache is not None]
-    marks += [
-        f"messages[{i}].content[{j}].cache_control"
-        for i, message in enumerate(messages)
-        for j, part in enumerate(message.parts)
-        if part.cache is not None
-    ]
+    for i, message in enumerate(messages):
+        for j, part in enumerate(message.parts):
+            if part.cache is None:
+                continue
+            where = f"messages[{i}].content[{j}].cache_control"
+            if type(part) is TextPart and not part.text:
+                raise InvalidRequestError(
+                    f"{where}: Anthropic refuses a cache breakpoint on an empty text block"
+                )
+            marks.append(where)
     if len(marks) > MAX_BREAKPOINTS:
         raise InvalidRequestError(
             f"cache_control: Anthropic takes at most {MAX_BREAKPOINTS} cache breakpoints per "

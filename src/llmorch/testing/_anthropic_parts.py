@@ -145,7 +145,12 @@ def problem(body: dict[str, Any], *, vertex: bool = False) -> str | None:
     Returns:
         The ``error.message`` of the 400, or ``None``.
     """
-    for where, block in _blocks(body):
+    system = body.get("system")
+    marked = [(f"system.{i}", b) for i, b in enumerate(system if isinstance(system, list) else ())]
+    for where, block in [*marked, *_blocks(body)]:
+        if block["type"] == "text" and not block["text"] and block.get("cache_control"):
+            # Live 400 quoted in anthropics/claude-code#54013 ("at messages.N.content.1.text").
+            return f"{where}: cache_control cannot be set for empty text blocks"
         refusal = _url_on_vertex(where, block) if vertex else None
         if refusal is not None:
             return refusal
