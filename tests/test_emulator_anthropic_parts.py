@@ -79,7 +79,7 @@ ACCEPTED: list[dict[str, Any]] = [
     {
         "system": [{"type": "text", "text": "be brief", "cache_control": HOUR}],
         "tools": [
-            {"name": "f", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL},
+            {"name": "f", "input_schema": {"type": "object"}, "cache_control": HOUR},
         ],
         "messages": user(image(b64(PNG), cache_control=EPHEMERAL), pdf(b64(PDF))),
         "cache_control": EPHEMERAL,
@@ -166,7 +166,20 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"system": [{"type": "text", "text": "", "cache_control": EPHEMERAL}]},
-        "system.0: cache_control cannot be set for empty text blocks",
+        "system.0.text: cache_control cannot be set for empty text blocks",
+    ),
+    (
+        {
+            "tools": [
+                {"name": "f", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL}
+            ],
+            "system": [{"type": "text", "text": "s", "cache_control": HOUR}],
+        },
+        (
+            "system.0.cache_control.ttl: a ttl='1h' cache_control block must not come after a "
+            "ttl='5m' cache_control block. Note that blocks are processed in the following "
+            "order: `tools`, `system`, `messages`."
+        ),
     ),
     (
         {"system": [{"type": "text", "text": "s", "cache_control": {"type": "persistent"}}]},

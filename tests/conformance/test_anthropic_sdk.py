@@ -659,7 +659,7 @@ def test_llmorch_output_and_part_bodies_are_typed_by_the_sdk(emu: ProviderEmulat
     from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool, document, image
 
     png = base64.b64decode(PNG)
-    cached = {"type": "ephemeral", "ttl": "1h"}
+    cached = {"type": "ephemeral"}
     parts = [
         {**image(png), "cache_control": cached},
         image("https://x.test/cat.png"),
@@ -668,7 +668,11 @@ def test_llmorch_output_and_part_bodies_are_typed_by_the_sdk(emu: ProviderEmulat
         {"type": "text", "text": "what are these?"},
     ]
     turns = [
-        {"role": "system", "content": "be brief", "cache_control": {"type": "ephemeral"}},
+        {
+            "role": "system",
+            "content": "be brief",
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        },
         {"role": "user", "content": parts},
     ]
     tool = Tool("f", "F", {"type": "object", "properties": {}}, cache=None)

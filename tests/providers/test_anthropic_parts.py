@@ -71,7 +71,7 @@ def test_parts_become_image_document_and_text_blocks() -> None:
 def test_cache_marks_go_on_system_parts_tools_and_tool_results() -> None:
     """cache_control lands on the block it marks; a marked system becomes a list of blocks."""
     tool = Tool("f", "F", {"type": "object", "properties": {}})
-    marked = Tool("g", "G", {"type": "object"}, cache=CacheControl())
+    marked = Tool("g", "G", {"type": "object"}, cache=CacheControl("1h"))  # read before system
     messages = [
         {"role": "system", "content": "rules", "cache_control": HOUR},
         {
@@ -106,7 +106,7 @@ def test_cache_marks_go_on_system_parts_tools_and_tool_results() -> None:
         b["type"] for b in result["content"]
     ]
     assert {"type": "ephemeral"} == result["content"][1]["cache_control"]
-    assert [None, {"type": "ephemeral"}] == [t.get("cache_control") for t in sent["tools"]]
+    assert [None, HOUR] == [t.get("cache_control") for t in sent["tools"]]
 
 
 def test_a_fifth_breakpoint_is_refused_before_any_request() -> None:
@@ -225,3 +225,16 @@ def test_a_breakpoint_on_empty_text_is_refused_before_any_request() -> None:
     empty = {"role": "user", "content": "", "cache_control": {"type": "ephemeral"}}
     with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.content\[0\]\.cache_control"):
         body([empty, {"role": "user", "content": "hi"}])
+
+
+def test_a_1h_breakpoint_after_a_5m_one_is_refused_before_any_request() -> None:
+    """Anthropic reads tools, system, messages; a 1h mark may not follow a 5m one."""
+    tool = Tool("f", "F", {"type": "object"}, cache=CacheControl())
+    system = {"role": "system", "content": "rules", "cache_control": HOUR}
+    with pytest.raises(
+        InvalidRequestError,
+        match=r"messages\[0\]\.content\[0\]\.cache_control\.ttl: .*\(tools\[0\]",
+    ):
+        body([system, {"role": "user", "content": "hi"}], tools=(tool,))
+    later = {"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}
+    assert "cache_control" in body([later, system])["system"][0]  # system is read first

@@ -60,25 +60,38 @@ def check_breakpoints(messages: tuple[ChatMessage, ...], tools: tuple[Tool, ...]
         tools: The request's tools.
 
     Raises:
-        InvalidRequestError: More than :data:`MAX_BREAKPOINTS`, naming each one, or a mark on
-            an empty text part.
+        InvalidRequestError: More than :data:`MAX_BREAKPOINTS` (naming each one), a mark on an
+            empty text part, or a 1h mark after a 5m one in Anthropic's reading order.
     """
-    marks = [f"tools[{k}].cache_control" for k, tool in enumerate(tools) if tool.cache is not None]
-    for i, message in enumerate(messages):
+    marks = [(f"tools[{k}]", t.cache) for k, t in enumerate(tools) if t.cache is not None]
+    system = [(i, m) for i, m in enumerate(messages) if m.role in ("system", "developer")]
+    rest = [(i, m) for i, m in enumerate(messages) if m.role not in ("system", "developer")]
+    for i, message in system + rest:  # the order Anthropic reads them: tools, system, messages
         for j, part in enumerate(message.parts):
             if part.cache is None:
                 continue
-            where = f"messages[{i}].content[{j}].cache_control"
+            where = f"messages[{i}].content[{j}]"
             if type(part) is TextPart and not part.text:
                 raise InvalidRequestError(
-                    f"{where}: Anthropic refuses a cache breakpoint on an empty text block"
+                    f"{where}.cache_control: Anthropic refuses a cache breakpoint on an empty "
+                    "text block"
                 )
-            marks.append(where)
+            marks.append((where, part.cache))
     if len(marks) > MAX_BREAKPOINTS:
+        paths = ", ".join(f"{where}.cache_control" for where, _ in marks)
         raise InvalidRequestError(
             f"cache_control: Anthropic takes at most {MAX_BREAKPOINTS} cache breakpoints per "
-            f"request, this one has {len(marks)} ({', '.join(marks)})"
+            f"request, this one has {len(marks)} ({paths})"
         )
+    short = None
+    for where, cache in marks:
+        if cache.ttl == "1h" and short is not None:
+            raise InvalidRequestError(
+                f"{where}.cache_control.ttl: Anthropic reads tools, then the system, then the "
+                f"messages, and refuses a 1h breakpoint after a 5m one ({short}.cache_control)"
+            )
+        if cache.ttl != "1h":
+            short = short or where
 
 
 def system(messages: tuple[ChatMessage, ...]) -> str | Blocks | None:

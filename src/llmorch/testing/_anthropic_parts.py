@@ -115,6 +115,39 @@ def _document(where: str, source: dict[str, Any]) -> str | None:
     return None
 
 
+def _marked(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The blocks with a cache_control, by their plain location, in the API's reading order.
+
+    Tools, then the system, then the messages (a tool result's blocks after the result).
+    """
+    for k, tool in enumerate(body.get("tools") or ()):
+        if isinstance(tool, dict) and tool.get("cache_control") is not None:
+            yield f"tools.{k}", {"type": "tool", **tool}
+    system = body.get("system")
+    for i, block in enumerate(system if isinstance(system, list) else ()):
+        if block.get("cache_control") is not None:
+            yield f"system.{i}", block
+    for where, block in _blocks(body):
+        if block.get("cache_control") is not None:
+            yield where.rsplit(".", 1)[0], block
+
+
+def _ttl_order(body: dict[str, Any]) -> str | None:
+    seen_short = False
+    for where, block in _marked(body):
+        long = block["cache_control"].get("ttl") == "1h"
+        if long and seen_short:
+            # Live 400s quoted in cnighswonger/claude-code-cache-fix#44 and
+            # anthropics/claude-code#39599.
+            return (
+                f"{where}.cache_control.ttl: a ttl='1h' cache_control block must not come after "
+                "a ttl='5m' cache_control block. Note that blocks are processed in the following "
+                "order: `tools`, `system`, `messages`."
+            )
+        seen_short = seen_short or not long
+    return None
+
+
 def _breakpoints(body: dict[str, Any]) -> int:
     tools = body.get("tools") or []
     system = body.get("system")
@@ -145,12 +178,14 @@ def problem(body: dict[str, Any], *, vertex: bool = False) -> str | None:
     Returns:
         The ``error.message`` of the 400, or ``None``.
     """
-    system = body.get("system")
-    marked = [(f"system.{i}", b) for i, b in enumerate(system if isinstance(system, list) else ())]
-    for where, block in [*marked, *_blocks(body)]:
-        if block["type"] == "text" and not block["text"] and block.get("cache_control"):
+    for where, block in _marked(body):
+        if block["type"] == "text" and not block["text"]:
             # Live 400 quoted in anthropics/claude-code#54013 ("at messages.N.content.1.text").
-            return f"{where}: cache_control cannot be set for empty text blocks"
+            return f"{where}.text: cache_control cannot be set for empty text blocks"
+    refusal = _ttl_order(body)
+    if refusal is not None:
+        return refusal
+    for where, block in _blocks(body):
         refusal = _url_on_vertex(where, block) if vertex else None
         if refusal is not None:
             return refusal
