@@ -190,3 +190,36 @@ def test_prompt_caching_is_explicit(provider_type: str) -> None:
     marked = {"role": "user", "content": "long", "cache_control": {"type": "ephemeral"}}
     request = ChatRequest(validate_messages([marked]), "claude-sonnet-4-5-20250929")
     assert () == fit(request, provider_type).warnings
+
+
+async def test_claude_on_vertex_learns_a_refused_parameter_from_its_400(tmp_path: Path) -> None:
+    """A Claude model newer than the table: the emulator refuses temperature as Claude does (its
+    own rule), llmorch retries once without it and leaves it out from then on (SPEC §2.10)."""
+    from llmorch import AsyncLLMOrchestrator
+    from llmorch.capabilities import capabilities, forget_learned
+    from llmorch.testing import ProviderEmulator, Reply
+
+    model = "claude-opus-6"  # newer than the table
+    assert "temperature" not in capabilities("vertex", model).rejects
+    forget_learned()
+    try:
+        async with ProviderEmulator() as emu:
+            emu.script("vertex", model, Reply("one"), Reply("two"))
+            config = {
+                "active_provider": "vertex",
+                "active_model": model,
+                "providers": {"vertex": {**emu.config_for("vertex"), "fallback_models": []}},
+                "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            }
+            ask = [{"role": "user", "content": "hi"}]
+            async with AsyncLLMOrchestrator(config) as orch:
+                first = await orch.send_request(ask, temperature=0.5)
+                second = await orch.send_request(ask, temperature=0.5)
+            sent = [r.body for r in emu.requests if "rawPredict" in r.path]
+    finally:
+        forget_learned()
+    assert (first.content, second.content) == ("one", "two")
+    assert [("temperature" in body) for body in sent] == [True, False, False]
+    assert "temperature removed" in first.warnings[0]
+    assert second.warnings == first.warnings
