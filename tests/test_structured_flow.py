@@ -361,8 +361,13 @@ def test_no_codec_sends_a_native_format_for_a_tool_mode_plan(provider_type: str)
         "bedrock": _converse.encode_request,
     }
 
-    model = {"openai": "gpt-5.4-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash",
-             "vertex": "gemini-2.5-flash", "bedrock": "amazon.nova-pro-v1:0"}[provider_type]  # fmt: skip
+    model = {
+        "openai": "gpt-5.4-mini",
+        "anthropic": "claude-sonnet-4-5",
+        "gemini": "gemini-2.5-flash",
+        "vertex": "gemini-2.5-flash",
+        "bedrock": "amazon.nova-pro-v1:0",
+    }[provider_type]
     fmt = validate_response_format(Item)
     plan = OutputPlan("tool", "Item", {"type": "object", "properties": {}}, None, None, False)
     request = ChatRequest(validate_messages(ASK), model, response_format=fmt, output=plan)
