@@ -21,7 +21,14 @@ from typing import Any
 
 from llmorch.testing._strict import json_kind
 
-__all__ = ["IMAGE_TYPES", "MAX_IMAGE_BYTES", "format_problem", "part_problem", "strict_problem"]
+__all__ = [
+    "IMAGE_TYPES",
+    "MAX_IMAGE_BYTES",
+    "format_problem",
+    "name_problem",
+    "part_problem",
+    "strict_problem",
+]
 
 Refusal = tuple[int, str, "str | None", "str | None"]
 """``(status, message, param, code)`` of a refusal."""
@@ -98,6 +105,37 @@ def strict_problem(schema: Any, context: tuple[str, ...]) -> str | None:
     return None
 
 
+def name_problem(name: str, where: str) -> Refusal | None:
+    """OpenAI's refusal of a tool or schema name: at most 64 of ``a-z A-Z 0-9 _ -``.
+
+    The wording is OpenAI's (quoted in many reports, e.g. litellm#5356, openai-node#1109); tool
+    names and ``json_schema.name`` share it (Structured Outputs: "a-z, A-Z, 0-9, or contain
+    underscores and dashes, with a maximum length of 64").
+
+    Args:
+        name: The name.
+        where: The field's path (``tools[0].function.name``).
+
+    Returns:
+        The refusal, or ``None`` for a valid name.
+    """
+    if len(name) > 64:
+        return _invalid(
+            f"Invalid '{where}': string too long. Expected a string with maximum length 64, "
+            f"but got a string with length {len(name)} instead.",
+            where,
+            "string_above_max_length",
+        )
+    if not _NAME.match(name):
+        return _invalid(
+            f"Invalid '{where}': string does not match pattern. Expected a string that matches "
+            "the pattern '^[a-zA-Z0-9_-]+$'.",
+            where,
+            "invalid_value",
+        )
+    return None
+
+
 def _invalid(message: str, param: str | None, code: str | None = None) -> Refusal:
     return 400, message, param, code
 
@@ -137,23 +175,9 @@ def format_problem(body: dict[str, Any]) -> Refusal | None:
         return None
     spec = fmt["json_schema"]
     name = spec["name"]
-    where = "response_format.json_schema.name"
-    # The same string rules and wording as a tool's name (Structured Outputs: "a-z, A-Z, 0-9,
-    # or contain underscores and dashes, with a maximum length of 64").
-    if len(name) > 64:
-        return _invalid(
-            f"Invalid '{where}': string too long. Expected a string with maximum length 64, "
-            f"but got a string with length {len(name)} instead.",
-            where,
-            "string_above_max_length",
-        )
-    if not _NAME.match(name):
-        return _invalid(
-            f"Invalid '{where}': string does not match pattern. Expected a string that matches "
-            "the pattern '^[a-zA-Z0-9_-]+$'.",
-            where,
-            "invalid_value",
-        )
+    refused = name_problem(name, "response_format.json_schema.name")
+    if refused is not None:
+        return refused
     schema = spec.get("schema")
     if schema is None:
         return None

@@ -29,7 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llmorch.testing._openai_format import format_problem, part_problem, strict_problem
+from llmorch.testing._openai_format import (
+    format_problem,
+    name_problem,
+    part_problem,
+    strict_problem,
+)
 from llmorch.testing._strict import (
     ANY,
     Arr,
@@ -484,22 +489,9 @@ def _tool_problem(index: int, tool: dict[str, Any]) -> Refusal | None:
         return None
     function = tool["function"]
     name = function["name"]
-    where = f"tools[{index}].function.name"
-    # Wording as OpenAI answers (quoted in many reports, e.g. litellm#5356, openai-node#1109).
-    if len(name) > 64:
-        return _invalid(
-            f"Invalid '{where}': string too long. Expected a string with maximum length 64, "
-            f"but got a string with length {len(name)} instead.",
-            where,
-            "string_above_max_length",
-        )
-    if not _NAME.match(name):
-        return _invalid(
-            f"Invalid '{where}': string does not match pattern. Expected a string that matches "
-            "the pattern '^[a-zA-Z0-9_-]+$'.",
-            where,
-            "invalid_value",
-        )
+    refused = name_problem(name, f"tools[{index}].function.name")
+    if refused is not None:
+        return refused
     if function.get("strict") is True:
         problem = strict_problem(function.get("parameters") or {}, ())
         if problem is not None:
