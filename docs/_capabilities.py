@@ -61,8 +61,7 @@ def render(data: Mapping[str, Any]) -> str:
     lines = [
         BEGIN,
         "",
-        f"Facts as of **{data['as_of']}**, {len(data['models'])} rows, in the order they are "
-        "tried.",
+        f"Facts as of **{data['as_of']}**, {len(data['models'])} rows, in table order.",
         "",
         "| # | Provider types | Models | Facts | Source |",
         "|---|---|---|---|---|",

@@ -262,7 +262,7 @@ def test_capability_page_lists_every_row_and_fact() -> None:
     rendered = renderer.render(data)
     rows = [line for line in rendered.splitlines() if re.match(r"^\| \d+ \|", line)]
     assert len(rows) == len(data["models"])
-    for line, row in zip(rows, data["models"]):
+    for line, row in zip(rows, data["models"], strict=True):
         for key in row:
             if key not in ("provider_type", "patterns", "source"):
                 assert f"{key}: " in line, (key, line)

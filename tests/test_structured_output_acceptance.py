@@ -1,0 +1,356 @@
+"""Issue 14's structured-output acceptance on every provider, over the emulator's real sockets.
+
+``response_format`` as a pydantic class, a ``json_schema`` dict and an array root gives
+``.parsed`` on all five providers, plain and streamed, through each vendor's native mechanism;
+``output_retries`` sends the validation errors back with one ledger record per attempt;
+``OutputValidationError`` carries the text and the errors; a refusal is not a validation error;
+and a ``response_format`` that is not a JSON Schema fails before any network call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from llmorch import (
+    AsyncLLMOrchestrator,
+    InvalidRequestError,
+    OrchestratorConfig,
+    OutputValidationError,
+)
+from llmorch.capabilities import capabilities
+from llmorch.testing import ProviderEmulator, RecordedRequest, Reply
+
+CASES = [
+    ("openai", "gpt-5.4-mini"),
+    ("anthropic", "claude-haiku-5-5"),
+    ("gemini", "gemini-3.8-flash"),
+    ("vertex", "gemini-3.8-flash"),
+    ("vertex", "claude-haiku-5-5"),
+    ("bedrock", "us.anthropic.claude-haiku-5-5"),
+]
+IDS = [f"{d}-{m}" for d, m in CASES]
+ASK = [{"role": "user", "content": "The largest city in France, as JSON."}]
+
+
+class City(BaseModel):
+    name: str
+    country: str
+    population: int
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+CITY_SCHEMA: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "city",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            },
+            "required": ["name", "tags"],
+            "additionalProperties": False,
+        },
+    },
+}
+ITEMS_SCHEMA: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "items",
+        "schema": {
+            "type": "array",
+            "minItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+                "required": ["name", "price"],
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[ProviderEmulator]:
+    with ProviderEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fresh(emu: ProviderEmulator) -> ProviderEmulator:
+    emu.clear()
+    return emu
+
+
+def orch_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> AsyncLLMOrchestrator:
+    return AsyncLLMOrchestrator(
+        OrchestratorConfig.from_dict(
+            {
+                "active_provider": dialect,
+                "active_model": model,
+                "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"log_path": str(ledger)},
+            }
+        )
+    )
+
+
+def chats(emu: ProviderEmulator, model: str) -> list[RecordedRequest]:
+    """The chat requests that named ``model`` (model listings name none)."""
+    return [r for r in emu.requests if r.model == model and r.body is not None]
+
+
+def sent_schema(dialect: str, model: str, body: dict[str, Any]) -> Any:
+    """The JSON Schema a request carried, from the vendor's native field."""
+    if dialect == "openai":
+        return body["response_format"]["json_schema"]["schema"]
+    if dialect == "anthropic" or (dialect == "vertex" and model.startswith("claude")):
+        return body["output_config"]["format"]["schema"]
+    if dialect in ("gemini", "vertex"):
+        assert body["generationConfig"]["responseMimeType"] == "application/json"
+        return body["generationConfig"]["responseJsonSchema"]
+    text_format = body["outputConfig"]["textFormat"]
+    assert text_format["type"] == "json_schema"
+    schema = text_format["structure"]["jsonSchema"]["schema"]
+    assert isinstance(schema, str)  # Converse takes the schema as a JSON string
+    return json.loads(schema)
+
+
+def records(ledger: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in ledger.read_text().splitlines()]
+
+
+def wraps(dialect: str, model: str) -> bool:
+    """Whether the table says this model needs a non-object root wrapped."""
+    return capabilities(dialect, model).json_schema_root == "object"
+
+
+# --------------------------------------------------------------------------- parsed answers
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_a_pydantic_class_gives_an_instance(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """The schema goes out natively and the schema-shaped answer comes back as a City."""
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        response = await orch.send_request(ASK, response_format=City)
+    assert isinstance(response.parsed, City)
+    assert City.model_validate_json(response.content) == response.parsed
+    (request,) = chats(fresh, model)
+    schema = sent_schema(dialect, model, request.body)
+    assert set(schema["properties"]) == {"name", "country", "population"}
+    assert response.warnings == []
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_a_json_schema_dict_gives_the_parsed_json(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """A schema dict gives plain JSON, shaped as asked (minItems honoured)."""
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        response = await orch.send_request(ASK, response_format=CITY_SCHEMA)
+    parsed = response.parsed
+    assert isinstance(parsed, dict)
+    assert isinstance(parsed["name"], str)
+    assert len(parsed["tags"]) >= 2 and all(isinstance(t, str) for t in parsed["tags"])
+    (request,) = chats(fresh, model)
+    assert sent_schema(dialect, model, request.body)["required"] == ["name", "tags"]
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+@pytest.mark.parametrize("fmt", [list[Item], ITEMS_SCHEMA], ids=["list-Item", "array-schema"])
+async def test_an_array_root_works_everywhere(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str, stream: bool, fmt: Any
+) -> None:
+    """An array root is wrapped where the vendor needs an object root, and always unwrapped."""
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        if stream:
+            answer = orch.send_streaming_request(ASK, response_format=fmt)
+            text = "".join([chunk async for chunk in answer])
+            response = answer.response
+            assert text == response.content
+        else:
+            response = await orch.send_request(ASK, response_format=fmt)
+    parsed = response.parsed
+    assert isinstance(parsed, list)
+    if fmt is ITEMS_SCHEMA:
+        assert len(parsed) >= 2
+        assert all(
+            isinstance(i["name"], str) and isinstance(i["price"], int | float) for i in parsed
+        )
+    else:
+        assert all(isinstance(item, Item) for item in parsed)
+    (request,) = chats(fresh, model)
+    schema = sent_schema(dialect, model, request.body)
+    if wraps(dialect, model):
+        assert schema["type"] == "object"
+        assert schema["properties"]["value"]["type"] == "array"
+    else:
+        assert schema["type"] == "array"
+    if dialect == "openai":  # strict mode takes an object root only
+        assert wraps(dialect, model)
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_a_streamed_answer_is_parsed_at_the_end(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """The stream yields the JSON text; stream.response.parsed is the validated instance."""
+    fresh.script(dialect, model, Reply('{"name": "Paris", "country": "France", "population": 2}'))
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        stream = orch.send_streaming_request(ASK, response_format=City)
+        chunks = [chunk async for chunk in stream]
+    assert len(chunks) > 1
+    assert stream.response.parsed == City(name="Paris", country="France", population=2)
+    assert len(records(tmp_path / "ledger.jsonl")) == 1
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_json_object_mode_gives_the_parsed_json(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """``{"type": "json_object"}`` parses whatever JSON the model wrote."""
+    fresh.script(dialect, model, Reply('{"ok": true, "n": 3}'))
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        response = await orch.send_request(ASK, response_format={"type": "json_object"})
+    assert response.parsed == {"ok": True, "n": 3}
+
+
+# --------------------------------------------------------------------------- validation, retries
+
+INVALID = '{"name": "Paris", "population": "many"}'
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_output_retries_sends_the_errors_back(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """One retry: two requests, the second carries the invalid answer and the errors; two
+    ledger records."""
+    fresh.script(dialect, model, Reply(INVALID))
+    ledger = tmp_path / "ledger.jsonl"
+    async with orch_for(fresh, dialect, model, ledger) as orch:
+        response = await orch.send_request(ASK, response_format=City, output_retries=1)
+    assert isinstance(response.parsed, City)
+    first, second = chats(fresh, model)
+    assert json.dumps(INVALID)[1:-1] not in json.dumps(first.body)
+    resent = json.dumps(second.body)
+    assert json.dumps(INVALID)[1:-1] in resent  # the model's own answer goes back
+    assert "country" in resent and "population" in resent  # and what was wrong with it
+    assert len(records(ledger)) == 2
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_invalid_output_raises_with_text_and_errors(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """Without retries, an invalid answer raises after its ledger record."""
+    fresh.script(dialect, model, Reply(INVALID))
+    ledger = tmp_path / "ledger.jsonl"
+    async with orch_for(fresh, dialect, model, ledger) as orch:
+        with pytest.raises(OutputValidationError) as info:
+            await orch.send_request(ASK, response_format=City)
+    error = info.value
+    assert error.text == INVALID
+    assert {tuple(e["loc"]) for e in error.errors} == {("country",), ("population",)}
+    assert all(e["msg"] and e["type"] for e in error.errors)
+    assert error.response is not None and error.response.content == INVALID
+    assert len(records(ledger)) == 1
+    assert len(chats(fresh, model)) == 1
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES[:2], ids=IDS[:2])
+async def test_retries_that_stay_invalid_raise_after_every_record(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """output_retries=1 with two invalid answers: two records, then the error of the last."""
+    fresh.script(dialect, model, Reply(INVALID), Reply("not JSON at all"))
+    ledger = tmp_path / "ledger.jsonl"
+    async with orch_for(fresh, dialect, model, ledger) as orch:
+        with pytest.raises(OutputValidationError) as info:
+            await orch.send_request(ASK, response_format=City, output_retries=1)
+    assert info.value.text == "not JSON at all"
+    assert len(records(ledger)) == 2
+    assert len(chats(fresh, model)) == 2
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_streaming_with_output_retries_is_refused(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """A stream cannot take back what it delivered: refused before any request."""
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        with pytest.raises(InvalidRequestError, match="output_retries"):
+            stream = orch.send_streaming_request(ASK, response_format=City, output_retries=1)
+            async for _ in stream:
+                pass
+    assert chats(fresh, model) == []
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_a_refusal_is_not_a_validation_error(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """The vendor's refusal is finish_reason content_filter with its text; parsed stays None."""
+    refusal = "I can't help with that request."
+    fresh.script(dialect, model, Reply(refusal, finish_reason="content_filter"))
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        response = await orch.send_request(ASK, response_format=City, output_retries=1)
+    assert response.finish_reason == "content_filter"
+    assert response.content == refusal
+    assert response.parsed is None
+    assert len(chats(fresh, model)) == 1  # a refusal is not retried
+
+
+# --------------------------------------------------------------------------- bad input
+
+BAD_FORMATS = [
+    (
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integr"}}},
+        "response_format.json_schema.schema",
+    ),
+    (
+        {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"a": 5}}},
+        },
+        "response_format.json_schema.schema.properties.a",
+    ),
+    ({"type": "json_schema", "json_schema": {"name": "x"}}, "response_format.json_schema"),
+    (
+        {"type": "json_schema", "json_schema": {"name": "no spaces", "schema": {}}},
+        "response_format.json_schema.name",
+    ),
+    ({"type": "xml"}, "response_format"),
+    (42, "response_format"),
+]
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+@pytest.mark.parametrize(("fmt", "path"), BAD_FORMATS, ids=[p for _, p in BAD_FORMATS])
+async def test_a_format_that_is_not_a_json_schema_fails_before_any_call(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str, fmt: Any, path: str
+) -> None:
+    """The message names the path of the problem and nothing reaches the emulator."""
+    ledger = tmp_path / "ledger.jsonl"
+    async with orch_for(fresh, dialect, model, ledger) as orch:
+        with pytest.raises(InvalidRequestError) as info:
+            await orch.send_request(ASK, response_format=fmt)
+    assert str(info.value).startswith(path) or f"{path}:" in str(info.value)
+    assert chats(fresh, model) == []
+    assert not ledger.exists() or ledger.read_text() == ""
