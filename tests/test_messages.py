@@ -89,10 +89,10 @@ def test_dict_arguments_are_accepted_as_json() -> None:
             [
                 {
                     "role": "user",
-                    "content": [{"type": "image_url", "image_url": {"url": "https://x"}}],
+                    "content": [{"type": "image_url", "image_url": {"url": "http://x/a.png"}}],
                 }
             ],
-            "messages[0].content[0].type: 'image_url' (image input) is not supported",
+            "messages[0].content[0].image_url.url: not an https or data URL",
         ),
         ([{"role": "user", "content": []}], "messages[0].content: the list of parts is empty"),
         (

@@ -36,6 +36,7 @@ def test_exception_tree_matches_the_spec() -> None:
         "ConfigurationError": "OrchestratorError",
         "AllFallbacksFailedError": "OrchestratorError",
         "MaxTurnsExceededError": "OrchestratorError",
+        "OutputValidationError": "OrchestratorError",
         "ProviderError": "OrchestratorError",
         "ContextLengthExceededError": "InvalidRequestError",
     }

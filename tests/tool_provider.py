@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llmorch import BaseLLMProvider, LLMResponse, ModelInfo, StreamEvent
+from llmorch import BaseLLMProvider, InvalidRequestError, LLMResponse, ModelInfo, StreamEvent
 from llmorch.messages import ReasoningItem
 from llmorch.request import ChatRequest
 from llmorch.testing import Reply
@@ -42,11 +42,25 @@ class ScriptedProvider(BaseLLMProvider):
         self.replies: list[Reply] = []
         self.requests: list[ChatRequest] = []
         self.calls = 0
+        self.refuse: set[str] = set()  # parameters answered with a 400 naming them
 
     def _next(self, request: ChatRequest) -> Reply:
         self.requests.append(request)
         self.calls += 1
+        for name in sorted(self.refuse):
+            if getattr(request, name) is not None:
+                raise InvalidRequestError(
+                    f"Unsupported parameter: '{name}'", provider=self.name, status_code=400,
+                    body={"error": {"param": name}},
+                )  # fmt: skip
         return self.replies.pop(0) if self.replies else Reply("(no more replies)")
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        body = error.body
+        if isinstance(body, dict):
+            param = body.get("error", {}).get("param")
+            return str(param) if param else None
+        return None
 
     def _ids(self, reply: Reply) -> list[str]:
         return [use.id or f"fake_{self.calls}_{i}" for i, use in enumerate(reply.tool_calls)]

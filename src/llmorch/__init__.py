@@ -19,6 +19,7 @@ from llmorch.exceptions import (
     MaxTurnsExceededError,
     ModelNotFoundError,
     OrchestratorError,
+    OutputValidationError,
     PermissionDeniedError,
     ProviderConnectionError,
     ProviderError,
@@ -28,6 +29,7 @@ from llmorch.exceptions import (
     StreamInterruptedError,
 )
 from llmorch.orchestrator import AsyncLLMOrchestrator
+from llmorch.parts import document, image
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.registry import ModelRegistry
 from llmorch.streaming import ResponseStream
@@ -58,6 +60,7 @@ __all__ = [
     "ModelRegistry",
     "OrchestratorConfig",
     "OrchestratorError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "ProviderConnectionError",
     "ProviderError",
@@ -74,5 +77,7 @@ __all__ = [
     "ToolLoopResult",
     "UsageRecord",
     "__version__",
+    "document",
     "events",
+    "image",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 from llmorch._options import check_options
 from llmorch.exceptions import InvalidRequestError
 from llmorch.messages import ChatMessage
+from llmorch.output import validate_output_retries, validate_response_format
 from llmorch.request import NO_OPTIONS, ChatRequest, validate_reasoning, validate_sampling
 from llmorch.tools import generated_id, validate_tool_choice, validate_tools
 from llmorch.types import LLMResponse
@@ -64,6 +65,8 @@ def full_request(
             raise InvalidRequestError("parallel_tool_calls must be a bool or None")
         if not tools:
             raise InvalidRequestError("parallel_tool_calls is set but tools= is empty")
+    if call.get("output_retries") and call.get("response_format") is None:
+        raise InvalidRequestError("output_retries is set but response_format is not")
     options = NO_OPTIONS
     if "timeout" in call or "extra_body" in call or "extra_headers" in call:
         options = check_options(
@@ -85,6 +88,8 @@ def full_request(
         parallel_tool_calls=parallel,
         reasoning=validate_reasoning(call.get("reasoning")),
         options=options,
+        response_format=validate_response_format(call.get("response_format")),
+        output_retries=validate_output_retries(call.get("output_retries")),
     )
 
 

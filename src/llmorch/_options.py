@@ -68,7 +68,8 @@ def _check_timeout(value: object) -> None:
 
 _ACCEPTED = (
     "provider, model, temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice, "
-    "parallel_tool_calls, reasoning, timeout, extra_body, extra_headers, tags"
+    "parallel_tool_calls, response_format, output_retries, reasoning, timeout, extra_body, "
+    "extra_headers, tags"
 )
 _UNKNOWN_HINTS = {
     "n": "llmorch returns one answer per call: make several calls for several answers",
@@ -78,7 +79,6 @@ _UNKNOWN_HINTS = {
     "top_logprobs": "send extra_body={'top_logprobs': N} to a vendor that has them",
     "max_completion_tokens": "pass max_tokens=",
     "max_output_tokens": "pass max_tokens=",
-    "response_format": "structured output is not supported by this version of llmorch yet",
 }
 
 

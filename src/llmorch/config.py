@@ -169,6 +169,9 @@ class ProviderConfig(BaseModel):
         max_backoff_s: Upper bound for one backoff wait, in seconds (> 0).
         headers: Extra HTTP headers sent with every request.
         cooldown_s: Seconds to skip a model after it failed; 0 turns this off.
+        unsupported: What to do with a parameter the model does not take (SPEC §2.10):
+            ``warn`` (remove it, list it in ``response.warnings``, log once), ``drop`` (remove
+            and list it, no log) or ``error`` (raise ``InvalidRequestError`` before any call).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=False)
@@ -182,6 +185,7 @@ class ProviderConfig(BaseModel):
     max_backoff_s: float = Field(default=30, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
     cooldown_s: float = Field(default=0, ge=0)
+    unsupported: Literal["warn", "error", "drop"] = "warn"
 
     _unresolved: dict[str, str] = PrivateAttr(default_factory=dict)
 

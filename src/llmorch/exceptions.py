@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigurationError
     ├── AllFallbacksFailedError                (.attempts)
     ├── MaxTurnsExceededError                  tool loop past max_turns (.messages, .turns)
+    ├── OutputValidationError                  an answer not in the asked schema (.text, .errors)
     └── ProviderError                          (provider, model, status_code, request_id,
         │                                       retry_after, is_retryable, body)
         ├── AuthenticationError                401 (Gemini: 400 API_KEY_INVALID)
@@ -43,6 +44,7 @@ __all__ = [
     "MaxTurnsExceededError",
     "ModelNotFoundError",
     "OrchestratorError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "ProviderConnectionError",
     "ProviderError",
@@ -210,6 +212,28 @@ class MaxTurnsExceededError(OrchestratorError):
         super().__init__(message)
         self.messages: list[Any] = list(messages)
         self.turns: list[Any] = list(turns)
+
+
+class OutputValidationError(OrchestratorError):
+    """An answer that does not match the ``response_format`` it was asked for.
+
+    It is raised after the call is recorded in the ledger (the answer was billed).
+
+    Attributes:
+        text: The answer's text.
+        errors: What is wrong: ``{"loc", "msg", "type"}`` dicts (pydantic's shape).
+        response: The response that failed (its cost, tokens and ``attempts``), once known.
+    """
+
+    def __init__(self, text: str, errors: Sequence[dict[str, Any]]) -> None:
+        self.text = text
+        self.errors: list[dict[str, Any]] = list(errors)
+        self.response: Any = None
+        first = self.errors[0] if self.errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(part) for part in first.get("loc", [])) or "(root)"
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"the answer does not match the response_format: {where}: "
+                         f"{first['msg']}{more}")  # fmt: skip
 
 
 class AllFallbacksFailedError(OrchestratorError):

@@ -7,16 +7,29 @@ first violation, and returns :class:`ChatMessage` values the vendor codecs encod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from llmorch.exceptions import InvalidRequestError
+from llmorch.parts import (
+    CacheControl,
+    DocumentPart,
+    ImagePart,
+    Part,
+    TextPart,
+    parse_cache_control,
+    parse_part,
+)
 from llmorch.tools import ToolCall, parse_arguments
 
 __all__ = [
+    "CacheControl",
     "ChatMessage",
+    "DocumentPart",
+    "ImagePart",
     "Part",
     "ReasoningItem",
     "Role",
@@ -27,29 +40,14 @@ __all__ = [
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _KEYS: dict[str, frozenset[str]] = {
-    "system": frozenset({"role", "content"}),
-    "developer": frozenset({"role", "content"}),
-    "user": frozenset({"role", "content"}),
-    "assistant": frozenset({"role", "content", "tool_calls", "reasoning"}),
-    "tool": frozenset({"role", "content", "tool_call_id"}),
+    "system": frozenset({"role", "content", "cache_control"}),
+    "developer": frozenset({"role", "content", "cache_control"}),
+    "user": frozenset({"role", "content", "cache_control"}),
+    "assistant": frozenset({"role", "content", "tool_calls", "reasoning", "cache_control"}),
+    "tool": frozenset({"role", "content", "tool_call_id", "cache_control"}),
 }
 _PLAIN_ROLES = ("user", "system", "assistant", "developer")
-_PLANNED_PARTS = {"image_url": "image", "file": "document", "input_audio": "audio"}
-
-
-@dataclass(frozen=True, slots=True)
-class TextPart:
-    """A text content part.
-
-    Attributes:
-        text: The text.
-    """
-
-    text: str
-
-
-Part = TextPart
-"""A content part. Image and document parts join this union with their feature."""
+_MEDIA_ROLES = ("user", "tool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +111,20 @@ class ChatMessage:
     tool_name: str | None = None
 
     @property
+    def text_parts(self) -> tuple[TextPart, ...]:
+        """The text parts, in order."""
+        return tuple(part for part in self.parts if type(part) is TextPart)
+
+    @property
     def text(self) -> str:
-        """The text of every text part, joined."""
+        """The text of every text part, joined (images and documents left out)."""
         parts = self.parts
-        if len(parts) == 1:
+        if len(parts) == 1 and type(parts[0]) is TextPart:
             return parts[0].text
-        return "".join(part.text for part in parts)
+        return "".join(part.text for part in parts if type(part) is TextPart)
 
 
-def _parts(content: object, where: str) -> tuple[Part, ...]:
+def _parts(content: object, where: str, role: str) -> tuple[Part, ...]:
     if isinstance(content, str):
         return (TextPart(content),)
     if isinstance(content, (bytes, Mapping)) or not isinstance(content, Sequence):
@@ -135,22 +138,13 @@ def _parts(content: object, where: str) -> tuple[Part, ...]:
         at = f"{where}[{j}]"
         if not isinstance(part, Mapping):
             raise InvalidRequestError(f"{at}: a part must be a dict, got {type(part).__name__}")
-        kind = part.get("type")
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise InvalidRequestError(f"{at}.text: must be a str")
-            extra = set(part) - {"type", "text"}
-            if extra:
-                raise InvalidRequestError(f"{at} has unexpected keys: {sorted(extra)}")
-            out.append(TextPart(text))
-        elif kind in _PLANNED_PARTS:
+        typed = parse_part(part, at)
+        if type(typed) is not TextPart and role not in _MEDIA_ROLES:
             raise InvalidRequestError(
-                f"{at}.type: {kind!r} ({_PLANNED_PARTS[str(kind)]} input) is not supported by "
-                "this version of llmorch yet; only 'text' parts are"
+                f"{at}.type: {part.get('type')!r} parts go in user and tool turns only, not in "
+                f"a {role!r} turn"
             )
-        else:
-            raise InvalidRequestError(f"{at}.type: unknown part type {kind!r} (expected 'text')")
+        out.append(typed)
     return tuple(out)
 
 
@@ -298,7 +292,7 @@ def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
             if "content" not in msg:
                 raise InvalidRequestError(f"{where} has no 'content'")
             tool_name, _ = pending.pop(call_id)
-            tool_parts = _parts(content, f"{where}.content")
+            tool_parts = _cached(_parts(content, f"{where}.content", role), msg, where)
             out.append(ChatMessage("tool", tool_parts, tool_call_id=call_id, tool_name=tool_name))
             continue
         if pending:
@@ -312,7 +306,7 @@ def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
             elif content == "" and calls:
                 parts = ()
             else:
-                parts = _parts(content, f"{where}.content")
+                parts = _cached(_parts(content, f"{where}.content", role), msg, where)
             reasoning = _reasoning(msg.get("reasoning"), f"{where}.reasoning")
             for j, call in enumerate(calls):
                 pending[call.id] = (call.name, f"{where}.tool_calls[{j}]")
@@ -320,10 +314,22 @@ def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
             continue
         if "content" not in msg:
             raise InvalidRequestError(f"{where} has no 'content'")
-        out.append(ChatMessage(role, _parts(content, f"{where}.content")))
+        out.append(
+            ChatMessage(role, _cached(_parts(content, f"{where}.content", role), msg, where))
+        )
     if pending:
         _unanswered(pending)
     return tuple(out)
+
+
+def _cached(parts: tuple[Part, ...], msg: Mapping[str, Any], where: str) -> tuple[Part, ...]:
+    """Apply a message-level ``cache_control`` (LiteLLM's shape) to the message's last part."""
+    if "cache_control" not in msg:
+        return parts
+    cache = parse_cache_control(msg["cache_control"], f"{where}.cache_control")
+    if not parts:
+        raise InvalidRequestError(f"{where}.cache_control: the message has no content to cache")
+    return (*parts[:-1], dataclasses.replace(parts[-1], cache=cache))
 
 
 def _unanswered(pending: Mapping[str, tuple[str, str]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -11,7 +12,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,26 +24,31 @@ from llmorch._call import given as _given
 from llmorch._call import settle
 from llmorch._options import refuse_unknown
 from llmorch._retry import Backoff, decide
+from llmorch.capabilities import learn
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.costs import CostTracker
 from llmorch.exceptions import (
     AllFallbacksFailedError,
     ConfigurationError,
+    InvalidRequestError,
     ModelNotFoundError,
     OrchestratorError,
+    OutputValidationError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from llmorch.fit import fit
 from llmorch.messages import validate_messages
+from llmorch.output import parse_answer, retry_messages, tool_answer, tool_events_as_text
 from llmorch.pricing import usage_dimensions
 from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry, listing_key
 from llmorch.request import ChatRequest
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator, open_attempt
 from llmorch.tool_loop import ToolLoopResult, ToolRunner, check_max_turns, run_loop
-from llmorch.types import LLMResponse, Message, normalize_tokens
+from llmorch.types import LLMResponse, Message, StreamEvent, normalize_tokens
 
 if TYPE_CHECKING:
     from llmorch.conversation import Conversation
@@ -55,6 +61,7 @@ T = TypeVar("T")
 _CALL_ORDER = (
     "temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "tools", "tool_choice",
     "parallel_tool_calls", "reasoning", "timeout", "extra_body", "extra_headers",
+    "response_format", "output_retries",
 )  # fmt: skip
 _NOTHING = (None,) * len(_CALL_ORDER)  # a call that gives none of them
 
@@ -503,6 +510,8 @@ class AsyncLLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
         extra_body: Mapping[str, Any] | None = None,
@@ -528,6 +537,12 @@ class AsyncLLMOrchestrator:
                 pydantic model classes or functions.
             tool_choice: ``"auto"``, ``"none"``, ``"required"``, a tool name, or OpenAI's dict.
             parallel_tool_calls: Allow or forbid several tool calls in one answer.
+            response_format: Answer in this shape: a pydantic model class (or a type such as
+                ``list[Item]``), ``{"type": "json_schema", "json_schema": {"name", "schema",
+                "strict"?}}`` or ``{"type": "json_object"}``; ``response.parsed`` holds the
+                validated answer.
+            output_retries: Re-ask this often when the answer does not validate (each time a
+                ledger record).
             reasoning: ``"none"``, ``"low"``, ``"medium"``, ``"high"`` or
                 ``{"effort": ..., "budget_tokens": N}``, mapped per vendor and model.
             timeout: This call's timeout per attempt (seconds or an ``httpx.Timeout``), instead
@@ -554,6 +569,7 @@ class AsyncLLMOrchestrator:
         values = (
             temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
             parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
+            response_format, output_retries,
         )  # fmt: skip
         request = self._request(messages, name, values, kwargs, chain[0])
         return await self._send_typed(request, name, chain, tags)
@@ -575,6 +591,8 @@ class AsyncLLMOrchestrator:
         seed: int | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
         extra_body: Mapping[str, Any] | None = None,
@@ -608,6 +626,8 @@ class AsyncLLMOrchestrator:
             seed: As for :meth:`send_request`.
             tool_choice: As for :meth:`send_request`; a forced choice holds for the first turn.
             parallel_tool_calls: As for :meth:`send_request`.
+            response_format: As for :meth:`send_request` (the final turn's answer).
+            output_retries: As for :meth:`send_request`.
             reasoning: As for :meth:`send_request`; the reasoning state of each turn goes
                 back with it (same provider type and model family).
             timeout: As for :meth:`send_request` (per attempt of each turn).
@@ -643,6 +663,8 @@ class AsyncLLMOrchestrator:
             seed=seed,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            output_retries=output_retries,
             reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,
@@ -675,14 +697,39 @@ class AsyncLLMOrchestrator:
 
         return await run_loop(request, history, runner, send, limit, turns)
 
+    def _fit(self, request: ChatRequest, name: str) -> ChatRequest:
+        """Fit a request to its model for provider ``name`` (SPEC §2.10)."""
+        config = self.config.providers[name]
+        return fit(request, config.type, config.unsupported)
+
+    def _relearned(
+        self, adapter: BaseLLMProvider, base: ChatRequest, sent: ChatRequest, exc: ProviderError
+    ) -> ChatRequest | None:
+        """After a 400 naming a parameter the model refuses: the request to retry once, or None.
+
+        The fact is remembered for the process (the next call leaves the parameter out at once).
+        """
+        config = adapter.config
+        if not isinstance(exc, InvalidRequestError) or config.unsupported == "error":
+            return None
+        parameter = adapter.unsupported_parameter(exc)
+        if parameter is None or getattr(sent, parameter, None) is None:
+            return None
+        learn(config.type, sent.model, parameter)
+        logger.info("%s/%s refused %s: retrying without it", adapter.name, sent.model, parameter)
+        return self._fit(base, adapter.name)
+
     async def _send_typed(
         self,
         request: ChatRequest,
         name: str,
         chain: list[str],
         tags: Mapping[str, str] | None = None,
-    ) -> LLMResponse:
+    ) -> LLMResponse[Any]:
         """Send an already validated request down a chain (the tool loop's turns use it).
+
+        With ``response_format``, the answer is parsed after it is recorded; ``output_retries``
+        re-asks with the validation errors.
 
         Args:
             request: The typed request (its ``model`` is set per attempt).
@@ -692,21 +739,65 @@ class AsyncLLMOrchestrator:
 
         Returns:
             The recorded response.
+
+        Raises:
+            OutputValidationError: The last answer did not validate (it is recorded).
         """
         await self._ensure_started()
-
-        async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse:
-            started = time.perf_counter()
-            response = await adapter.send_request(request.with_model(model_id))
-            response.latency_s = time.perf_counter() - started
-            if response.tool_calls or response.reasoning_items:
-                settle(response, request.with_model(model_id), adapter.config.type)
+        retries = request.output_retries
+        while True:
+            response, sent = await self._send_once(request, name, chain, tags)
+            if request.response_format is None:
+                return response
+            try:
+                parse_answer(response, sent)
+            except OutputValidationError as exc:
+                exc.response = response
+                if retries <= 0:
+                    raise
+                retries -= 1
+                logger.info("the answer did not validate (%s); asking again", exc)
+                more = retry_messages(exc.text, exc.errors)
+                request = dataclasses.replace(request, messages=request.messages + more)
+                continue
             return response
 
-        response, _, attempts = await self._run_chain(name, chain, attempt)
+    async def _send_once(
+        self,
+        request: ChatRequest,
+        name: str,
+        chain: list[str],
+        tags: Mapping[str, str] | None,
+    ) -> tuple[LLMResponse[Any], ChatRequest]:
+        """One call down the chain, recorded; with the request the answering model got."""
+        first = self._fit(request.with_model(chain[0]), name)  # raises before any I/O
+        fitted = {first.model: first}
+
+        async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse[Any]:
+            base = request.with_model(model_id)
+            sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
+            started = time.perf_counter()
+            try:
+                response = await adapter.send_request(sent)
+            except ProviderError as exc:
+                again = self._relearned(adapter, base, sent, exc)
+                if again is None:
+                    raise
+                sent = fitted[model_id] = again
+                response = await adapter.send_request(sent)
+            response.latency_s = time.perf_counter() - started
+            if sent.output is not None and sent.output.mode == "tool":
+                tool_answer(response)
+            if response.tool_calls or response.reasoning_items:
+                settle(response, sent, adapter.config.type)
+            if sent.warnings:
+                response.warnings = list(sent.warnings)
+            return response
+
+        response, model_id, attempts = await self._run_chain(name, chain, attempt)
         response.attempts = attempts
         self._record_response(response, tags)
-        return response
+        return response, fitted[model_id]
 
     def _record_response(
         self, response: LLMResponse, tags: Mapping[str, str] | None = None
@@ -739,6 +830,8 @@ class AsyncLLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -765,6 +858,9 @@ class AsyncLLMOrchestrator:
             tools: As for :meth:`send_request`.
             tool_choice: As for :meth:`send_request`.
             parallel_tool_calls: As for :meth:`send_request`.
+            response_format: As for :meth:`send_request`; ``stream.response.parsed`` at the
+                end.
+            output_retries: Refused: a stream cannot take back what it delivered.
             reasoning: As for :meth:`send_request`.
             timeout: The time each event may take after the previous one (and the first after
                 the request), instead of the provider's ``timeout``.
@@ -783,6 +879,7 @@ class AsyncLLMOrchestrator:
         values = (
             temperature, max_tokens, top_p, top_k, stop, seed, tools, tool_choice,
             parallel_tool_calls, reasoning, timeout, extra_body, extra_headers,
+            response_format, output_retries,
         )  # fmt: skip
         request = self._request(messages, name, values, kwargs, chain[0])
         return self._stream_typed(request, name, chain, tags)
@@ -804,14 +901,49 @@ class AsyncLLMOrchestrator:
 
         Returns:
             The stream.
+
+        Raises:
+            InvalidRequestError: ``output_retries`` was given, or the first model cannot take
+                the request (raised here, before any I/O).
         """
+        if request.output_retries:
+            raise InvalidRequestError(
+                "output_retries cannot be used with a stream: a stream cannot take back what it "
+                "delivered; use send_request() to have invalid answers re-asked"
+            )
+        first = self._fit(request.with_model(chain[0]), name)
+        fitted = {first.model: first}
+
+        def events_for(adapter: BaseLLMProvider, sent: ChatRequest) -> AsyncIterator[StreamEvent]:
+            events = adapter.send_streaming_request(sent)
+            if sent.output is not None and sent.output.mode == "tool":
+                return tool_events_as_text(events)
+            return events
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
-            events = adapter.send_streaming_request(request.with_model(model_id))
-            opened = OpenedStream(
-                name, model_id, events, StreamAccumulator(), [], time.perf_counter()
-            )
-            return await open_attempt(opened)
+            base = request.with_model(model_id)
+            sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
+            try:
+                return await open_attempt(
+                    OpenedStream(
+                        name,
+                        model_id,
+                        events_for(adapter, sent),
+                        StreamAccumulator(),
+                        [],
+                        time.perf_counter(),
+                    )
+                )
+            except ProviderError as exc:
+                again = self._relearned(adapter, base, sent, exc)
+                if again is None:
+                    raise
+                sent = fitted[model_id] = again
+                opened = OpenedStream(
+                    name, model_id, events_for(adapter, sent), StreamAccumulator(), [],
+                    time.perf_counter(),
+                )  # fmt: skip
+                return await open_attempt(opened)
 
         async def opener() -> OpenedStream:
             await self._ensure_started()
@@ -819,10 +951,17 @@ class AsyncLLMOrchestrator:
             opened.attempts = attempts
             return opened
 
-        def finish(opened: OpenedStream, complete: bool) -> LLMResponse:
-            return self._finish_stream(opened, complete, request, tags)
+        def finish(opened: OpenedStream, complete: bool) -> LLMResponse[Any]:
+            return self._finish_stream(opened, complete, fitted[opened.model], tags)
 
-        return ResponseStream(opener, finish)
+        def validate(response: LLMResponse[Any]) -> None:
+            try:
+                parse_answer(response, fitted[response.model])
+            except OutputValidationError as exc:
+                exc.response = response
+                raise
+
+        return ResponseStream(opener, finish, validate if request.response_format else None)
 
     def _finish_stream(
         self,
@@ -830,7 +969,7 @@ class AsyncLLMOrchestrator:
         complete: bool,
         request: ChatRequest,
         tags: Mapping[str, str] | None,
-    ) -> LLMResponse:
+    ) -> LLMResponse[Any]:
         acc = opened.accumulator
         text = acc.text
         tokens = acc.tokens
@@ -857,7 +996,7 @@ class AsyncLLMOrchestrator:
             tags=tags,
             dimensions=usage_dimensions(acc.raw),
         )
-        response = LLMResponse(
+        response: LLMResponse[Any] = LLMResponse(
             content=text,
             model=opened.model,
             provider=opened.provider,
@@ -872,10 +1011,11 @@ class AsyncLLMOrchestrator:
             tool_calls=list(acc.tool_calls),
             reasoning=acc.reasoning,
             reasoning_items=acc.reasoning_items,
+            warnings=list(request.warnings),
         )
         if response.tool_calls or response.reasoning_items:
             provider_type = self.config.providers[opened.provider].type
-            settle(response, request.with_model(opened.model), provider_type)
+            settle(response, request, provider_type)
         return response
 
     # -- models and costs ---------------------------------------------------------------------

@@ -6,12 +6,15 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmorch._http import Timeout
 from llmorch.exceptions import InvalidRequestError
 from llmorch.messages import ChatMessage
 from llmorch.tools import Tool, ToolChoice
+
+if TYPE_CHECKING:
+    from llmorch.output import OutputPlan, ResponseFormat
 
 __all__ = [
     "CallOptions",
@@ -213,6 +216,11 @@ class ChatRequest:
         parallel_tool_calls: Allow (True) or forbid (False) several calls in one answer.
         reasoning: How much to think.
         options: ``timeout``, ``extra_body``, ``extra_headers``.
+        response_format: The structured output the call asked for.
+        output: How this attempt's model gets ``response_format`` (set per attempt; codecs
+            encode mode ``native`` and ``json_object``; mode ``tool`` never reaches them).
+        output_retries: How often to re-ask after an answer fails validation.
+        warnings: What was removed from the call for this model, and why.
     """
 
     messages: tuple[ChatMessage, ...]
@@ -228,6 +236,10 @@ class ChatRequest:
     parallel_tool_calls: bool | None = None
     reasoning: Reasoning | None = None
     options: CallOptions = NO_OPTIONS
+    response_format: ResponseFormat | None = None
+    output: OutputPlan | None = None
+    output_retries: int = 0
+    warnings: tuple[str, ...] = ()
 
     def with_model(self, model: str) -> ChatRequest:
         """The same request for another model of the chain.

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
@@ -316,9 +316,11 @@ class ResponseStream:
         self,
         opener: Callable[[], Awaitable[OpenedStream]],
         finish: Callable[[OpenedStream, bool], LLMResponse],
+        validate: Callable[[LLMResponse], None] | None = None,
     ) -> None:
         self._opener = opener
         self._finish = finish
+        self._validate = validate
         self._opened: OpenedStream | None = None
         self._response: LLMResponse | None = None
         self._closed = False
@@ -399,8 +401,7 @@ class ResponseStream:
             if type(first) is TextDelta:
                 return first.text
         if opened.exhausted:
-            self._end(opened, complete=True)
-            raise StopAsyncIteration
+            self._exhausted(opened)
         add = opened.accumulator.add
         try:
             while True:
@@ -409,14 +410,26 @@ class ResponseStream:
                     return text
         except StopAsyncIteration:
             opened.accumulator.finish_calls()
-            self._end(opened, complete=True)
-            raise
+            self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
         except BaseException:
             self._end(opened, complete=False)
             await self._release(opened)
             raise
+
+    def _exhausted(self, opened: OpenedStream) -> NoReturn:
+        """The stream ended normally: record it, validate the answer, stop the iteration.
+
+        Raises:
+            StopAsyncIteration: Always, unless the answer fails its ``response_format``.
+            OutputValidationError: The answer does not validate (it is recorded).
+        """
+        self._end(opened, complete=True)
+        if self._validate is not None and self._response is not None:
+            validate, self._validate = self._validate, None
+            validate(self._response)
+        raise StopAsyncIteration
 
     def events(self) -> AsyncIterator[Event]:
         """Iterate the typed events instead of text (SPEC §2.9).
@@ -438,8 +451,7 @@ class ResponseStream:
         if opened.pending:
             return opened.pending.pop(0)
         if opened.exhausted:
-            self._end(opened, complete=True)
-            raise StopAsyncIteration
+            self._exhausted(opened)
         translate = opened.accumulator.translate
         try:
             while True:
@@ -450,8 +462,7 @@ class ResponseStream:
                     return out[0]
         except StopAsyncIteration:
             opened.accumulator.finish_calls()
-            self._end(opened, complete=True)
-            raise
+            self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
         except BaseException:

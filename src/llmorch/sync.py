@@ -658,6 +658,8 @@ class LLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -680,6 +682,8 @@ class LLMOrchestrator:
             tools: Tools the model may call.
             tool_choice: Whether and which tool the model must call.
             parallel_tool_calls: Allow or forbid several calls in one answer.
+            response_format: Answer in this shape (``response.parsed``); see the async API.
+            output_retries: Re-asks after an answer that does not validate (not for streams).
             reasoning: How much the model should think.
             timeout: This call's timeout per attempt.
             extra_body: Vendor fields deep-merged into the body.
@@ -704,6 +708,8 @@ class LLMOrchestrator:
             tools=tools,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            output_retries=output_retries,
             reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,
@@ -728,6 +734,8 @@ class LLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -750,6 +758,8 @@ class LLMOrchestrator:
             tools: Tools the model may call.
             tool_choice: Whether and which tool the model must call.
             parallel_tool_calls: Allow or forbid several calls in one answer.
+            response_format: Answer in this shape (``response.parsed``); see the async API.
+            output_retries: Re-asks after an answer that does not validate (not for streams).
             reasoning: How much the model should think.
             timeout: The time each event may take after the previous one.
             extra_body: Vendor fields deep-merged into the body.
@@ -774,6 +784,8 @@ class LLMOrchestrator:
             tools=tools,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            output_retries=output_retries,
             reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,
@@ -799,6 +811,8 @@ class LLMOrchestrator:
         seed: int | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -825,6 +839,8 @@ class LLMOrchestrator:
             seed: A sampling seed.
             tool_choice: Whether and which tool the model must call (first turn).
             parallel_tool_calls: Allow or forbid several calls in one answer.
+            response_format: Answer in this shape (``response.parsed``); see the async API.
+            output_retries: Re-asks after an answer that does not validate (not for streams).
             reasoning: How much the model should think.
             timeout: Each turn's timeout per attempt.
             extra_body: Vendor fields deep-merged into the body.
@@ -850,6 +866,8 @@ class LLMOrchestrator:
             seed=seed,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            output_retries=output_retries,
             reasoning=reasoning,
             timeout=timeout,
             extra_body=extra_body,

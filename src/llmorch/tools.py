@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmorch.exceptions import InvalidRequestError
+from llmorch.parts import CacheControl, parse_cache_control
 
 __all__ = [
     "Tool",
@@ -116,6 +117,8 @@ class Tool:
         parameters: The JSON schema of its arguments (an object schema).
         strict: OpenAI's strict mode (``None`` leaves the vendor default).
         function: The Python callable :meth:`~llmorch.AsyncLLMOrchestrator.run_tools` calls.
+        cache: A prompt-cache breakpoint after the tool definitions up to this one (a tool
+            dict's ``cache_control``), where the vendor takes one.
     """
 
     name: str
@@ -123,6 +126,7 @@ class Tool:
     parameters: Mapping[str, Any] = field(default_factory=lambda: dict(_EMPTY_SCHEMA))
     strict: bool | None = None
     function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    cache: CacheControl | None = None
 
     @classmethod
     def from_function(
@@ -244,9 +248,12 @@ def _from_dict(value: Mapping[str, Any], where: str) -> Tool:
             f"{where}: a tool dict must be {{'type': 'function', 'function': {{...}}}}"
         )
     function = value["function"]
-    extra = set(value) - {"type", "function"}
+    extra = set(value) - {"type", "function", "cache_control"}
     if extra:
         raise InvalidRequestError(f"{where} has unexpected keys: {sorted(extra)}")
+    cache = None
+    if "cache_control" in value:
+        cache = parse_cache_control(value["cache_control"], f"{where}.cache_control")
     unknown = set(function) - {"name", "description", "parameters", "strict"}
     if unknown:
         raise InvalidRequestError(f"{where}.function has unexpected keys: {sorted(unknown)}")
@@ -260,7 +267,7 @@ def _from_dict(value: Mapping[str, Any], where: str) -> Tool:
     if strict is not None and not isinstance(strict, bool):
         raise InvalidRequestError(f"{where}.function.strict must be a bool")
     parameters = function.get("parameters", _EMPTY_SCHEMA)
-    return Tool(name, description, parameters, strict)
+    return Tool(name, description, parameters, strict, cache=cache)
 
 
 def _check_tool(tool: Tool, where: str) -> Tool:

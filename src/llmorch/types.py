@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
+
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:  # TypeVar defaults (PEP 696); typing_extensions comes with pydantic
+    from typing_extensions import TypeVar
 
 from llmorch.messages import ReasoningItem
 from llmorch.tools import ToolCall
@@ -24,6 +30,8 @@ __all__ = [
 
 Message = dict[str, Any]
 """One chat turn in the OpenAI Chat shape: ``{"role", "content", "tool_calls"?, ...}``."""
+
+T = TypeVar("T", default=Any)
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
 
@@ -61,8 +69,8 @@ def normalize_tokens(
 
 
 @dataclass
-class LLMResponse:
-    """One completed answer.
+class LLMResponse(Generic[T]):
+    """One completed answer (``LLMResponse[T]``: ``parsed`` is a ``T``).
 
     Attributes:
         content: The generated text.
@@ -81,6 +89,9 @@ class LLMResponse:
         reasoning: The thinking text the vendor returned, or ``None``.
         reasoning_items: The reasoning state (thinking blocks, signatures) to send back.
         provider_type: The provider type that answered (``anthropic``, ``gemini``, ...).
+        parsed: The answer validated into the ``response_format`` given (a model instance,
+            or the parsed JSON for a schema dict); ``None`` without one, or for a refusal.
+        warnings: What llmorch removed from the call for this model, and why (SPEC §2.10).
     """
 
     content: str
@@ -98,6 +109,8 @@ class LLMResponse:
     reasoning: str | None = None
     reasoning_items: list[ReasoningItem] = field(default_factory=list, repr=False)
     provider_type: str = field(default="", repr=False)
+    parsed: T | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> dict[str, Any]:

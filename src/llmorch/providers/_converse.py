@@ -230,9 +230,9 @@ def _content(message: ChatMessage, request: ChatRequest, provider_type: str) -> 
             }
         ]
     if message.role != "assistant" or not (message.tool_calls or message.reasoning):
-        return [{"text": part.text} for part in message.parts]
+        return [{"text": part.text} for part in message.text_parts]
     blocks = _reasoning_blocks(message, request, provider_type)
-    blocks += [{"text": part.text} for part in message.parts if part.text]
+    blocks += [{"text": part.text} for part in message.text_parts if part.text]
     blocks += [
         {"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.arguments}}
         for call in message.tool_calls
@@ -247,7 +247,7 @@ def _turns(request: ChatRequest, provider_type: str) -> tuple[list[Any], list[An
     history_tools: list[str] = []
     for message in request.messages:
         if message.role in ("system", "developer"):
-            system += [{"text": part.text} for part in message.parts]
+            system += [{"text": part.text} for part in message.text_parts]
             continue
         role = "assistant" if message.role == "assistant" else "user"
         for call in message.tool_calls:

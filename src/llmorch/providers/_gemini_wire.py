@@ -121,7 +121,7 @@ def _model_parts(
         for i in items
         if i.text and i.signature and not i.tool_call_id
     ]
-    texts = [{"text": p.text} for p in message.parts if p.text or not message.tool_calls]
+    texts = [{"text": p.text} for p in message.text_parts if p.text or not message.tool_calls]
     bare = [i.signature for i in items if not i.text and not i.tool_call_id and i.signature]
     if bare:
         if not texts:
@@ -162,14 +162,14 @@ def _contents(
     for message in request.messages:
         role = message.role
         if role in ("system", "developer"):
-            system += [{"text": part.text} for part in message.parts]
+            system += [{"text": part.text} for part in message.text_parts]
             continue
         if role == "assistant":
             turn, parts = "model", _model_parts(message, request, provider_type)
         elif role == "tool":
             turn, parts = "user", [_result_part(message)]
         else:
-            turn, parts = "user", [{"text": part.text} for part in message.parts]
+            turn, parts = "user", [{"text": part.text} for part in message.text_parts]
         if contents and contents[-1]["role"] == turn:
             contents[-1]["parts"] += parts
         else:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from llmorch.exceptions import (
     AuthenticationError,
+    InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -94,6 +95,18 @@ class BaseLLMProvider(abc.ABC):
         Returns:
             An async iterator of :class:`~llmorch.types.StreamEvent`.
         """
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        """The parameter a vendor's 400 says the model does not take (SPEC §2.10's learned retry).
+
+        Args:
+            error: The mapped 400 (its ``body`` is the vendor's error body).
+
+        Returns:
+            The llmorch parameter name (``temperature``, ``top_p``, ``top_k``, ``seed``,
+            ``stop``), or ``None`` when the error names none (the default).
+        """
+        return None
 
     @abc.abstractmethod
     async def get_available_models(self) -> list[ModelInfo]:

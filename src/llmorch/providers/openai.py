@@ -256,7 +256,7 @@ def _effort(reasoning: Reasoning, model: str) -> str | None:
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, str]]:
-    parts = message.parts
+    parts = message.text_parts
     if len(parts) == 1:
         return parts[0].text
     if not parts:

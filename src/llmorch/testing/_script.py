@@ -478,3 +478,73 @@ def default_arguments(schema: Any) -> dict[str, Any]:
             kind = next((k for k in kind if k != "null"), "string")
         out[name] = default_arguments(prop) if kind == "object" else _DEFAULTS.get(kind, "x")
     return out
+
+
+def schema_instance(schema: Any, root: Any = None, depth: int = 0) -> Any:
+    """A deterministic JSON value that a JSON Schema accepts: the emulator's structured answer.
+
+    Every property is filled (required or not, so strict and non-strict schemas both get a
+    full object); arrays get ``minItems`` items (at least one); references to ``$defs`` /
+    ``definitions`` resolve; ``anyOf`` / ``oneOf`` take their first non-null option.
+
+    Args:
+        schema: The schema (OpenAPI-style ``type`` names in upper case, as Gemini's
+            ``responseSchema`` writes them, are understood too).
+        root: The document ``$ref`` paths resolve against (the schema itself by default).
+        depth: The nesting so far (recursion stops at 8 levels).
+
+    Returns:
+        The value.
+    """
+    if root is None:
+        root = schema
+    if not isinstance(schema, dict) or depth > 8:
+        return None if depth > 8 else "x"
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for key in ref[2:].split("/"):
+            target = target.get(key, {}) if isinstance(target, dict) else {}
+        return schema_instance(target, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            usable = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            return schema_instance((usable or options)[0], root, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    kind = str(kind).lower() if kind is not None else ("object" if "properties" in schema else "")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {
+            name: schema_instance(sub, root, depth + 1)
+            for name, sub in properties.items()
+            if isinstance(properties, dict)
+        }
+    if kind == "array":
+        count = max(int(schema.get("minItems") or 1), 1)
+        items = schema.get("items")
+        if isinstance(schema.get("prefixItems"), list):
+            return [schema_instance(s, root, depth + 1) for s in schema["prefixItems"]]
+        return [schema_instance(items if isinstance(items, dict) else {}, root, depth + 1)] * count
+    if kind == "string":
+        fmt = schema.get("format")
+        value = {"date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01", "email": "a@b.co",
+                 "uri": "https://example.com", "uuid": "00000000-0000-4000-8000-000000000000"
+                 }.get(str(fmt), "x")  # fmt: skip
+        return value * max(int(schema.get("minLength") or 1), 1) if value == "x" else value
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        number = 1 if low is None else int(low) + (1 if "exclusiveMinimum" in schema else 0)
+        high = schema.get("maximum")
+        return min(number, int(high)) if high is not None else number
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return "x"
