@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from llmorch import AsyncLLMOrchestrator, InvalidRequestError, OrchestratorConfig
+from llmorch import (
+    AllFallbacksFailedError,
+    AsyncLLMOrchestrator,
+    InvalidRequestError,
+    OrchestratorConfig,
+)
 from llmorch.testing import Fault, ProviderEmulator, RecordedRequest, Reply
 
 ASK = [{"role": "user", "content": "Say hello."}]
@@ -287,8 +292,10 @@ async def test_with_error_a_400_is_raised_and_nothing_is_learned(
     model = own(base, "nolearn")
     fresh.script(dialect, model, Fault.http(400, message=message), Reply("sent anyway"))
     async with orch_for(fresh, dialect, model, tmp_path / "l.jsonl", unsupported="error") as orch:
-        with pytest.raises(InvalidRequestError):
+        with pytest.raises(AllFallbacksFailedError) as info:
             await orch.send_request(ASK, temperature=0.3)
+        ((_, error),) = info.value.attempts
+        assert isinstance(error, InvalidRequestError) and "temperature" in str(error)
         assert len(chats(fresh, model)) == 1
         again = await orch.send_request(ASK, temperature=0.3)
     assert again.content == "sent anyway"
@@ -300,7 +307,7 @@ async def test_another_400_is_raised_as_before(fresh: ProviderEmulator, tmp_path
     model = own("claude-opus-9-0", "other400")
     fresh.script("anthropic", model, Fault.http(400, message="messages: at least one message"))
     async with orch_for(fresh, "anthropic", model, tmp_path / "l.jsonl") as orch:
-        with pytest.raises(InvalidRequestError, match="at least one message"):
+        with pytest.raises(AllFallbacksFailedError, match="at least one message"):
             await orch.send_request(ASK, temperature=0.3)
     assert len(chats(fresh, model)) == 1
 
@@ -312,6 +319,6 @@ async def test_a_400_for_a_parameter_the_call_did_not_set_is_not_retried(
     model = own("claude-opus-9-0", "notset")
     fresh.script("anthropic", model, Fault.http(400, message=NEWER[1][2]))
     async with orch_for(fresh, "anthropic", model, tmp_path / "l.jsonl") as orch:
-        with pytest.raises(InvalidRequestError, match="temperature"):
+        with pytest.raises(AllFallbacksFailedError, match="temperature"):
             await orch.send_request(ASK)
     assert len(chats(fresh, model)) == 1

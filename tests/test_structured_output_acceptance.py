@@ -234,6 +234,7 @@ async def test_json_object_mode_gives_the_parsed_json(
 # --------------------------------------------------------------------------- validation, retries
 
 INVALID = '{"name": "Paris", "population": "many"}'
+VALID = '{"name": "Paris", "country": "France", "population": 2102650}'
 
 
 @pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
@@ -242,11 +243,11 @@ async def test_output_retries_sends_the_errors_back(
 ) -> None:
     """One retry: two requests, the second carries the invalid answer and the errors; two
     ledger records."""
-    fresh.script(dialect, model, Reply(INVALID))
+    fresh.script(dialect, model, Reply(INVALID), Reply(VALID))
     ledger = tmp_path / "ledger.jsonl"
     async with orch_for(fresh, dialect, model, ledger) as orch:
         response = await orch.send_request(ASK, response_format=City, output_retries=1)
-    assert isinstance(response.parsed, City)
+    assert response.parsed == City.model_validate_json(VALID)
     first, second = chats(fresh, model)
     assert json.dumps(INVALID)[1:-1] not in json.dumps(first.body)
     resent = json.dumps(second.body)
