@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+import llmorch.output
 from llmorch import (
     AsyncLLMOrchestrator,
     InvalidRequestError,
     OrchestratorConfig,
     OutputValidationError,
 )
-from llmorch.capabilities import capabilities
-from llmorch.testing import ProviderEmulator, RecordedRequest, Reply
+from llmorch.capabilities import Capabilities, capabilities
+from llmorch.testing import ProviderEmulator, RecordedRequest, Reply, ToolUse
 
 CASES = [
     ("openai", "gpt-5.4-mini"),
@@ -229,6 +230,56 @@ async def test_json_object_mode_gives_the_parsed_json(
     async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
         response = await orch.send_request(ASK, response_format={"type": "json_object"})
     assert response.parsed == {"ok": True, "n": 3}
+
+
+# --------------------------------------------------------------------------- the forced-tool mode
+
+
+@pytest.fixture
+def no_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every model looks like one the table says has no native mechanism (``tool``)."""
+    monkeypatch.setattr(
+        llmorch.output, "capabilities", lambda *_: Capabilities(structured_output="tool")
+    )
+
+
+@pytest.mark.usefixtures("no_native")
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+async def test_without_a_native_mechanism_a_forced_tool_carries_the_schema(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str, stream: bool
+) -> None:
+    """The output tool's call becomes the answer's text: parsed, finish stop, no tool calls."""
+    city = {"name": "Lyon", "country": "France", "population": 522250}
+    fresh.script(dialect, model, Reply(tool_calls=(ToolUse("structured_output", city),)))
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        if stream:
+            answer = orch.send_streaming_request(ASK, response_format=City)
+            text = "".join([chunk async for chunk in answer])
+            response = answer.response
+            assert json.loads(text) == city  # the tool's arguments stream as text
+        else:
+            response = await orch.send_request(ASK, response_format=City)
+    assert response.parsed == City(**city)
+    assert response.finish_reason == "stop" and response.tool_calls == []
+    (request,) = chats(fresh, model)
+    assert "structured_output" in json.dumps(request.body)
+
+
+@pytest.mark.usefixtures("no_native")
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_a_forced_tool_wraps_an_array_root(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """Tool arguments are an object: a list root travels as {"value": [...]} and comes back a
+    list."""
+    items = [{"name": "bread", "price": 2.5}, {"name": "croissant", "price": 1.2}]
+    fresh.script(
+        dialect, model, Reply(tool_calls=(ToolUse("structured_output", {"value": items}),))
+    )
+    async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
+        response = await orch.send_request(ASK, response_format=list[Item])
+    assert response.parsed == [Item(**i) for i in items]
 
 
 # --------------------------------------------------------------------------- validation, retries
