@@ -231,9 +231,11 @@ async def test_a_fallback_chain_is_fitted_model_by_model(
 
 # --------------------------------------------------------------------------- learned from a 400
 
-# A model newer than the table on each vendor, and the 400 its vendor answers for a parameter
-# it does not take (the vendors' own wording; see docs/capabilities.md for the sources).
-NEWER = [
+# A model newer than the table on each vendor and the 400 its vendor answers when the call sets
+# temperature (the vendors' own wording; sources in docs/capabilities.md). ``None``: the
+# emulator's own rule refuses it (Anthropic's dialect refuses sampling for any Claude of
+# generation 5 or later, as the API does); otherwise the 400 is scripted.
+NEWER: list[tuple[str, str, str | None]] = [
     (
         "openai",
         "gpt-9-preview",
@@ -242,13 +244,19 @@ NEWER = [
             "Only the default (1) value is supported."
         ),
     ),
-    ("anthropic", "claude-opus-9-0", "`temperature` is deprecated for this model."),
+    ("anthropic", "claude-opus-9-0", None),
     (
         "bedrock",
         "us.anthropic.claude-opus-9-0",
         "The model returned the following errors: `temperature` is deprecated for this model.",
     ),
 ]
+
+
+def refusals(message: str | None, count: int) -> tuple[Fault, ...]:
+    """The scripted 400s for ``count`` calls that set temperature (none where the emulator's
+    rule refuses by itself)."""
+    return () if message is None else (Fault.http(400, message=message),) * count
 
 
 @pytest.mark.parametrize(("dialect", "base", "message"), NEWER, ids=[d for d, _, _ in NEWER])
@@ -258,12 +266,12 @@ async def test_a_400_teaches_the_fact_two_requests_then_one(
     caplog: pytest.LogCaptureFixture,
     dialect: str,
     base: str,
-    message: str,
+    message: str | None,
 ) -> None:
     """First call: the 400, then the same model again without the parameter (2 requests).
     Later calls: fitted from the start (1 request)."""
     model = own(base, "learn")
-    fresh.script(dialect, model, Fault.http(400, message=message), Reply("one"), Reply("two"))
+    fresh.script(dialect, model, *refusals(message, 1), Reply("one"), Reply("two"))
     caplog.set_level(logging.WARNING, logger="llmorch")
     ledger = tmp_path / "ledger.jsonl"
     async with orch_for(fresh, dialect, model, ledger) as orch:
@@ -286,25 +294,26 @@ async def test_a_400_teaches_the_fact_two_requests_then_one(
 
 @pytest.mark.parametrize(("dialect", "base", "message"), NEWER, ids=[d for d, _, _ in NEWER])
 async def test_with_error_a_400_is_raised_and_nothing_is_learned(
-    fresh: ProviderEmulator, tmp_path: Path, dialect: str, base: str, message: str
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, base: str, message: str | None
 ) -> None:
-    """``unsupported: error``: the vendor's 400 is raised; the next call sends the parameter."""
+    """``unsupported: error``: the vendor's 400 is raised, and the next call sends the
+    parameter again (one request each)."""
     model = own(base, "nolearn")
-    fresh.script(dialect, model, Fault.http(400, message=message), Reply("sent anyway"))
+    fresh.script(dialect, model, *refusals(message, 2))
     async with orch_for(fresh, dialect, model, tmp_path / "l.jsonl", unsupported="error") as orch:
-        with pytest.raises(AllFallbacksFailedError) as info:
-            await orch.send_request(ASK, temperature=0.3)
-        ((_, error),) = info.value.attempts
-        assert isinstance(error, InvalidRequestError) and "temperature" in str(error)
-        assert len(chats(fresh, model)) == 1
-        again = await orch.send_request(ASK, temperature=0.3)
-    assert again.content == "sent anyway"
-    assert sent(chats(fresh, model)[1], "temperature") == 0.3
+        for _ in range(2):
+            with pytest.raises(AllFallbacksFailedError) as info:
+                await orch.send_request(ASK, temperature=0.3)
+            ((_, error),) = info.value.attempts
+            assert isinstance(error, InvalidRequestError) and "temperature" in str(error)
+    requests = chats(fresh, model)
+    assert len(requests) == 2
+    assert [sent(r, "temperature") for r in requests] == [0.3, 0.3]
 
 
 async def test_another_400_is_raised_as_before(fresh: ProviderEmulator, tmp_path: Path) -> None:
     """A 400 that names no unsupported parameter is not retried."""
-    model = own("claude-opus-9-0", "other400")
+    model = own("claude-opus-4-5", "other400")  # a model that takes temperature
     fresh.script("anthropic", model, Fault.http(400, message="messages: at least one message"))
     async with orch_for(fresh, "anthropic", model, tmp_path / "l.jsonl") as orch:
         with pytest.raises(AllFallbacksFailedError, match="at least one message"):
@@ -316,8 +325,10 @@ async def test_a_400_for_a_parameter_the_call_did_not_set_is_not_retried(
     fresh: ProviderEmulator, tmp_path: Path
 ) -> None:
     """The learned retry needs the request to have set what the 400 names."""
-    model = own("claude-opus-9-0", "notset")
-    fresh.script("anthropic", model, Fault.http(400, message=NEWER[1][2]))
+    model = own("claude-opus-4-5", "notset")
+    fresh.script(
+        "anthropic", model, Fault.http(400, message="`temperature` is deprecated for this model.")
+    )
     async with orch_for(fresh, "anthropic", model, tmp_path / "l.jsonl") as orch:
         with pytest.raises(AllFallbacksFailedError, match="temperature"):
             await orch.send_request(ASK)

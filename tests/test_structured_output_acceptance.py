@@ -37,6 +37,8 @@ CASES = [
 ]
 IDS = [f"{d}-{m}" for d, m in CASES]
 ASK = [{"role": "user", "content": "The largest city in France, as JSON."}]
+VALID = '{"name": "Paris", "country": "France", "population": 2102650}'
+INVALID = '{"name": "Paris", "population": "many"}'  # country missing, population not an int
 
 
 class City(BaseModel):
@@ -115,7 +117,10 @@ def chats(emu: ProviderEmulator, model: str) -> list[RecordedRequest]:
 
 
 def sent_schema(dialect: str, model: str, body: dict[str, Any]) -> Any:
-    """The JSON Schema a request carried, from the vendor's native field."""
+    """The JSON Schema a request carried: in the vendor's native field, or as the parameters of
+    the forced ``structured_output`` tool where the table says the model has no native one."""
+    if capabilities(dialect, model).structured_output == "tool":
+        return output_tool_schema(dialect, model, body)
     if dialect == "openai":
         return body["response_format"]["json_schema"]["schema"]
     if dialect == "anthropic" or (dialect == "vertex" and model.startswith("claude")):
@@ -130,13 +135,40 @@ def sent_schema(dialect: str, model: str, body: dict[str, Any]) -> Any:
     return json.loads(schema)
 
 
+def output_tool_schema(dialect: str, model: str, body: dict[str, Any]) -> Any:
+    """The parameters of the ``structured_output`` tool in a request body."""
+    name = llmorch.output.TOOL_NAME
+    if dialect == "openai":
+        return next(
+            t["function"]["parameters"] for t in body["tools"] if t["function"]["name"] == name
+        )
+    if dialect == "anthropic" or (dialect == "vertex" and model.startswith("claude")):
+        return next(t["input_schema"] for t in body["tools"] if t["name"] == name)
+    if dialect in ("gemini", "vertex"):
+        declarations = [d for t in body["tools"] for d in t.get("functionDeclarations", [])]
+        found = next(d for d in declarations if d["name"] == name)
+        return found.get("parametersJsonSchema") or found["parameters"]
+    specs = [t["toolSpec"] for t in body["toolConfig"]["tools"] if "toolSpec" in t]
+    return next(spec["inputSchema"]["json"] for spec in specs if spec["name"] == name)
+
+
+def answer(dialect: str, model: str, text: str) -> Reply:
+    """A scripted answer with this JSON text, the way the model gives it: as text, or as the
+    forced tool's arguments where the table says the model has no native mechanism."""
+    if capabilities(dialect, model).structured_output == "tool":
+        return Reply(tool_calls=(ToolUse(llmorch.output.TOOL_NAME, text),))
+    return Reply(text)
+
+
 def records(ledger: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in ledger.read_text().splitlines()]
 
 
 def wraps(dialect: str, model: str) -> bool:
-    """Whether the table says this model needs a non-object root wrapped."""
-    return capabilities(dialect, model).json_schema_root == "object"
+    """Whether the table says this model needs a non-object root wrapped (a forced tool's
+    arguments are always an object)."""
+    caps = capabilities(dialect, model)
+    return caps.json_schema_root == "object" or caps.structured_output == "tool"
 
 
 # --------------------------------------------------------------------------- parsed answers
@@ -146,7 +178,8 @@ def wraps(dialect: str, model: str) -> bool:
 async def test_a_pydantic_class_gives_an_instance(
     fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
 ) -> None:
-    """The schema goes out natively and the schema-shaped answer comes back as a City."""
+    """The schema goes out the model's way (native, or the forced tool where the table says
+    so) and the schema-shaped answer comes back as a City."""
     async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
         response = await orch.send_request(ASK, response_format=City)
     assert isinstance(response.parsed, City)
@@ -212,12 +245,13 @@ async def test_a_streamed_answer_is_parsed_at_the_end(
     fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
 ) -> None:
     """The stream yields the JSON text; stream.response.parsed is the validated instance."""
-    fresh.script(dialect, model, Reply('{"name": "Paris", "country": "France", "population": 2}'))
+    fresh.script(dialect, model, answer(dialect, model, VALID))
     async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
         stream = orch.send_streaming_request(ASK, response_format=City)
         chunks = [chunk async for chunk in stream]
     assert len(chunks) > 1
-    assert stream.response.parsed == City(name="Paris", country="France", population=2)
+    assert json.loads("".join(chunks)) == json.loads(VALID)
+    assert stream.response.parsed == City.model_validate_json(VALID)
     assert len(records(tmp_path / "ledger.jsonl")) == 1
 
 
@@ -284,9 +318,6 @@ async def test_a_forced_tool_wraps_an_array_root(
 
 # --------------------------------------------------------------------------- validation, retries
 
-INVALID = '{"name": "Paris", "population": "many"}'
-VALID = '{"name": "Paris", "country": "France", "population": 2102650}'
-
 
 @pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
 async def test_output_retries_sends_the_errors_back(
@@ -294,16 +325,18 @@ async def test_output_retries_sends_the_errors_back(
 ) -> None:
     """One retry: two requests, the second carries the invalid answer and the errors; two
     ledger records."""
-    fresh.script(dialect, model, Reply(INVALID), Reply(VALID))
+    fresh.script(dialect, model, answer(dialect, model, INVALID), answer(dialect, model, VALID))
     ledger = tmp_path / "ledger.jsonl"
     async with orch_for(fresh, dialect, model, ledger) as orch:
         response = await orch.send_request(ASK, response_format=City, output_retries=1)
     assert response.parsed == City.model_validate_json(VALID)
     first, second = chats(fresh, model)
-    assert json.dumps(INVALID)[1:-1] not in json.dumps(first.body)
+    quoted = '\\"many\\"'  # the invalid answer's value, inside a JSON string of the body
+    assert quoted not in json.dumps(first.body)
     resent = json.dumps(second.body)
-    assert json.dumps(INVALID)[1:-1] in resent  # the model's own answer goes back
-    assert "country" in resent and "population" in resent  # and what was wrong with it
+    assert quoted in resent  # the model's own answer goes back
+    assert "country: Field required" in resent  # and what was wrong with it
+    assert "population: Input should be a valid integer" in resent
     assert len(records(ledger)) == 2
 
 
@@ -312,16 +345,16 @@ async def test_invalid_output_raises_with_text_and_errors(
     fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
 ) -> None:
     """Without retries, an invalid answer raises after its ledger record."""
-    fresh.script(dialect, model, Reply(INVALID))
+    fresh.script(dialect, model, answer(dialect, model, INVALID))
     ledger = tmp_path / "ledger.jsonl"
     async with orch_for(fresh, dialect, model, ledger) as orch:
         with pytest.raises(OutputValidationError) as info:
             await orch.send_request(ASK, response_format=City)
     error = info.value
-    assert error.text == INVALID
+    assert json.loads(error.text) == json.loads(INVALID)
     assert {tuple(e["loc"]) for e in error.errors} == {("country",), ("population",)}
     assert all(e["msg"] and e["type"] for e in error.errors)
-    assert error.response is not None and error.response.content == INVALID
+    assert error.response is not None and error.response.content == error.text
     assert len(records(ledger)) == 1
     assert len(chats(fresh, model)) == 1
 
@@ -331,12 +364,12 @@ async def test_retries_that_stay_invalid_raise_after_every_record(
     fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
 ) -> None:
     """output_retries=1 with two invalid answers: two records, then the error of the last."""
-    fresh.script(dialect, model, Reply(INVALID), Reply("not JSON at all"))
+    fresh.script(dialect, model, Reply(INVALID), Reply('{"name": 7}'))
     ledger = tmp_path / "ledger.jsonl"
     async with orch_for(fresh, dialect, model, ledger) as orch:
         with pytest.raises(OutputValidationError) as info:
             await orch.send_request(ASK, response_format=City, output_retries=1)
-    assert info.value.text == "not JSON at all"
+    assert info.value.text == '{"name": 7}'
     assert len(records(ledger)) == 2
     assert len(chats(fresh, model)) == 2
 
