@@ -21,6 +21,7 @@ import llmorch.output
 from llmorch import (
     AsyncLLMOrchestrator,
     InvalidRequestError,
+    LLMOrchestrator,
     OrchestratorConfig,
     OutputValidationError,
 )
@@ -97,18 +98,20 @@ def fresh(emu: ProviderEmulator) -> ProviderEmulator:
     return emu
 
 
-def orch_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> AsyncLLMOrchestrator:
-    return AsyncLLMOrchestrator(
-        OrchestratorConfig.from_dict(
-            {
-                "active_provider": dialect,
-                "active_model": model,
-                "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
-                "model_discovery": {"refresh_on_start": False, "cache_path": None},
-                "cost_tracking": {"log_path": str(ledger)},
-            }
-        )
+def config_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> OrchestratorConfig:
+    return OrchestratorConfig.from_dict(
+        {
+            "active_provider": dialect,
+            "active_model": model,
+            "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            "cost_tracking": {"log_path": str(ledger)},
+        }
     )
+
+
+def orch_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> AsyncLLMOrchestrator:
+    return AsyncLLMOrchestrator(config_for(emu, dialect, model, ledger))
 
 
 def chats(emu: ProviderEmulator, model: str) -> list[RecordedRequest]:
@@ -264,6 +267,20 @@ async def test_json_object_mode_gives_the_parsed_json(
     async with orch_for(fresh, dialect, model, tmp_path / "ledger.jsonl") as orch:
         response = await orch.send_request(ASK, response_format={"type": "json_object"})
     assert response.parsed == {"ok": True, "n": 3}
+
+
+def test_the_sync_facade_parses_and_retries_too(fresh: ProviderEmulator, tmp_path: Path) -> None:
+    """LLMOrchestrator takes response_format and output_retries; its stream ends parsed."""
+    dialect, model = CASES[0]
+    fresh.script(dialect, model, Reply(INVALID), Reply(VALID), Reply(VALID))
+    with LLMOrchestrator(config_for(fresh, dialect, model, tmp_path / "ledger.jsonl")) as orch:
+        response = orch.send_request(ASK, response_format=City, output_retries=1)
+        stream = orch.send_streaming_request(ASK, response_format=City)
+        text = "".join(stream)
+    assert response.parsed == City.model_validate_json(VALID)
+    assert json.loads(text) == json.loads(VALID)
+    assert stream.response.parsed == response.parsed
+    assert len(records(tmp_path / "ledger.jsonl")) == 3
 
 
 # --------------------------------------------------------------------------- the forced-tool mode
