@@ -252,7 +252,9 @@ def test_capability_page_matches_the_data() -> None:
     """
     renderer = _capability_renderer()
     page = (DOCS / "capabilities.md").read_text(encoding="utf-8")
-    assert page == renderer.updated(page, renderer.load())
+    assert page == renderer.updated(page, renderer.load()), (
+        "docs/capabilities.md is stale: run `python docs/_capabilities.py` and commit the page"
+    )
 
 
 def test_capability_page_lists_every_row_and_fact() -> None:
