@@ -49,6 +49,7 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[all,typecheck]")
     session.run("mypy", "--strict", "src")
     session.run("mypy", "--strict", "noxfile.py")
+    session.run("mypy", "--strict", "tests/typing")  # the public types as users see them
 
 
 @nox.session(python=PYTHONS)

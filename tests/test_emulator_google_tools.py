@@ -472,7 +472,7 @@ def test_vertex_streams_call_arguments_when_asked(emu: ProviderEmulator) -> None
     llmorch's parser assembles the scripted arguments back (nested, numbers, strings in pieces).
     """
     from llmorch._sse import SSEDecoder
-    from llmorch.providers._gemini_wire import GeminiStreamParser
+    from llmorch.providers._gemini_stream import GeminiStreamParser
     from llmorch.streaming import StreamAccumulator
 
     nested = {"recipe": {"items": [{"name": "egg", "count": 2}], "vegan": False}, "note": "ok"}

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import email.utils
 import importlib.util
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
+import llmorch
 from llmorch import _http
 from llmorch._retry import Backoff, decide
 from llmorch.exceptions import (
@@ -195,3 +197,31 @@ def test_backoff_full_jitter_cap_and_server_delay() -> None:
     assert 0.0 == backoff.delay(3, error, lambda: 0.0)
     assert 3.0 == backoff.delay(0, RateLimitError("x", retry_after=3.0))
     assert backoff.delay(0, RateLimitError("x", retry_after=5.0)) is None
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_body_over_a_mebibyte_goes_out_without_blocking_the_loop(
+    transport: str, tmp_path: Path
+) -> None:
+    """An image or PDF makes multi-MiB bodies; aiohttp must get them as a file object.
+
+    (aiohttp writes a plain ``bytes`` body above 1 MiB in one go and warns about it; the
+    suite turns that ResourceWarning into an error.)
+    """
+    from llmorch.testing import ProviderEmulator
+
+    async with ProviderEmulator() as emu:
+        config = {
+            "active_provider": "openai",
+            "active_model": "gpt-5.4-mini",
+            "providers": {"openai": {**emu.config_for("openai"), "fallback_models": []}},
+            "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+            "http_transport": transport,
+        }
+        big = "word " * 300_000  # 1.5 MB of text
+        async with llmorch.AsyncLLMOrchestrator(config) as orch:
+            response = await orch.send_request([{"role": "user", "content": big}])
+        assert response.tokens_used["prompt"] >= 300_000
+        (request,) = [r for r in emu.requests if r.path.endswith("/chat/completions")]
+        assert len(request.body["messages"][0]["content"]) > 1 << 20

@@ -258,6 +258,11 @@ def picture(url: str | None = None) -> list[dict[str, Any]]:
             picture(),
             r"messages\[0\].content\[1\].image_url: .* takes no images",
         ),
+        (
+            Capabilities(image_types=("image/png",)),
+            picture("https://x.test/a.gif"),
+            r"messages\[0\].content\[1\].image_url.url: .* does not take image/gif images",
+        ),
     ],
 )
 async def test_media_the_model_cannot_take_fails_before_any_call(
@@ -285,3 +290,34 @@ async def test_cache_control_where_the_vendor_caches_by_itself_is_a_warning(
         "breakpoints)"
     )
     assert response.warnings == [expected]
+
+
+async def test_cache_control_to_a_model_without_a_cache_is_a_warning(
+    table: dict[str, Capabilities],
+) -> None:
+    table["fake-1"] = Capabilities(prompt_caching="none")
+    cached = [{"role": "user", "content": "x", "cache_control": {"type": "ephemeral"}}]
+    async with AsyncLLMOrchestrator(config()) as orch:
+        fake(orch)
+        response = await orch.send_request(cached)
+    assert len(response.warnings) == 1
+    assert response.warnings[0].endswith("(the model has no prompt cache)")
+
+
+async def test_a_forced_output_tool_sent_whole_in_its_start_event_streams_as_text(
+    table: dict[str, Capabilities],
+) -> None:
+    """Gemini sends a whole call in one part: its arguments ride on the start event."""
+    from llmorch.output import tool_events_as_text
+    from llmorch.types import StreamEvent
+
+    async def whole() -> Any:
+        yield StreamEvent("tool_start", text='{"value": 1}', index=0, name=TOOL_NAME)
+        yield StreamEvent("tool_end", index=0)
+        yield StreamEvent("finish", finish_reason="tool_calls")
+
+    out = [event async for event in tool_events_as_text(whole())]
+    assert [(e.kind, e.text, e.finish_reason) for e in out] == [
+        ("text", '{"value": 1}', None),
+        ("finish", "", "stop"),
+    ]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import email.utils
 import importlib.util
+import io
 import logging
 import math
 import time
@@ -154,6 +155,8 @@ def transport_name(client: httpx.AsyncClient) -> str:
 
 # -- the aiohttp transport ---------------------------------------------------------------------
 
+_LARGE_BODY = 1 << 20  # aiohttp's limit for a bytes body (images, PDFs): above it, a file object
+
 
 def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
     """The httpx exception for anything aiohttp (or its parser) raised for one request.
@@ -256,6 +259,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
         content = await request.aread()
+        body: bytes | io.BytesIO | None = content or None
+        if len(content) > _LARGE_BODY:  # aiohttp writes a large bytes body in one blocking go
+            body = io.BytesIO(content)
         url = request.url
         if url.userinfo:  # httpx already made it an Authorization header, as its own pool does
             url = url.copy_with(username=None, password=None)
@@ -264,7 +270,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 yarl.URL(str(url), encoded=True),
                 headers=request.headers.multi_items(),
-                data=content or None,
+                data=body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
                     sock_connect=timeouts.get("connect"),

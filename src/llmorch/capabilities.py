@@ -56,8 +56,9 @@ class Capabilities:
         document_types: The document media types accepted.
         max_image_bytes: The largest image, in decoded bytes.
         max_document_bytes: The largest document, in decoded bytes.
-        prompt_caching: ``explicit`` (``cache_control`` is sent) or ``implicit`` (the vendor
-            caches by itself; ``cache_control`` is ignored with a warning).
+        prompt_caching: ``explicit`` (``cache_control`` is sent), ``implicit`` (the vendor
+            caches by itself) or ``none`` (the model has no prompt cache); for the last two,
+            ``cache_control`` is ignored with a warning.
         source: Where the facts come from (each row's, joined).
     """
 
@@ -77,7 +78,7 @@ class Capabilities:
     document_types: tuple[str, ...] | None = None
     max_image_bytes: int | None = None
     max_document_bytes: int | None = None
-    prompt_caching: Literal["explicit", "implicit"] | None = None
+    prompt_caching: Literal["explicit", "implicit", "none"] | None = None
     source: str | None = None
 
 

@@ -89,19 +89,18 @@ def _check_image(
 ) -> None:
     if caps.image_input is False:
         raise InvalidRequestError(f"{where}: {provider_type} model {model!r} takes no images")
-    if part.data is None:
-        if caps.image_urls is False:
-            raise InvalidRequestError(
-                f"{where}.url: {provider_type} does not fetch image URLs (and llmorch never "
-                "downloads one): pass the image's bytes, e.g. llmorch.image(path_or_bytes)"
-            )
-        return
-    if caps.image_types is not None and part.media_type not in caps.image_types:
+    if part.data is None and caps.image_urls is False:
+        raise InvalidRequestError(
+            f"{where}.url: {provider_type} does not fetch image URLs (and llmorch never "
+            "downloads one): pass the image's bytes, e.g. llmorch.image(path_or_bytes)"
+        )
+    known_type = part.data is not None or part.media_type  # a URL's type, when its path tells
+    if known_type and caps.image_types is not None and part.media_type not in caps.image_types:
         raise InvalidRequestError(
             f"{where}.url: {provider_type} does not take {part.media_type} images "
             f"(it takes {', '.join(caps.image_types)})"
         )
-    if caps.max_image_bytes is not None and len(part.data) > caps.max_image_bytes:
+    if part.data is not None and caps.max_image_bytes and len(part.data) > caps.max_image_bytes:
         raise InvalidRequestError(
             f"{where}.url: the image is {_size(len(part.data))}; {provider_type} takes at most "
             f"{_size(caps.max_image_bytes)} per image"
@@ -189,8 +188,12 @@ def fit(request: ChatRequest, provider_type: str, policy: Policy = "warn") -> Ch
         warnings.append(_unsupported(name, why, request, provider_type, policy))
         changes[name] = None
     _check_media(request, caps, provider_type)
-    if caps.prompt_caching == "implicit" and _has_cache(request):
-        why = f"{provider_type} caches prompts by itself, without breakpoints"
+    if caps.prompt_caching in ("implicit", "none") and _has_cache(request):
+        why = (
+            f"{provider_type} caches prompts by itself, without breakpoints"
+            if caps.prompt_caching == "implicit"
+            else "the model has no prompt cache"
+        )
         warnings.append(_unsupported("cache_control", why, request, provider_type, policy))
     fmt = request.response_format
     if fmt is not None:

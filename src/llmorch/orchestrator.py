@@ -48,7 +48,7 @@ from llmorch.registry import ModelRegistry, listing_key
 from llmorch.request import ChatRequest
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator, open_attempt
 from llmorch.tool_loop import ToolLoopResult, ToolRunner, check_max_turns, run_loop
-from llmorch.types import LLMResponse, Message, StreamEvent, normalize_tokens
+from llmorch.types import LLMResponse, Message, ParsedT, StreamEvent, normalize_tokens
 
 if TYPE_CHECKING:
     from llmorch.conversation import Conversation
@@ -510,14 +510,14 @@ class AsyncLLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
-        response_format: Any = None,
+        response_format: type[ParsedT] | Mapping[str, Any] | None = None,
         output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | _http.Timeout | None = None,  # noqa: ASYNC109 - the vendor call's
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> LLMResponse:
+    ) -> LLMResponse[ParsedT]:
         """Send a chat request down the fallback chain and return the first success.
 
         Args:

@@ -314,6 +314,8 @@ async def tool_events_as_text(events: AsyncIterator[StreamEvent]) -> AsyncIterat
         if kind == "tool_start":
             if event.name == TOOL_NAME:
                 ours.add(event.index)
+                if event.text:  # a vendor that sends whole calls (Gemini) puts them here
+                    yield StreamEvent("text", text=event.text)
                 continue
             others = True
         elif kind in ("tool_delta", "tool_end") and event.index in ours:

@@ -42,7 +42,7 @@ from llmorch.exceptions import OrchestratorError
 from llmorch.orchestrator import AsyncLLMOrchestrator
 from llmorch.tool_loop import ToolLoopResult
 from llmorch.tools import Tool
-from llmorch.types import LLMResponse, Message
+from llmorch.types import LLMResponse, Message, ParsedT
 
 if TYPE_CHECKING:
     from llmorch.costs import CostTracker
@@ -658,14 +658,14 @@ class LLMOrchestrator:
         tools: Sequence[Any] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
-        response_format: Any = None,
+        response_format: type[ParsedT] | Mapping[str, Any] | None = None,
         output_retries: int | None = None,
         reasoning: str | Mapping[str, Any] | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> LLMResponse:
+    ) -> LLMResponse[ParsedT]:
         """Send a chat request; see :meth:`AsyncLLMOrchestrator.send_request`.
 
         Args:
@@ -693,7 +693,7 @@ class LLMOrchestrator:
         Returns:
             The response.
         """
-        result: LLMResponse = self._call(
+        result: LLMResponse[ParsedT] = self._call(
             "send_request",
             messages,
             temperature,

@@ -31,7 +31,8 @@ __all__ = [
 Message = dict[str, Any]
 """One chat turn in the OpenAI Chat shape: ``{"role", "content", "tool_calls"?, ...}``."""
 
-T = TypeVar("T", default=Any)
+ParsedT = TypeVar("ParsedT", default=Any)
+"""The type of ``LLMResponse.parsed`` (``Any`` when no ``response_format`` says otherwise)."""
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
 
@@ -69,7 +70,7 @@ def normalize_tokens(
 
 
 @dataclass
-class LLMResponse(Generic[T]):
+class LLMResponse(Generic[ParsedT]):
     """One completed answer (``LLMResponse[T]``: ``parsed`` is a ``T``).
 
     Attributes:
@@ -109,7 +110,7 @@ class LLMResponse(Generic[T]):
     reasoning: str | None = None
     reasoning_items: list[ReasoningItem] = field(default_factory=list, repr=False)
     provider_type: str = field(default="", repr=False)
-    parsed: T | None = None
+    parsed: ParsedT | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -22,7 +22,9 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.providers._gemini_wire import GeminiStreamParser, retry_delay, usage_tokens
+from llmorch.providers._gemini_errors import retry_delay
+from llmorch.providers._gemini_stream import GeminiStreamParser
+from llmorch.providers._gemini_wire import usage_tokens
 from llmorch.providers.gemini import GeminiProvider, model_path
 from llmorch.streaming import StreamAccumulator
 from tests.adapters import send, stream, typed

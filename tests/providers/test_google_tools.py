@@ -34,9 +34,9 @@ from llmorch.events import (
     Usage,
 )
 from llmorch.messages import ReasoningItem
+from llmorch.providers._gemini_stream import GeminiStreamParser
 from llmorch.providers._gemini_wire import (
     SKIP_SIGNATURE,
-    GeminiStreamParser,
     decode_response,
     encode_request,
     same_family,

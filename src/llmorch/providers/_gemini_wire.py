@@ -1,55 +1,39 @@
 """The Gemini wire format, sans I/O, shared by the Gemini API and Vertex AI adapters.
 
-Four pure mappings (docs/wire/google.md has the facts and their sources):
+Pure mappings (docs/wire/google.md has the facts and their sources); the stream parser is
+in :mod:`~llmorch.providers._gemini_stream`, the error bodies in
+:mod:`~llmorch.providers._gemini_errors`:
 
 - request: :func:`encode_request` turns a :class:`~llmorch.request.ChatRequest` into a
   ``generateContent`` body (``contents``, ``systemInstruction``, ``generationConfig``,
   ``tools`` / ``toolConfig``, ``thinkingConfig``);
 - response: :func:`decode_response` reads a ``GenerateContentResponse`` (text, ``functionCall``
   parts, ``thought: true`` summaries, ``thoughtSignature`` on the part it came on, usage);
-- stream: :class:`GeminiStreamParser`, one SSE event in, normalised events out (calls come
-  whole, one per chunk: ``tool_start`` with the arguments, then ``tool_end``);
-- errors: :func:`classify_error` and :func:`retry_delay` for ``google.rpc.Status`` bodies.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from llmorch._sse import ServerSentEvent
 from llmorch.capabilities import capabilities
-from llmorch.exceptions import (
-    AuthenticationError,
-    ContentFilteredError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-    RateLimitError,
-)
+from llmorch.exceptions import ContentFilteredError, InvalidRequestError, ProviderError
 from llmorch.messages import ChatMessage, ReasoningItem
-from llmorch.providers._common import class_for_status, not_an_answer
+from llmorch.providers._common import not_an_answer
+from llmorch.providers._gemini_parts import content_parts, output_config, result_media
 from llmorch.request import ChatRequest
 from llmorch.tools import Tool, ToolCall, ToolChoice, generated_id, is_generated_id, parse_arguments
-from llmorch.types import LLMResponse, StreamEvent, normalize_tokens
+from llmorch.types import LLMResponse, normalize_tokens
 
 __all__ = [
     "SKIP_SIGNATURE",
     "ErrorFactory",
-    "GeminiStreamParser",
-    "classify_error",
     "decode_response",
     "encode_request",
-    "retry_delay",
     "same_family",
     "usage_tokens",
 ]
@@ -142,14 +126,17 @@ def _model_parts(
     return parts
 
 
-def _result_part(message: ChatMessage) -> dict[str, Any]:
-    """A ``tool`` turn as a ``functionResponse`` (the text under ``output``, as the API asks)."""
+def _result_part(message: ChatMessage, provider_type: str, where: str) -> dict[str, Any]:
+    """A ``tool`` turn as a ``functionResponse`` (text under ``output``, media as ``parts``)."""
     response: dict[str, Any] = {
         "name": message.tool_name or "",
         "response": {"output": message.text},
     }
     if message.tool_call_id and not is_generated_id(message.tool_call_id):
         response = {"id": message.tool_call_id, **response}
+    media = result_media(message, provider_type, where)
+    if media:
+        response["parts"] = media
     return {"functionResponse": response}
 
 
@@ -159,7 +146,7 @@ def _contents(
     """``(systemInstruction parts, contents)``; consecutive turns of one role share a Content."""
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
-    for message in request.messages:
+    for i, message in enumerate(request.messages):
         role = message.role
         if role in ("system", "developer"):
             system += [{"text": part.text} for part in message.text_parts]
@@ -167,9 +154,9 @@ def _contents(
         if role == "assistant":
             turn, parts = "model", _model_parts(message, request, provider_type)
         elif role == "tool":
-            turn, parts = "user", [_result_part(message)]
+            turn, parts = "user", [_result_part(message, provider_type, f"messages[{i}]")]
         else:
-            turn, parts = "user", [{"text": part.text} for part in message.text_parts]
+            turn, parts = "user", content_parts(message, f"messages[{i}]")
         if contents and contents[-1]["role"] == turn:
             contents[-1]["parts"] += parts
         else:
@@ -240,11 +227,13 @@ def encode_request(
 ) -> dict[str, Any]:
     """Build a ``generateContent`` body.
 
-    System and developer turns become ``systemInstruction``; ``assistant`` turns are ``model``
+    System and developer turns become ``systemInstruction``; user turns carry text, image and
+    document parts (:mod:`~llmorch.providers._gemini_parts`); ``assistant`` turns are ``model``
     turns carrying their calls and signatures; ``tool`` turns become ``functionResponse`` parts,
     consecutive ones in one ``user`` turn. Reasoning state from another provider type or model
     family is dropped (logged at DEBUG); a Gemini 3 call turn without its signature then gets
-    Google's documented stand-in.
+    Google's documented stand-in. ``request.output`` asks for JSON (``responseMimeType``,
+    ``responseJsonSchema``); ``cache_control`` marks are never sent (Gemini caches implicitly).
 
     Args:
         request: The typed request.
@@ -256,7 +245,8 @@ def encode_request(
 
     Raises:
         InvalidRequestError: Nothing to send, ``parallel_tool_calls=False`` (Gemini has no
-            switch), or a ``reasoning=`` the model cannot take.
+            switch), a ``reasoning=`` the model cannot take, a media part Gemini cannot take
+            that way, or structured output the model or ``extra_body`` conflicts with.
     """
     system, contents = _contents(request, provider_type)
     if not contents:
@@ -281,6 +271,7 @@ def encode_request(
     thinking = _thinking(request, provider_type)
     if thinking is not None:
         config["thinkingConfig"] = thinking
+    config.update(output_config(request))
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -474,322 +465,3 @@ def decode_response(
         reasoning="".join(answer.thoughts) if answer.thoughts else None,
         reasoning_items=answer.items,
     )
-
-
-# -- stream ---------------------------------------------------------------------------------
-
-_COUNTS = frozenset({"promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount"})
-# (Vertex's early chunks carry usageMetadata with only trafficType: no usage to report yet.)
-_THOUGHTS = 0  # reasoning block of the thought summaries
-_TEXT_SIGNATURE = 1  # the bare signature on the answer's text part
-
-
-class GeminiStreamParser:
-    """Sans-I/O: one ``streamGenerateContent?alt=sse`` event in, the normalised events out.
-
-    Each chunk carries only its new parts; ``usageMetadata`` repeats, and is reported when its
-    counts change. There is no ``[DONE]``: the answer is whole once a candidate carries
-    ``finishReason``. A function call arrives whole in one part: it is reported as
-    ``tool_start`` (with its arguments and signature) and ``tool_end``, numbered by a running
-    count. With Vertex's ``streamFunctionCallArguments`` a call instead opens with ``name`` and
-    ``willContinue``, its ``partialArgs`` (values at JSON paths, strings in pieces) follow, and
-    an empty ``functionCall`` closes it: the arguments are assembled here, because they are no
-    JSON text fragments, and reported as one ``tool_delta`` when it closes. A bare
-    ``{"error": …}`` object (or one wrapped in a list) is raised mapped.
-
-    Args:
-        adapter: The adapter, for building mapped errors.
-        model: The model the request was for.
-        request_id: The request id from the response headers.
-    """
-
-    __slots__ = (
-        "adapter",
-        "calls",
-        "complete",
-        "growing",
-        "model",
-        "request_id",
-        "seen_content",
-        "started",
-        "usage",
-    )
-
-    def __init__(self, adapter: ErrorFactory, model: str, request_id: str | None) -> None:
-        self.adapter = adapter
-        self.model = model
-        self.request_id = request_id
-        self.seen_content = False
-        self.started = False
-        self.complete = False
-        self.calls = 0
-        self.usage: dict[str, int] | None = None
-        self.growing: tuple[int, dict[str, Any]] | None = None  # a call with streamed args
-
-    def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        """Parse one event.
-
-        Args:
-            sse: The server-sent event (from a ``bare_json`` decoder).
-
-        Returns:
-            ``text``, ``reasoning``, ``tool_start``/``tool_end``, ``usage`` and ``finish``
-            events.
-
-        Raises:
-            ProviderError: An error object arrived, a chunk was not JSON, or the prompt or
-                answer was blocked before any content (``ContentFilteredError``).
-        """
-        if not sse.data:
-            return []
-        decoded = self.adapter.decode_event(sse.data, self.model, self.request_id)
-        out: list[StreamEvent] = []
-        for chunk in decoded if isinstance(decoded, list) else [decoded]:
-            if isinstance(chunk, dict):
-                out += self._chunk(chunk)
-        return out
-
-    def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
-        if "error" in chunk:
-            raise self.adapter.make_error(None, chunk, self.model, request_id=self.request_id)
-        self.request_id = chunk.get("responseId") or self.request_id
-        block = _block_reason(chunk)
-        if block and not self.seen_content:
-            message = f"the prompt was blocked ({block})"
-            raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
-        if "candidates" in chunk or "usageMetadata" in chunk:
-            self.started = True
-        candidate = _candidate(chunk)
-        out = self._parts(_parts(candidate))
-        finish = _finish(candidate)
-        if finish and self.growing is not None:  # the call's closing part never came
-            out += self._close()
-        meta = chunk.get("usageMetadata")
-        if isinstance(meta, dict) and _COUNTS.intersection(meta):
-            tokens = usage_tokens(meta)
-            if tokens != self.usage:
-                self.usage = tokens
-                out.append(
-                    StreamEvent(
-                        "usage",
-                        tokens=tokens,
-                        request_id=chunk.get("responseId"),
-                        model_answered=chunk.get("modelVersion"),
-                        raw=chunk,
-                    )
-                )
-        if finish == "content_filter" and not self.seen_content:
-            message = f"the answer was blocked ({candidate.get('finishReason')})"
-            raise self.adapter.content_filtered(message, self.model, self.request_id, chunk)
-        if finish:
-            self.complete = True
-            if finish == "stop" and self.calls:
-                finish = "tool_calls"
-            out.append(StreamEvent("finish", finish_reason=finish))
-        return out
-
-    def _parts(self, parts: list[dict[str, Any]]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for part in parts:
-            signature = part.get("thoughtSignature")
-            call = part.get("functionCall")
-            if isinstance(call, dict):
-                out += self._call(call, signature)
-                continue
-            text = part.get("text")
-            if not isinstance(text, str):
-                continue
-            if part.get("thought"):
-                self.seen_content = self.seen_content or bool(text)
-                out.append(
-                    StreamEvent("reasoning", text=text, index=_THOUGHTS, signature=signature)
-                )
-                continue
-            if text:
-                self.seen_content = True
-                out.append(StreamEvent("text", text=text))
-            if signature:
-                out.append(StreamEvent("reasoning", index=_TEXT_SIGNATURE, signature=signature))
-        return out
-
-    def _call(self, call: dict[str, Any], signature: str | None) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        partial = call.get("partialArgs")
-        if self.growing is not None:
-            if isinstance(partial, list):
-                for arg in partial:
-                    if isinstance(arg, dict):
-                        _set_partial(self.growing[1], arg)
-                return out
-            if "name" not in call:
-                return self._close() if not call.get("willContinue") else out
-            out += self._close()
-        elif "name" not in call:
-            return out  # a stray terminator or continuation: nothing is open
-        index = self.calls
-        self.calls += 1
-        self.seen_content = True
-        streamed = bool(call.get("willContinue"))
-        out.append(
-            StreamEvent(
-                "tool_start",
-                text="" if streamed else _arguments_json(call),
-                index=index,
-                tool_id=call.get("id"),
-                name=str(call.get("name") or ""),
-                signature=signature,
-            )
-        )
-        if streamed:
-            self.growing = (index, {})
-        else:
-            out.append(StreamEvent("tool_end", index=index))
-        return out
-
-    def _close(self) -> list[StreamEvent]:
-        assert self.growing is not None
-        index, args = self.growing
-        self.growing = None
-        text = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
-        return [
-            StreamEvent("tool_delta", text=text, index=index),
-            StreamEvent("tool_end", index=index),
-        ]
-
-
-_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
-
-
-def _set_partial(args: dict[str, Any], arg: Mapping[str, Any]) -> None:
-    """Apply one ``PartialArg``: a value at a JSON path (``$.a.b[0].c``); strings come in pieces."""
-    steps: list[str | int] = [
-        name if name else int(number)
-        for name, number in _PATH_STEP.findall(str(arg.get("jsonPath") or "")[1:])
-    ]
-    if not steps:
-        return
-    node: Any = args
-    for step, following in zip(steps, [*steps[1:], None], strict=True):
-        if following is None:
-            break
-        fresh: Any = [] if isinstance(following, int) else {}
-        if isinstance(step, int) and isinstance(node, list):
-            while len(node) <= step:
-                node.append(None)
-            node[step] = node[step] if node[step] is not None else fresh
-            node = node[step]
-        elif isinstance(step, str) and isinstance(node, dict):
-            node = node.setdefault(step, fresh)
-        else:
-            return
-    last = steps[-1]
-    if "stringValue" in arg:
-        value: Any = arg["stringValue"]
-        current = node[last] if _has(node, last) else None
-        value = (current if isinstance(current, str) else "") + str(value)
-    elif "numberValue" in arg:
-        value = arg["numberValue"]
-    elif "boolValue" in arg:
-        value = arg["boolValue"]
-    else:
-        value = None
-    if isinstance(last, int) and isinstance(node, list):
-        while len(node) <= last:
-            node.append(None)
-        node[last] = value
-    elif isinstance(last, str) and isinstance(node, dict):
-        node[last] = value
-
-
-def _has(node: Any, key: str | int) -> bool:
-    if isinstance(node, dict):
-        return key in node
-    return isinstance(node, list) and isinstance(key, int) and key < len(node)
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-_STATUS_NAMES: dict[str, type[ProviderError]] = {
-    "INVALID_ARGUMENT": InvalidRequestError,
-    "FAILED_PRECONDITION": InvalidRequestError,
-    "OUT_OF_RANGE": InvalidRequestError,
-    "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": PermissionDeniedError,
-    "NOT_FOUND": ModelNotFoundError,
-    "RESOURCE_EXHAUSTED": RateLimitError,
-    "DEADLINE_EXCEEDED": ProviderTimeoutError,
-}
-_CONTEXT = re.compile(
-    r"input token count.*exceeds|exceeds the maximum number of tokens", re.I | re.S
-)
-_MODEL_MISSING = re.compile(r"\bmodels?\b.*\b(?:is|was) not found", re.I | re.S)
-
-
-def _error_object(payload: Any) -> dict[str, Any]:
-    if isinstance(payload, list) and payload:
-        payload = payload[0]
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        return error
-    return {"message": str(payload)[:500] if payload else ""}
-
-
-def _details(error: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
-    details = error.get("details")
-    return [
-        d
-        for d in details or []
-        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc." + kind)
-    ]
-
-
-def classify_error(status: int | None, payload: Any) -> tuple[type[ProviderError], str]:
-    """Classify a ``google.rpc.Status`` error body (``{"error": {code, message, status, …}}``).
-
-    Args:
-        status: The HTTP status, or ``None`` for an error inside a stream (its ``code`` is used).
-        payload: The decoded body, possibly wrapped in a one-element list.
-
-    Returns:
-        ``(class, message)``. An invalid API key (400 with reason ``API_KEY_INVALID``) is an
-        authentication error; a prompt over the context window is a context-length error.
-    """
-    error = _error_object(payload)
-    code = error.get("code") if status is None else status
-    state = str(error.get("status") or "")
-    message = str(error.get("message") or f"HTTP {status}")
-    if isinstance(code, int) and code >= 400:
-        cls = class_for_status(code)
-    else:
-        cls = _STATUS_NAMES.get(state, ProviderUnavailableError)
-    if any(d.get("reason") == "API_KEY_INVALID" for d in _details(error, "ErrorInfo")):
-        cls = AuthenticationError
-    elif cls is InvalidRequestError and _CONTEXT.search(message):
-        cls = ContextLengthExceededError
-    elif cls is InvalidRequestError and _MODEL_MISSING.search(message):
-        cls = ModelNotFoundError
-    return cls, message
-
-
-def retry_delay(payload: Any) -> float | None:
-    """The back-off a ``google.rpc.RetryInfo`` detail asks for.
-
-    Args:
-        payload: The decoded error body.
-
-    Returns:
-        Seconds (``"12s"`` → 12.0, also ``{"seconds": 12, "nanos": …}``), or ``None``.
-    """
-    for detail in _details(_error_object(payload), "RetryInfo"):
-        delay = detail.get("retryDelay")
-        seconds: float | None = None
-        try:
-            if isinstance(delay, str) and delay.endswith("s"):
-                seconds = float(delay[:-1])
-            elif isinstance(delay, dict):
-                seconds = float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
-        except (TypeError, ValueError):
-            return None
-        # "NaNs" or "infs" is no usable delay: ignore it so the exponential backoff applies.
-        return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
-    return None

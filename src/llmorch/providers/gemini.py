@@ -14,13 +14,9 @@ from typing import Any, TypeVar, cast
 from llmorch._sse import SSEDecoder
 from llmorch.exceptions import AuthenticationError, ProviderError
 from llmorch.providers._common import HTTPProvider, StreamParser
-from llmorch.providers._gemini_wire import (
-    GeminiStreamParser,
-    classify_error,
-    decode_response,
-    encode_request,
-    retry_delay,
-)
+from llmorch.providers._gemini_errors import classify_error, retry_delay
+from llmorch.providers._gemini_stream import GeminiStreamParser
+from llmorch.providers._gemini_wire import decode_response, encode_request
 from llmorch.request import CallOptions, ChatRequest
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent
 

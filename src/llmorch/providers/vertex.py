@@ -22,7 +22,8 @@ from llmorch.providers._anthropic_wire import (
     classify_error as classify_anthropic_error,
 )
 from llmorch.providers._common import StreamParser
-from llmorch.providers._gemini_wire import GeminiStreamParser, classify_error
+from llmorch.providers._gemini_errors import classify_error
+from llmorch.providers._gemini_stream import GeminiStreamParser
 from llmorch.providers.anthropic import claude_response
 from llmorch.providers.gemini import GoogleProvider
 from llmorch.request import ChatRequest

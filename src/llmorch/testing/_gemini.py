@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from llmorch.testing._dialect import Dialect, Plan
+from llmorch.testing._google_media import check_media
+from llmorch.testing._google_output import JSON, answer_schema, check_output
 from llmorch.testing._google_schema import (
     GEMINI_REQUEST,
     TEXT_SIGNATURE,
@@ -35,6 +37,7 @@ from llmorch.testing._script import (
     ToolUse,
     count_tokens,
     default_arguments,
+    schema_instance,
     split_chunks,
 )
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -371,8 +374,12 @@ class GeminiDialect(Dialect):
         if not isinstance(body, dict):
             return self.error(400, "invalid_request", "Invalid JSON payload received.")
         package = self.proto_package(version)
-        refusal = check(body, self.request_schema, package) or check_semantics(
-            body, model, package, vertex=self.request_schema is VERTEX_REQUEST
+        vertex = self.request_schema is VERTEX_REQUEST
+        refusal = (
+            check(body, self.request_schema, package)
+            or check_semantics(body, model, package, vertex=vertex)
+            or check_media(body, model, vertex=vertex)
+            or check_output(body, model, package)
         )
         if refusal is not None:
             message, details = refusal
@@ -381,7 +388,8 @@ class GeminiDialect(Dialect):
             return self.error(404, "not_found", self.not_found_message(model))
         texts, last_user = _texts(body)
         max_tokens = pick(body, "generationConfig", "maxOutputTokens")
-        plan = self.plan(model, (None, *texts), max_tokens, last_user, _forced_call(body))
+        default = _forced_call(body) or _shaped(body, last_user)
+        plan = self.plan(model, (None, *texts), max_tokens, last_user, default)
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
         asked = _Asked.of(body, model, vertex=self.request_schema is VERTEX_REQUEST)
@@ -648,6 +656,23 @@ def _forced_call(body: dict[str, Any]) -> Reply | None:
             schema = pick(declaration, "parametersJsonSchema") or pick(declaration, "parameters")
             return Reply(tool_calls=(ToolUse(allowed[0], default_arguments(schema)),))
     return None
+
+
+def _shaped(body: dict[str, Any], last_user: str) -> Reply | None:
+    """The answer a structured-output request gets when nothing is scripted.
+
+    JSON valid for the schema (any root); with ``application/json`` and no schema, a JSON object
+    echoing the question; with ``text/x.enum``, the first value of the enum.
+    """
+    shape = answer_schema(body)
+    if shape is None:
+        return None
+    mime, schema = shape
+    if mime != JSON:
+        values = schema.get("enum") if isinstance(schema, dict) else None
+        return Reply(str(values[0])) if values else None
+    value = {"answer": last_user[:80]} if schema is None else schema_instance(schema)
+    return Reply(json.dumps(value, ensure_ascii=False))
 
 
 def _data(payload: dict[str, Any]) -> bytes:

@@ -24,6 +24,7 @@ import json
 import re
 from typing import Any
 
+from llmorch.testing._google_common import gemini_version, is_gemini3, pick, refusal, snake
 from llmorch.testing._signing import verify
 from llmorch.testing._strict import ANY, Arr, Obj, Path, Problem, Scalar, Spec, validate
 
@@ -42,35 +43,11 @@ __all__ = [
     "problem_error",
 ]
 
-_SNAKE = re.compile(r"(?<!^)([A-Z])")
-
-
-def _snake(name: str) -> str:
-    return _SNAKE.sub(r"_\1", name).lower()
-
-
-def pick(value: Any, *path: str) -> Any:
-    """A field by its JSON names, each taken in either spelling Google accepts.
-
-    Args:
-        value: A decoded JSON value.
-        *path: lowerCamelCase field names, outermost first.
-
-    Returns:
-        The value found, or ``None`` when a step is missing or not an object.
-    """
-    for name in path:
-        if not isinstance(value, dict):
-            return None
-        found = value.get(name)
-        value = value.get(_snake(name)) if found is None else found
-    return value
-
 
 def _message(proto: str, fields: dict[str, Spec], required: frozenset[str] = frozenset()) -> Obj:
     """A proto message: each field under its JSON name and its proto (snake_case) name."""
-    both = {**fields, **{_snake(k): v for k, v in fields.items()}}
-    return Obj(both, required | {_snake(k) for k in required}, proto=proto)
+    both = {**fields, **{snake(k): v for k, v in fields.items()}}
+    return Obj(both, required | {snake(k) for k in required}, proto=proto)
 
 
 _STRING = Scalar("string", proto="TYPE_STRING")
@@ -78,6 +55,29 @@ _BOOL = Scalar("boolean", proto="TYPE_BOOL")
 _INT = Scalar("integer", proto="TYPE_INT32")
 _FLOAT = Scalar("number", proto="TYPE_FLOAT")
 
+_FUNCTION_RESPONSE_PART = _message(
+    "FunctionResponsePart",
+    {
+        "inlineData": _message(
+            "FunctionResponseBlob", {"mimeType": _STRING, "data": _STRING, "displayName": _STRING}
+        ),
+        "fileData": _message(
+            "FunctionResponseFileData",
+            {"mimeType": _STRING, "fileUri": _STRING, "displayName": _STRING},
+        ),
+        **dict.fromkeys(
+            (
+                "audioMetadata",
+                "documentMetadata",
+                "mediaProcessing",
+                "mediaResolution",
+                "spreadsheetMetadata",
+                "videoMetadata",
+            ),
+            ANY,
+        ),
+    },
+)
 _PART = _message(
     "Part",
     {
@@ -104,7 +104,7 @@ _PART = _message(
                 "id": _STRING,
                 "name": _STRING,
                 "response": ANY,
-                "parts": ANY,
+                "parts": Arr(_FUNCTION_RESPONSE_PART),
                 "scheduling": ANY,
                 "willContinue": _BOOL,
             },
@@ -270,9 +270,7 @@ def _proto_path(path: Path) -> str:
     """A path as Google's errors write it: ``contents[0].parts[1].inline_data``."""
     out = ""
     for step in path:
-        out += (
-            f"[{step}]" if isinstance(step, int) else (f".{_snake(step)}" if out else _snake(step))
-        )
+        out += f"[{step}]" if isinstance(step, int) else (f".{snake(step)}" if out else snake(step))
     return out
 
 
@@ -376,7 +374,7 @@ _SCHEMA_FIELDS = (
     "minItems minLength minProperties minimum nullable pattern properties propertyOrdering "
     "required title type"
 ).split()
-_GEMINI_SCHEMA = frozenset(_SCHEMA_FIELDS) | {_snake(f) for f in _SCHEMA_FIELDS}
+_GEMINI_SCHEMA = frozenset(_SCHEMA_FIELDS) | {snake(f) for f in _SCHEMA_FIELDS}
 _VERTEX_SCHEMA = _GEMINI_SCHEMA | {"additionalProperties", "additional_properties", "defs", "ref"}
 # Mintplex-Labs/anything-llm#4452 (and prism-php/prism#302) quote the live wording.
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
@@ -415,34 +413,6 @@ PREFILL = (
 )
 NO_LEVEL = "Thinking level is not supported for this model."
 
-_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
-
-
-def gemini_version(model: str) -> tuple[int, int] | None:
-    """A Gemini model id's version (``gemini-3.5-flash`` → ``(3, 5)``), if it names one.
-
-    Args:
-        model: The model id.
-
-    Returns:
-        ``(major, minor)`` or ``None``.
-    """
-    match = _VERSION.search(model)
-    return (int(match.group(1)), int(match.group(2) or 0)) if match else None
-
-
-def is_gemini3(model: str) -> bool:
-    """Whether a model is Gemini 3 or later (thought signatures required, call ids returned).
-
-    Args:
-        model: The model id.
-
-    Returns:
-        True for Gemini 3+.
-    """
-    version = gemini_version(model)
-    return version is not None and version >= (3, 0)
-
 
 def _refuses_prefill(model: str) -> bool:
     """Gemini 3.6 Flash, 3.5 Flash-Lite and every later release refuse a trailing model turn.
@@ -474,15 +444,6 @@ TEXT_SIGNATURE = "text"
 """What a text part's signature covers (the thought state it stands for is not re-sent)."""
 
 
-def _refusal(message: str, field: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    if field is None:
-        return message, []
-    violation = {"field": field, "description": message}
-    return message, [
-        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
-    ]
-
-
 def _schema_unknown(value: Any, path: str, allowed: frozenset[str]) -> tuple[str, str] | None:
     """The first undeclared key in an OpenAPI ``Schema``: ``(key, where)``."""
     if not isinstance(value, dict):
@@ -512,16 +473,16 @@ def _unknown_in_schema(key: str, where: str) -> tuple[str, list[dict[str, Any]]]
     message = (
         f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
     )
-    return _refusal(message, where)
+    return refusal(message, where)
 
 
-def _enum_refusal(
+def _enumrefusal(
     value: Any, where: str, enum: str, package: str
 ) -> tuple[str, list[dict[str, Any]]]:
     message = (
         f"Invalid value at '{where}' (type.googleapis.com/{package}.{enum}), {json.dumps(value)}"
     )
-    return _refusal(message, where)
+    return refusal(message, where)
 
 
 def _declarations(body: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
@@ -559,7 +520,7 @@ def _check_tools(
     where = "tool_config.function_calling_config"
     mode = calling.get("mode", "AUTO")
     if not isinstance(mode, str) or mode.upper() not in MODES:
-        return _enum_refusal(mode, f"{where}.mode", "FunctionCallingConfig.Mode", package)
+        return _enumrefusal(mode, f"{where}.mode", "FunctionCallingConfig.Mode", package)
     allowed_names = pick(calling, "allowedFunctionNames")
     if allowed_names:
         # The rule is the API reference's (FunctionCallingConfig.allowed_function_names: "Only
@@ -594,7 +555,7 @@ def _check_thinking(
         return None
     where = "generation_config.thinking_config.thinking_level"
     if not isinstance(level, str) or level.upper() not in LEVELS:
-        return _enum_refusal(level, where, "ThinkingConfig.ThinkingLevel", package)
+        return _enumrefusal(level, where, "ThinkingConfig.ThinkingLevel", package)
     if not is_gemini3(model):
         return NO_LEVEL, []
     if level.upper() == "MINIMAL" and "-pro" in model:

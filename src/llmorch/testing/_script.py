@@ -461,7 +461,8 @@ def default_arguments(schema: Any) -> dict[str, Any]:
         schema: The tool's parameter schema (a JSON object schema).
 
     Returns:
-        Every required property with a plain value of its type (an enum's first value).
+        Every required property with a plain value of its type (an enum's first value; an
+        array gets one item its item schema accepts).
     """
     if not isinstance(schema, dict):
         return {}
@@ -476,7 +477,12 @@ def default_arguments(schema: Any) -> dict[str, Any]:
         kind = prop.get("type", "string")
         if isinstance(kind, list):
             kind = next((k for k in kind if k != "null"), "string")
-        out[name] = default_arguments(prop) if kind == "object" else _DEFAULTS.get(kind, "x")
+        if kind == "object":
+            out[name] = default_arguments(prop)
+        elif kind == "array" or "$ref" in prop or "anyOf" in prop:
+            out[name] = schema_instance(prop, schema)  # a value its item schema accepts
+        else:
+            out[name] = _DEFAULTS.get(kind, "x")
     return out
 
 
