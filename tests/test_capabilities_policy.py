@@ -333,3 +333,40 @@ async def test_a_400_for_a_parameter_the_call_did_not_set_is_not_retried(
         with pytest.raises(AllFallbacksFailedError, match="temperature"):
             await orch.send_request(ASK)
     assert len(chats(fresh, model)) == 1
+
+
+# --------------------------------------------------------------------------- streams
+
+
+async def test_a_stream_carries_the_warnings_and_learns_too(
+    fresh: ProviderEmulator, tmp_path: Path
+) -> None:
+    """A stream opened on a model newer than the table: the 400 comes before any event, so
+    the same model is asked again without temperature; stream.response lists the warning."""
+    model = own("claude-opus-9-0", "stream")  # the Anthropic dialect refuses its temperature
+    fresh.script("anthropic", model, Reply("Hello there."), Reply("Again."))
+    async with orch_for(fresh, "anthropic", model, tmp_path / "l.jsonl") as orch:
+        first = orch.send_streaming_request(ASK, temperature=0.3)
+        assert "".join([chunk async for chunk in first]) == "Hello there."
+        assert len(chats(fresh, model)) == 2
+        second = orch.send_streaming_request(ASK, temperature=0.3)
+        assert "".join([chunk async for chunk in second]) == "Again."
+    assert len(chats(fresh, model)) == 3
+    assert [sent(r, "temperature") for r in chats(fresh, model)] == [0.3, None, None]
+    for stream in (first, second):
+        assert any("temperature" in w for w in stream.response.warnings)
+
+
+@pytest.mark.parametrize(("dialect", "base"), CLAUDE_5, ids=[d for d, _ in CLAUDE_5])
+async def test_error_refuses_a_stream_before_any_request(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, base: str
+) -> None:
+    """``unsupported: error`` refuses a stream when it is opened, before any request."""
+    model = own(base, "streamerror")
+    fresh.script(dialect, model, Reply("never sent"))
+    async with orch_for(fresh, dialect, model, tmp_path / "l.jsonl", unsupported="error") as orch:
+        with pytest.raises(InvalidRequestError, match="top_p"):
+            stream = orch.send_streaming_request(ASK, top_p=0.5)
+            async for _ in stream:
+                pass
+    assert chats(fresh, model) == []

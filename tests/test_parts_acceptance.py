@@ -346,3 +346,53 @@ async def test_cache_control_where_caching_is_implicit(
         with pytest.raises(InvalidRequestError, match="cache_control"):
             await orch.send_request(cached_system())
     assert len(chats(fresh, model)) == 1
+
+
+# --------------------------------------------------------------------------- media in tool results
+
+SNAP = {
+    "type": "function",
+    "function": {
+        "name": "snap",
+        "description": "Take a picture.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+
+def with_tool_image() -> list[dict[str, Any]]:
+    call = {"id": "call_1", "type": "function", "function": {"name": "snap", "arguments": "{}"}}
+    return [
+        {"role": "user", "content": "Take a picture and describe it."},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [llmorch.image(PNG)]},
+    ]
+
+
+@pytest.mark.parametrize(
+    "model", ["us.anthropic.claude-haiku-5-5", "us.amazon.nova-2-lite-v1:0"], ids=["claude", "nova"]
+)
+async def test_bedrock_takes_tool_result_images_from_claude_and_nova(
+    fresh: ProviderEmulator, tmp_path: Path, model: str
+) -> None:
+    """The image goes back inside the toolResult, as bytes."""
+    fresh.script("bedrock", model, Reply("A red square."))
+    async with orch_for(fresh, "bedrock", model, tmp_path) as orch:
+        response = await orch.send_request(with_tool_image(), tools=[SNAP])
+    assert response.content == "A red square."
+    body = chats(fresh, model)[0].body
+    (result,) = [
+        b["toolResult"] for m in body["messages"] for b in m["content"] if "toolResult" in b
+    ]
+    assert base64.b64encode(PNG).decode() in json.dumps(result)
+
+
+async def test_bedrock_refuses_tool_result_images_for_other_models(
+    fresh: ProviderEmulator, tmp_path: Path
+) -> None:
+    """Other Bedrock models take only text in tool results: refused before any call."""
+    model = "openai.gpt-oss-120b-1:0"
+    async with orch_for(fresh, "bedrock", model, tmp_path) as orch:
+        with pytest.raises(InvalidRequestError, match=r"^messages\[2\]\.content\[0\]"):
+            await orch.send_request(with_tool_image(), tools=[SNAP])
+    assert chats(fresh, model) == []
