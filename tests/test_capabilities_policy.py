@@ -189,7 +189,7 @@ async def test_a_temperature_other_than_one_to_an_openai_reasoning_model(
     fresh: ProviderEmulator, tmp_path: Path
 ) -> None:
     """``only_default: {temperature: 1}``: 0.2 is removed with a warning, 1 is sent as is."""
-    model = own("gpt-5.4-mini", "defaults")
+    model = own("gpt-5-mini", "defaults")  # gpt-5 always reasons (gpt-5.1+ only when asked)
     fresh.script(dialect := "openai", model, Reply("a"), Reply("b"))
     async with orch_for(fresh, dialect, model, tmp_path / "l.jsonl") as orch:
         changed = await orch.send_request(ASK, temperature=0.2)
