@@ -40,8 +40,15 @@ def _value(value: Any) -> str:
     return f"`{value}`"
 
 
+def _fact(key: str, value: Any) -> str:
+    text = f"{key}: {_value(value)}"
+    if key.endswith("_bytes") and isinstance(value, int) and value >= 1_048_576:
+        text += f" ({value / 1_048_576:.2f} MiB)"
+    return text
+
+
 def _facts(row: Mapping[str, Any]) -> str:
-    facts = [f"{key}: {_value(value)}" for key, value in row.items() if key not in _ROW_KEYS]
+    facts = [_fact(key, value) for key, value in row.items() if key not in _ROW_KEYS]
     return "<br>".join(_cell(fact) for fact in facts)
 
 
