@@ -114,15 +114,23 @@ def load(path: Path = DATA) -> dict[str, Any]:
     return data
 
 
-def main() -> int:
-    """Rewrite docs/capabilities.md from the data file; print whether it changed."""
-    page = PAGE.read_text(encoding="utf-8")
-    new = updated(page, load())
+def main(page_path: Path = PAGE, data_path: Path = DATA) -> int:
+    """Rewrite the page from the data file; print whether it changed.
+
+    Args:
+        page_path: The page (docs/capabilities.md).
+        data_path: The capability table.
+
+    Returns:
+        The exit status (0).
+    """
+    page = page_path.read_text(encoding="utf-8")
+    new = updated(page, load(data_path))
     if new == page:
-        print(f"{PAGE.relative_to(ROOT)} is up to date")  # noqa: T201
+        print(f"{page_path.name} is up to date")  # noqa: T201
         return 0
-    PAGE.write_text(new, encoding="utf-8")
-    print(f"rewrote {PAGE.relative_to(ROOT)}")  # noqa: T201
+    page_path.write_text(new, encoding="utf-8")
+    print(f"rewrote {page_path.name}")  # noqa: T201
     return 0
 
 

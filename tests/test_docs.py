@@ -275,3 +275,21 @@ def test_capability_renderer_refuses_a_page_without_markers() -> None:
     renderer = _capability_renderer()
     with pytest.raises(ValueError, match="markers"):
         renderer.updated("# Model capabilities\n", renderer.load())
+
+
+def test_capability_renderer_rewrites_a_stale_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python docs/_capabilities.py`` puts the current table between the markers, once."""
+    renderer = _capability_renderer()
+    stale = tmp_path / "capabilities.md"
+    stale.write_text(f"# Caps\n\n{renderer.BEGIN}\n| old |\n{renderer.END}\n\nAfter.\n")
+    assert renderer.main(stale) == 0
+    text = stale.read_text()
+    assert "| old |" not in text and text.endswith(f"{renderer.END}\n\nAfter.\n")
+    assert renderer.render(renderer.load()) in text
+    assert renderer.main(stale) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rewrote capabilities.md",
+        "capabilities.md is up to date",
+    ]
