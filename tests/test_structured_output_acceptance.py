@@ -269,6 +269,34 @@ async def test_json_object_mode_gives_the_parsed_json(
     assert response.parsed == {"ok": True, "n": 3}
 
 
+def lookup(city: str) -> str:
+    """The population of a city.
+
+    Args:
+        city: The city's name.
+    """
+    return f"{city}: 2102650"
+
+
+@pytest.mark.parametrize(("dialect", "model"), CASES, ids=IDS)
+async def test_run_tools_applies_the_format_to_the_final_answer(
+    fresh: ProviderEmulator, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """A turn that calls a tool is not parsed; the final answer is, into result.parsed."""
+    fresh.script(
+        dialect,
+        model,
+        Reply(tool_calls=(ToolUse("lookup", {"city": "Paris"}),)),
+        answer(dialect, model, VALID),
+    )
+    ledger = tmp_path / "ledger.jsonl"
+    async with orch_for(fresh, dialect, model, ledger) as orch:
+        result = await orch.run_tools(ASK, tools=[lookup], response_format=City)
+    assert len(result.turns) == 2
+    assert result.parsed == City.model_validate_json(VALID)
+    assert len(records(ledger)) == 2
+
+
 def test_the_sync_facade_parses_and_retries_too(fresh: ProviderEmulator, tmp_path: Path) -> None:
     """LLMOrchestrator takes response_format and output_retries; its stream ends parsed."""
     dialect, model = CASES[0]
