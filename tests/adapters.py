@@ -13,7 +13,7 @@ from llmorch.types import LLMResponse, StreamEvent
 
 CALL_ARGUMENTS = frozenset(
     "top_p top_k stop seed tools tool_choice parallel_tool_calls reasoning timeout extra_body "
-    "extra_headers".split()
+    "extra_headers response_format output_retries".split()
 )
 
 

@@ -117,7 +117,8 @@ async def test_discovery_lists_text_models_and_profiles(emu: ProviderEmulator) -
     async with orch_for(emu) as orch:
         listed = await orch.get_available_models()
         infos = orch.registry.get_available_models("bedrock", include_deprecated=True)
-    expected = [FIRST, SECOND, ON_DEMAND, "amazon.nova-micro-v1:0", PROFILE]
+    sonnet_4_5 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    expected = [FIRST, SECOND, ON_DEMAND, "amazon.nova-micro-v1:0", PROFILE, sonnet_4_5]
     assert expected == sorted(listed, key=expected.index)
     deprecated = {m.name for m in infos if m.deprecated}
     assert {"anthropic.claude-3-haiku-20240307-v1:0"} == deprecated

@@ -184,7 +184,7 @@ def test_openai_accepts_every_declared_field(emu: ProviderEmulator) -> None:
     body = {
         **CHAT,
         "messages": [
-            {"role": "developer", "content": "be brief"},
+            {"role": "developer", "content": "be brief, answer in JSON"},  # json_object needs it
             {"role": "user", "content": [{"type": "text", "text": "hi"}], "name": "ann"},
             {
                 "role": "assistant",

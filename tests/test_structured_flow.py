@@ -321,3 +321,23 @@ async def test_a_forced_output_tool_sent_whole_in_its_start_event_streams_as_tex
         ("text", '{"value": 1}', None),
         ("finish", "", "stop"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("facts", "reasoning"),
+    [
+        (Capabilities(structured_output="tool", forced_tool_choice=False), None),
+        (Capabilities(structured_output="tool", forced_tool_choice_with_reasoning=False), "low"),
+    ],
+)
+async def test_the_output_tool_is_not_forced_where_the_model_refuses_forcing(
+    table: dict[str, Capabilities], facts: Capabilities, reasoning: str | None
+) -> None:
+    table["fake-1"] = facts
+    call = ToolUse(TOOL_NAME, {"name": "a", "count": 1})
+    async with AsyncLLMOrchestrator(config()) as orch:
+        adapter = fake(orch, Reply("", tool_calls=[call]))
+        response = await orch.send_request(ASK, response_format=Item, reasoning=reasoning)
+    choice = adapter.requests[0].tool_choice
+    assert choice is not None and choice.kind == "auto"
+    assert response.parsed == Item(name="a", count=1)

@@ -40,6 +40,8 @@ class Capabilities:
         reasoning: The kind of reasoning control.
         forced_tool_choice_with_reasoning: Whether a forced ``tool_choice`` is accepted while
             reasoning is on.
+        forced_tool_choice: Whether a forced ``tool_choice`` is accepted at all (some models
+            refuse it even without reasoning).
         parallel_tool_calls: Whether the API has a switch for parallel tool calls.
         max_output_tokens: The output-token ceiling.
         rejects: llmorch parameter names the model refuses (``temperature``, ``top_p``, ...).
@@ -64,6 +66,7 @@ class Capabilities:
 
     reasoning: ReasoningControl | None = None
     forced_tool_choice_with_reasoning: bool | None = None
+    forced_tool_choice: bool | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: int | None = None
     rejects: frozenset[str] = frozenset()

@@ -200,7 +200,7 @@ def fit(request: ChatRequest, provider_type: str, policy: Policy = "warn") -> Ch
         plan = plan_output(fmt, provider_type, request.model)
         changes["output"] = plan
         if plan.mode == "tool":
-            forced_ok = not (
+            forced_ok = caps.forced_tool_choice is not False and not (
                 request.reasoning_on and caps.forced_tool_choice_with_reasoning is False
             )
             tools, choice = with_output_tool(

@@ -39,7 +39,7 @@ def expected(name: str) -> dict[str, Any]:
 def test_every_fixture_has_its_source_and_expected_parse() -> None:
     """Each payload has a .source sidecar and a hand-written .expected.json."""
     names = [*STREAMS, *ANSWERS, *ERRORS]
-    assert 19 == len(names)
+    assert 30 == len(names)
     for name in names:
         assert (FIXTURES / f"{name}.source").read_text(encoding="utf-8").startswith("Repo: ")
         assert expected(name)

@@ -1,8 +1,11 @@
-"""The Bedrock Converse codec, sans I/O: request bodies, answers, event streams and errors.
+"""The Bedrock Converse codec, sans I/O: request bodies, answers and event streams.
 
 Pure functions (and one incremental stream decoder) from llmorch's typed request to the
 Converse body and from Bedrock's answers back to llmorch types; ``bedrock.py`` only signs,
-sends and reads. Wire facts and their sources: ``docs/wire/bedrock.md``.
+sends and reads. Parts, cache points and the output format are built by
+:mod:`llmorch.providers._converse_content`, errors read by
+:mod:`llmorch.providers._converse_errors`. Wire facts and their sources:
+``docs/wire/bedrock.md``.
 
 Model families matter on Bedrock: reasoning is switched on through
 ``additionalModelRequestFields`` in each family's own format (Claude ``thinking``, Nova
@@ -20,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from llmorch.capabilities import capabilities
 from llmorch.exceptions import (
-    AuthenticationError,
-    ContextLengthExceededError,
     InvalidRequestError,
-    ModelNotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-    RateLimitError,
 )
 from llmorch.messages import ChatMessage, ReasoningItem
-from llmorch.providers._common import class_for_status
+from llmorch.parts import Part, TextPart
+from llmorch.providers._converse_content import (
+    DocumentNames,
+    cache_point,
+    check_cache_order,
+    json_object_instruction,
+    output_config,
+    part_block,
+)
 from llmorch.request import ChatRequest
 from llmorch.tools import Tool, ToolCall, parse_arguments
 from llmorch.types import StreamEvent, normalize_tokens
@@ -41,11 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConverseStreamDecoder",
-    "classify_error",
     "decode_response",
     "encode_request",
-    "error_code",
-    "error_message",
     "family",
     "same_family",
     "usage_tokens",
@@ -63,41 +63,6 @@ FINISH = {
     "content_filtered": "content_filter",
 }
 """Converse ``stopReason`` -> llmorch's finish reason (anything else is ``other``)."""
-
-# Error code (``x-amzn-ErrorType`` / ``__type`` / event-stream exception) -> (class, retryable).
-_CODES: dict[str, tuple[type[ProviderError], bool | None]] = {
-    "ThrottlingException": (RateLimitError, True),
-    "TooManyRequestsException": (RateLimitError, True),
-    "ServiceQuotaExceededException": (RateLimitError, False),
-    "ModelNotReadyException": (ProviderUnavailableError, True),
-    "ServiceUnavailableException": (ProviderUnavailableError, True),
-    "InternalServerException": (ProviderUnavailableError, True),
-    "InternalFailure": (ProviderUnavailableError, True),
-    "ModelStreamErrorException": (ProviderUnavailableError, True),
-    "ModelErrorException": (ProviderUnavailableError, None),
-    "ModelTimeoutException": (ProviderTimeoutError, True),
-    "ValidationException": (InvalidRequestError, None),
-    "SerializationException": (InvalidRequestError, None),
-    "AccessDeniedException": (PermissionDeniedError, None),
-    "ResourceNotFoundException": (ModelNotFoundError, None),
-    "UnrecognizedClientException": (AuthenticationError, None),
-    "InvalidSignatureException": (AuthenticationError, None),
-    "IncompleteSignatureException": (AuthenticationError, None),
-    "MissingAuthenticationTokenException": (AuthenticationError, None),
-    "InvalidClientTokenId": (AuthenticationError, None),
-    "ExpiredTokenException": (AuthenticationError, None),
-    "SignatureDoesNotMatch": (AuthenticationError, None),
-}
-_CONTEXT = re.compile(
-    r"input is too long|too many (input )?tokens|prompt is too long|context (length|window)"
-    r"|maximum context|exceeds? the (maximum|max)[a-z ]* tokens|input tokens exceed",
-    re.IGNORECASE,
-)
-_INVALID_MODEL = re.compile(
-    r"model identifier is invalid|model (id|identifier)? ?(is )?not found|could not resolve the "
-    r"foundation model|end of its life",
-    re.IGNORECASE,
-)
 
 # -- model families ------------------------------------------------------------------------
 
@@ -165,8 +130,12 @@ def _tool_spec(tool: Tool) -> dict[str, Any]:
     return spec
 
 
-def _tool_config(request: ChatRequest, history_tools: list[str]) -> dict[str, Any] | None:
+def _tool_config(
+    request: ChatRequest, history_tools: list[str], caching: bool
+) -> dict[str, Any] | None:
     """``toolConfig``: the request's tools and choice; stubs when only the history has tools.
+
+    A tool marked with ``cache_control`` is followed by a ``cachePoint`` (when ``caching``).
 
     Converse needs a ``toolConfig`` whenever the history holds ``toolUse`` / ``toolResult``
     blocks, and it has no ``none`` choice: without tools to offer (or with ``tool_choice``
@@ -174,7 +143,12 @@ def _tool_config(request: ChatRequest, history_tools: list[str]) -> dict[str, An
     """
     choice = request.tool_choice
     if request.tools and (choice is None or choice.kind != "none"):
-        config: dict[str, Any] = {"tools": [{"toolSpec": _tool_spec(t)} for t in request.tools]}
+        specs: list[Any] = []
+        for tool in request.tools:
+            specs.append({"toolSpec": _tool_spec(tool)})
+            if caching and tool.cache is not None:
+                specs.append(cache_point(tool.cache))
+        config: dict[str, Any] = {"tools": specs}
         if choice is not None:
             if choice.kind == "auto":
                 config["toolChoice"] = {"auto": {}}
@@ -219,47 +193,102 @@ def _reasoning_blocks(
     return blocks
 
 
-def _content(message: ChatMessage, request: ChatRequest, provider_type: str) -> list[Any]:
-    if message.role == "tool":
-        return [
-            {
-                "toolResult": {
-                    "toolUseId": message.tool_call_id,
-                    "content": [{"text": message.text}],
-                }
-            }
+class _Blocks:
+    """Turns one request's parts into Converse blocks: document names, cache points on or off."""
+
+    __slots__ = ("caching", "names")
+
+    def __init__(self, caching: bool) -> None:
+        self.caching = caching
+        self.names = DocumentNames()
+
+    def parts(self, parts: tuple[Part, ...], where: str, *, drop_empty: bool = False) -> list[Any]:
+        """Each part's block, a ``cachePoint`` after each part marked with ``cache_control``."""
+        blocks: list[Any] = []
+        for j, part in enumerate(parts):
+            if drop_empty and type(part) is TextPart and not part.text:
+                continue
+            blocks.append(part_block(part, self.names, f"{where}.content[{j}]"))
+            if self.caching and part.cache is not None:
+                blocks.append(cache_point(part.cache))
+        return blocks
+
+    def tool_result(self, message: ChatMessage, where: str) -> list[Any]:
+        """A tool turn: one ``toolResult`` (its media inside), then its cache point if marked."""
+        parts = message.parts
+        if all(type(part) is TextPart for part in parts):
+            content: list[Any] = [{"text": message.text}]
+        else:
+            content = [
+                part_block(part, self.names, f"{where}.content[{j}]")
+                for j, part in enumerate(parts)
+                if type(part) is not TextPart or part.text
+            ]
+        blocks: list[Any] = [
+            {"toolResult": {"toolUseId": message.tool_call_id, "content": content}}
         ]
+        marks = [part.cache for part in parts if part.cache is not None]
+        if self.caching and marks:
+            blocks.append(cache_point(marks[-1]))
+        return blocks
+
+
+def _content(
+    message: ChatMessage, request: ChatRequest, provider_type: str, blocks: _Blocks, where: str
+) -> list[Any]:
+    if message.role == "tool":
+        return blocks.tool_result(message, where)
     if message.role != "assistant" or not (message.tool_calls or message.reasoning):
-        return [{"text": part.text} for part in message.text_parts]
-    blocks = _reasoning_blocks(message, request, provider_type)
-    blocks += [{"text": part.text} for part in message.text_parts if part.text]
-    blocks += [
+        return blocks.parts(message.parts, where)
+    content = _reasoning_blocks(message, request, provider_type)
+    content += blocks.parts(message.parts, where, drop_empty=True)
+    content += [
         {"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.arguments}}
         for call in message.tool_calls
     ]
-    return blocks
+    return content
 
 
-def _turns(request: ChatRequest, provider_type: str) -> tuple[list[Any], list[Any], list[str]]:
+def _check_documents(turns: list[dict[str, Any]], sources: list[int]) -> None:
+    """A user turn with a document needs a text block beside it (Bedrock refuses it else)."""
+    for turn, first in zip(turns, sources, strict=True):
+        blocks = turn["content"]
+        if any("document" in b for b in blocks) and not any(
+            str(b.get("text") or "").strip() for b in blocks
+        ):
+            raise InvalidRequestError(
+                f"messages[{first}].content: Bedrock needs a text part beside a document in the "
+                "same user turn (it answers 'A text block must be included when using "
+                "documents.')"
+            )
+
+
+def _turns(
+    request: ChatRequest, provider_type: str, blocks: _Blocks
+) -> tuple[list[Any], list[Any], list[str]]:
     """``system`` blocks, alternating turns (consecutive ones merged) and the history's tools."""
     system: list[Any] = []
     turns: list[dict[str, Any]] = []
+    sources: list[int] = []  # the first message of each turn
     history_tools: list[str] = []
-    for message in request.messages:
+    for i, message in enumerate(request.messages):
+        where = f"messages[{i}]"
         if message.role in ("system", "developer"):
-            system += [{"text": part.text} for part in message.text_parts]
+            system += blocks.parts(message.parts, where)
             continue
         role = "assistant" if message.role == "assistant" else "user"
         for call in message.tool_calls:
             if call.name not in history_tools:
                 history_tools.append(call.name)
-        content = _content(message, request, provider_type)
+        content = _content(message, request, provider_type, blocks, where)
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(content)
         else:
             turns.append({"role": role, "content": content})
+            sources.append(i)
     if not turns:
         raise InvalidRequestError("Bedrock needs at least one user or assistant message")
+    _check_documents(turns, sources)
     return system, turns, history_tools
 
 
@@ -325,6 +354,28 @@ def _reasoning_fields(
         extra["reasoningConfig"] = {"type": "enabled", "maxReasoningEffort": effort}
 
 
+def _nova_tool_cache(request: ChatRequest, body: dict[str, Any]) -> None:
+    """Nova takes cache points in ``system`` and ``messages`` only, never among the tools.
+
+    A cache point caches everything before it, the tools included: a tool's ``cache_control``
+    is met by any later cache point, else by one at the end of the system prompt.
+    """
+    marks = [tool.cache for tool in request.tools if tool.cache is not None]
+    if not marks or "toolConfig" not in body:
+        return
+    system: list[Any] = body.get("system", [])
+    later = system + [block for message in body["messages"] for block in message["content"]]
+    if any("cachePoint" in block for block in later):
+        return
+    if not system:
+        raise InvalidRequestError(
+            f"tools: {request.model} (Nova) takes cache points in the system prompt and "
+            "messages only; put cache_control on the system prompt or a message (a cache "
+            "point there caches the tools before it too)"
+        )
+    system.append(cache_point(marks[-1]))
+
+
 def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict[str, Any]:
     """The Converse / ConverseStream body for a typed request (both operations take the same).
 
@@ -347,7 +398,12 @@ def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict
             ``top_k`` on gpt-oss, ``seed`` on Claude or Nova; reasoning the model cannot do;
             a forced tool choice with Claude's thinking; ``max_tokens`` within the budget.
     """
-    system, turns, history_tools = _turns(request, provider_type)
+    kind = family(request.model)
+    caching = capabilities("bedrock", _bare(request.model)).prompt_caching != "implicit"
+    system, turns, history_tools = _turns(request, provider_type, _Blocks(caching))
+    plan = request.output
+    if plan is not None and plan.mode == "json_object":
+        system.append(json_object_instruction())
     body: dict[str, Any] = {"messages": turns}
     if system:
         body["system"] = system
@@ -366,7 +422,6 @@ def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict
     if request.stop is not None:
         inference["stopSequences"] = list(request.stop)
     extra: dict[str, Any] = {}
-    kind = family(request.model)
     if request.top_k is not None:
         if kind == "gpt-oss":
             raise InvalidRequestError(f"top_k: {request.model} on Bedrock has no top_k")
@@ -385,9 +440,16 @@ def encode_request(request: ChatRequest, provider_type: str = "bedrock") -> dict
         body["inferenceConfig"] = inference
     if extra:
         body["additionalModelRequestFields"] = extra
-    config = _tool_config(request, history_tools)
+    config = _tool_config(request, history_tools, caching and kind != "nova")
     if config is not None:
         body["toolConfig"] = config
+    if caching and kind == "nova":
+        _nova_tool_cache(request, body)
+    output = output_config(plan, kind) if plan is not None else None
+    if output is not None:
+        body.setdefault("outputConfig", {}).update(output)
+    if caching:
+        check_cache_order(body)
     return body
 
 
@@ -480,75 +542,6 @@ def reasoning_text(items: list[ReasoningItem]) -> str | None:
     """
     texts = [item.text for item in items if not item.redacted and item.text]
     return "".join(texts) if texts else None
-
-
-# -- errors ----------------------------------------------------------------------------------
-
-
-def error_code(headers: Mapping[str, str], payload: Any) -> str:
-    """The AWS error code: ``x-amzn-ErrorType``, else the body's ``__type`` / ``code``.
-
-    Like botocore, the code is cut at the first ``:`` and after any ``#``.
-
-    Args:
-        headers: The response headers.
-        payload: The decoded body.
-
-    Returns:
-        The code, or ``""``.
-    """
-    raw = headers.get("x-amzn-errortype") or ""
-    if not raw and isinstance(payload, dict):
-        raw = str(payload.get("__type") or payload.get("code") or payload.get("Code") or "")
-    return raw.split(":", 1)[0].rsplit("#", 1)[-1].strip()
-
-
-def error_message(payload: Any, status: int | None) -> str:
-    """The message of an AWS error body (``message`` / ``Message``), or a stand-in.
-
-    Args:
-        payload: The decoded body (or its text).
-        status: The HTTP status, ``None`` inside a stream.
-
-    Returns:
-        The message.
-    """
-    if isinstance(payload, dict):
-        for key in ("message", "Message", "errorMessage"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return str(payload[key])
-    if isinstance(payload, str) and payload.strip():
-        return payload.strip()[:500]
-    return f"HTTP {status}" if status else "Bedrock stream error"
-
-
-def classify_error(
-    status: int | None, code: str, message: str
-) -> tuple[type[ProviderError], bool | None]:
-    """Classify a Bedrock error by its code, then its message, then its status.
-
-    Args:
-        status: The HTTP status, or ``None`` for an exception event inside a stream.
-        code: The error code (``ThrottlingException``; stream events' lowerCamel names too).
-        message: The error message.
-
-    Returns:
-        ``(class, is_retryable override or None)``.
-    """
-    code = code[:1].upper() + code[1:]
-    cls: type[ProviderError]
-    if code in _CODES:
-        cls, retryable = _CODES[code]
-    elif status is not None:
-        cls, retryable = class_for_status(status), None
-    else:
-        cls, retryable = ProviderUnavailableError, None
-    if cls is InvalidRequestError:
-        if _CONTEXT.search(message):
-            cls = ContextLengthExceededError
-        elif _INVALID_MODEL.search(message):
-            cls = ModelNotFoundError
-    return cls, retryable
 
 
 # -- event streams ---------------------------------------------------------------------------

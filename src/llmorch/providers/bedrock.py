@@ -21,6 +21,7 @@ from llmorch.config import BedrockConfig, ProviderConfig
 from llmorch.exceptions import (
     ConfigurationError,
     ContentFilteredError,
+    InvalidRequestError,
     PermissionDeniedError,
     ProviderError,
     ProviderUnavailableError,
@@ -29,13 +30,16 @@ from llmorch.providers._aws import AWSAuth, encode_label, encode_query
 from llmorch.providers._common import end_of_stream, not_an_answer
 from llmorch.providers._converse import (
     ConverseStreamDecoder,
-    classify_error,
     decode_response,
     encode_request,
-    error_code,
-    error_message,
     reasoning_text,
     same_family,
+)
+from llmorch.providers._converse_errors import (
+    classify_error,
+    error_code,
+    error_message,
+    unsupported_parameter,
 )
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.request import NO_OPTIONS, CallOptions, ChatRequest
@@ -55,7 +59,7 @@ class BedrockProvider(BaseLLMProvider):
     """Adapter for AWS Bedrock's Converse API and its control plane (model discovery)."""
 
     config: BedrockConfig
-    owned_fields = frozenset({"messages", "system", "modelId"})
+    owned_fields = frozenset({"messages", "system", "modelId", "toolConfig", "outputConfig"})
 
     def __init__(self, name: str, config: ProviderConfig, http: AsyncClient) -> None:
         if not isinstance(config, BedrockConfig):
@@ -130,6 +134,20 @@ class BedrockProvider(BaseLLMProvider):
             is_retryable=retryable,
             body=payload,
         )
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        """The parameter a Bedrock 400 says the model does not take.
+
+        Claude's relayed "`temperature` is deprecated for this model" and Bedrock's own "This
+        model doesn't support the topP field" (``_converse_errors.unsupported_parameter``).
+
+        Args:
+            error: The mapped 400.
+
+        Returns:
+            ``temperature``, ``top_p``, ``top_k`` or ``stop``, or ``None``.
+        """
+        return unsupported_parameter(error_message(error.body, error.status_code))
 
     def _error_from_response(self, response: Response, raw: bytes, model: str | None) -> Exception:
         try:

@@ -19,11 +19,12 @@ import re
 import secrets
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+from llmorch.testing._bedrock_content import CacheBook, content_problem, output_schema
 from llmorch.testing._bedrock_rules import Turns, family, reasoning_on, rules_problem, signing_kind
 from llmorch.testing._bedrock_shapes import body_problem, constraint_problem
 from llmorch.testing._dialect import Dialect, Plan
@@ -32,8 +33,10 @@ from llmorch.testing._script import (
     ErrorKind,
     Fault,
     Reply,
+    Scripts,
     ToolUse,
     default_arguments,
+    schema_instance,
     split_chunks,
 )
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -106,6 +109,13 @@ _CATALOGUE: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("amazon.nova-lite-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
     ("amazon.nova-micro-v1:0", "Amazon", ("ON_DEMAND",), "TEXT", "ACTIVE"),
     ("anthropic.claude-sonnet-5-5", "Anthropic", ("INFERENCE_PROFILE",), "TEXT", "ACTIVE"),
+    (
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "Anthropic",
+        ("INFERENCE_PROFILE",),
+        "TEXT",
+        "ACTIVE",
+    ),
     ("anthropic.claude-3-haiku-20240307-v1:0", "Anthropic", ("ON_DEMAND",), "TEXT", "LEGACY"),
     ("meta.llama3-70b-instruct-v1:0", "Meta", ("PROVISIONED",), "TEXT", "ACTIVE"),
     ("amazon.titan-embed-text-v2:0", "Amazon", ("ON_DEMAND",), "EMBEDDING", "ACTIVE"),
@@ -115,6 +125,7 @@ _PROFILES = (
     "us.anthropic.claude-haiku-5-5",
     "us.amazon.nova-2-lite-v1:0",
     "us.anthropic.claude-sonnet-5-5",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
 )
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/"
@@ -180,6 +191,10 @@ class BedrockDialect(Dialect):
         "amazon.nova-lite-v1:0",
     )
     default_models = tuple(m[0] for m in _CATALOGUE) + _PROFILES
+
+    def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
+        super().__init__(scripts, keys, page_size)
+        self.cache_book = CacheBook()
 
     def config(self, base_url: str) -> dict[str, Any]:
         """A Bedrock provider config pointing at this dialect, with the test credentials.
@@ -388,8 +403,12 @@ class BedrockDialect(Dialect):
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         kind = family(_model_id(model))
-        turns = Turns(body, kind, reasoning_on(body, kind))
-        problem = _empty_content(messages) or rules_problem(turns)
+        turns = Turns(body, kind, reasoning_on(body, kind), _model_id(model))
+        problem = (
+            _empty_content(messages)
+            or rules_problem(turns)
+            or content_problem(body, _model_id(model))
+        )
         if problem is not None:
             return self.aws_error(400, "ValidationException", problem)
         system = body.get("system")
@@ -405,11 +424,11 @@ class BedrockDialect(Dialect):
         )
         max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens")
         plan = self.plan(
-            model, (messages, *system_text), max_tokens, last_user, default=_forced(turns)
+            model, (messages, *system_text), max_tokens, last_user, default=_default(turns)
         )
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
-        answer = _Answer(plan, turns)
+        answer = _Answer(plan, turns, self.cache_book.usage(body))
         request_id = {"x-amzn-requestid": str(uuid.uuid4())}
         if operation == "converse-stream":
             return self.stream(
@@ -425,7 +444,7 @@ class BedrockDialect(Dialect):
             {
                 "output": {"message": {"role": "assistant", "content": answer.content()}},
                 "stopReason": _STOP.get(plan.finish_reason, "end_turn"),
-                "usage": _usage(plan),
+                "usage": answer.usage(),
                 "metrics": {"latencyMs": 42},
             },
             request_id,
@@ -509,13 +528,16 @@ class BedrockDialect(Dialect):
         }
 
 
-def _usage(plan: Plan) -> dict[str, int]:
+def _usage(plan: Plan, cache: tuple[int, int]) -> dict[str, int]:
+    """Converse usage: ``inputTokens`` excludes the cache's reads and writes."""
+    written, read = cache
+    uncached = max(plan.prompt_tokens - written - read, 0)
     return {
-        "inputTokens": plan.prompt_tokens,
+        "inputTokens": uncached,
         "outputTokens": plan.completion_tokens,
-        "totalTokens": plan.prompt_tokens + plan.completion_tokens,
-        "cacheReadInputTokens": 0,
-        "cacheWriteInputTokens": 0,
+        "totalTokens": uncached + written + read + plan.completion_tokens,
+        "cacheReadInputTokens": read,
+        "cacheWriteInputTokens": written,
     }
 
 
@@ -528,6 +550,14 @@ def _empty_content(messages: list[Any]) -> str | None:
                 "ContentBlock object to the content field and try again."
             )
     return None
+
+
+def _default(turns: Turns) -> Reply | None:
+    """The unscripted answer: JSON of an ``outputConfig`` schema, or a forced tool's call."""
+    schema = output_schema(turns.body)
+    if isinstance(schema, dict):
+        return Reply(json.dumps(schema_instance(schema), separators=(",", ":")))
+    return _forced(turns)
 
 
 def _forced(turns: Turns) -> Reply | None:
@@ -558,8 +588,9 @@ def _fragments(arguments: str) -> list[str]:
 class _Answer:
     """One answer's content blocks: reasoning (when on), text, tool calls, in that order."""
 
-    def __init__(self, plan: Plan, turns: Turns) -> None:
+    def __init__(self, plan: Plan, turns: Turns, cache: tuple[int, int] = (0, 0)) -> None:
         self.plan = plan
+        self.cache = cache
         self.family = turns.family
         self.reasoning = plan.reasoning if turns.reasoning else None
         if self.reasoning is None and turns.reasoning and turns.family == "claude":
@@ -567,6 +598,10 @@ class _Answer:
             # that block), so an answer scripted without reasoning still carries one.
             self.reasoning = _DEFAULT_THINKING if plan.ending == "complete" else None
         self.ids = [call.id or _tool_use_id() for call in plan.tool_calls]
+
+    def usage(self) -> dict[str, int]:
+        """The answer's ``usage`` (cache writes and reads from the request's cache points)."""
+        return _usage(self.plan, self.cache)
 
     def _signature(self, text: str) -> str | None:
         # gpt-oss sends its reasoning unsigned (vercel/ai issue-9967-gpt-oss-*.json, live).
@@ -656,5 +691,5 @@ class _Answer:
         return [
             *frames,
             _event("messageStop", {"stopReason": _STOP.get(plan.finish_reason, "end_turn")}),
-            _event("metadata", {"usage": _usage(plan), "metrics": {"latencyMs": 42}}),
+            _event("metadata", {"usage": self.usage(), "metrics": {"latencyMs": 42}}),
         ]

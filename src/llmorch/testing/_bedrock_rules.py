@@ -84,11 +84,13 @@ class Turns:
         body: The request body (already valid against the service model).
         family: The model family.
         reasoning: Whether the request turned reasoning on.
+        model: The model id (a geography prefix removed).
     """
 
     body: dict[str, Any]
     family: Family
     reasoning: bool
+    model: str = ""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -178,7 +180,12 @@ def _tool_config_problems(config: dict[str, Any]) -> str | None:
 def _reasoning_problems(turns: Turns) -> str | None:
     messages = turns.messages
     choice = (turns.tool_config or {}).get("toolChoice") or {}
-    if turns.family == "claude" and turns.reasoning and ("any" in choice or "tool" in choice):
+    forced = "any" in choice or "tool" in choice
+    if forced and "anthropic.claude-opus-5-5" in turns.model:
+        # vercel/ai bedrock-opus-5-5-forced-tool-error.json (live): refused with or without
+        # thinking.
+        return _MODEL_SAYS + 'tool_choice: type "tool" and "any" are not supported for this model.'
+    if turns.family == "claude" and turns.reasoning and forced:
         # vercel/ai amazon-bedrock-issue-11227-opus-4-5-error.json (live).
         return _MODEL_SAYS + "Thinking may not be enabled when tool_choice forces tool use."
     for i, message in enumerate(messages):

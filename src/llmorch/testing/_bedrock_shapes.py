@@ -8,8 +8,9 @@ members to a type: a scalar (``string``, ``integer``, ``float``, ``boolean``, ``
 table against botocore's copy of the model.
 
 Beyond the shapes, :data:`REQUIRED` and :data:`CONSTRAINTS` hold the service model's required
-members and the length, range, pattern and enum traits of the members a tool conversation
-touches; :func:`constraint_problem` words their breaches as Bedrock's Coral front end does
+members and the length, range, pattern and enum traits of the members a tool conversation,
+image and document blocks and an output format touch; :func:`constraint_problem` words their
+breaches as Bedrock's Coral front end does
 ("1 validation error detected: Value at 'messages.2.member.content.1.member.toolUse.name'
 failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
 a live 400 recorded in vercel/ai ``bedrock-invalid-tool-name-validation-error.json``; list
@@ -277,8 +278,17 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("CachePointBlock", "ttl"): {"enum": ["5m", "1h"]},
     ("ServiceTier", "type"): {"enum": ["priority", "default", "flex", "reserved"]},
     ("PerformanceConfiguration", "latency"): {"enum": ["standard", "optimized"]},
+    ("ImageBlock", "format"): {"enum": ["png", "jpeg", "gif", "webp"]},
+    ("ImageSource", "bytes"): {"min": 1},
+    ("DocumentBlock", "format"): {
+        "enum": ["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]
+    },
+    ("DocumentBlock", "name"): {"min": 1, "max": 200},
+    ("DocumentSource", "bytes"): {"min": 1},
+    ("OutputFormat", "type"): {"enum": ["json_schema"]},
 }
-"""Traits of the members a tool conversation touches, as the service model states them."""
+"""Traits of the members a tool conversation, media and an output format touch, as the service
+model states them."""
 
 _SCALARS: dict[str, tuple[str, tuple[type, ...]]] = {
     "string": ("String", (str,)),

@@ -4,6 +4,11 @@ Tool calls are served as OpenAI sends them (tests/fixtures/openai/): a whole ans
 ``message.tool_calls`` with ``content`` null; a stream opens each call with its ``index``, ``id``,
 ``type`` and ``name`` (``arguments`` empty), then sends argument fragments, the parallel calls one
 after another by index, and ends with ``finish_reason: "tool_calls"`` on an empty delta.
+A ``response_format`` request with nothing scripted is answered with JSON in the asked shape
+(``schema_instance``); a scripted reply is sent as it is (tests script invalid JSON that way).
+A scripted ``Reply(text, finish_reason="content_filter")`` is the model's refusal, as recorded
+(tests/fixtures/openai/chat_*_refusal.*): ``message.refusal`` (streamed as ``delta.refusal``) with
+``content`` null and ``finish_reason: "stop"``.
 Reasoning is never sent as text (Chat Completions has no field for it): a reasoning model counts
 it in ``usage.completion_tokens_details.reasoning_tokens`` when the request lets it reason, so there
 is no opaque state to sign or check either.
@@ -20,7 +25,15 @@ from typing import Any
 
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._openai_schema import check, check_semantics, model_rules
-from llmorch.testing._script import ErrorKind, Fault, ToolUse, count_tokens, default_arguments
+from llmorch.testing._script import (
+    ErrorKind,
+    Fault,
+    Reply,
+    ToolUse,
+    count_tokens,
+    default_arguments,
+    schema_instance,
+)
 from llmorch.testing._server import JSONResponse, Request, Response
 
 __all__ = ["OpenAIDialect"]
@@ -182,15 +195,10 @@ class OpenAIDialect(Dialect):
                 f"The model `{model}` does not exist or you do not have access to it.",
             )
         last_user = next(
-            (
-                m.get("content", "")
-                for m in reversed(messages)
-                if isinstance(m, dict) and m.get("role") == "user"
-            ),
-            "",
+            (_said(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
         )
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        plan = self.plan(model, (messages,), limit, str(last_user))
+        plan = self.plan(model, (messages,), limit, last_user, _formatted(body, last_user))
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
         plan = _with_tools(plan, body)
@@ -220,10 +228,11 @@ class OpenAIDialect(Dialect):
             return self.error(error[0], plan.error or "server_error", plan.message)
         if plan.ending == "malformed":
             return JSONResponse(200, "not json {", {"x-request-id": request_id})
+        refused = _refused(plan)
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": plan.text if plan.text or not calls else None,
-            "refusal": None,
+            "content": None if refused or (calls and not plan.text) else plan.text,
+            "refusal": plan.text if refused else None,
             "annotations": [],
         }
         if calls:
@@ -247,7 +256,7 @@ class OpenAIDialect(Dialect):
                         "index": 0,
                         "message": message,
                         "logprobs": None,
-                        "finish_reason": _FINISH.get(plan.finish_reason, "stop"),
+                        "finish_reason": _finish(plan),
                     }
                 ],
                 "usage": self._usage(plan, reasoning_tokens),
@@ -289,9 +298,14 @@ class OpenAIDialect(Dialect):
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return _data({**base, "choices": [choice], **extra})
 
-        opening = "" if plan.chunks or not calls else None
-        frames = [chunk({"role": "assistant", "content": opening, "refusal": None})]
-        frames += [chunk({"content": text}) for text in plan.chunks]
+        refused = _refused(plan)
+        if refused:  # as recorded: content null, refusal "" then refusal fragments
+            frames = [chunk({"role": "assistant", "content": None, "refusal": ""})]
+            frames += [chunk({"refusal": text}) for text in plan.chunks]
+        else:
+            opening = "" if plan.chunks or not calls else None
+            frames = [chunk({"role": "assistant", "content": opening, "refusal": None})]
+            frames += [chunk({"content": text}) for text in plan.chunks]
         for index, (call_id, call) in enumerate(calls):
             head = {"name": call.name, "arguments": ""}
             opened = {"index": index, "id": call_id, "type": "function", "function": head}
@@ -318,7 +332,7 @@ class OpenAIDialect(Dialect):
             return [*frames, b"data: {this is not json\n\n"]
         if plan.ending == "cut":
             return frames
-        frames.append(chunk({}, _FINISH.get(plan.finish_reason, "stop")))
+        frames.append(chunk({}, _finish(plan)))
         if include_usage:
             usage = self._usage(plan, reasoning_tokens)
             frames.append(_data({**base, "choices": [], "usage": usage}))
@@ -354,6 +368,39 @@ def _with_tools(plan: Plan, body: dict[str, Any]) -> Plan:
     return dataclasses.replace(
         plan, chunks=[], tool_calls=(call,), finish_reason="tool_calls", completion_tokens=spoken
     )
+
+
+def _said(content: Any) -> str:
+    """A user turn's text (its text parts, joined; images and files left out)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(p.get("text") or "" for p in content or () if p.get("type") == "text")
+
+
+def _formatted(body: dict[str, Any], last_user: str) -> Reply | None:
+    """The answer to a ``response_format`` request when nothing is scripted.
+
+    ``json_schema``: a value the schema accepts (:func:`schema_instance`), as compact JSON the
+    way the recorded answers send it; ``json_object``: a JSON object echoing the user.
+    """
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict) or fmt["type"] == "text":
+        return None
+    if fmt["type"] == "json_object":
+        return Reply(json.dumps({"answer": last_user[:80]}))
+    schema = fmt["json_schema"].get("schema")
+    value = schema_instance(schema) if isinstance(schema, dict) else {}
+    return Reply(json.dumps(value, separators=(",", ":")))
+
+
+def _refused(plan: Plan) -> bool:
+    """A scripted ``content_filter`` answer with text: the model refuses (``message.refusal``)."""
+    return plan.finish_reason == "content_filter" and bool(plan.text)
+
+
+def _finish(plan: Plan) -> str:
+    """OpenAI's finish reason; a refusal finishes ``stop`` (the recorded refusals do)."""
+    return "stop" if _refused(plan) else _FINISH.get(plan.finish_reason, "stop")
 
 
 def _fragments(arguments: str) -> list[str]:

@@ -16,8 +16,9 @@ unknown role ``Invalid value: 'x'. Supported values are: …`` (``invalid_value`
 ``3 is greater than the maximum of 2 - 'temperature'``; a value outside an enum ``Invalid value:
 'x'. Supported values are: …`` (``invalid_value``).
 
-Tools, tool turns and reasoning are checked past the schema by :func:`check_semantics`, each rule
-with the wording OpenAI answered with (sources next to each rule; ``docs/wire/openai.md``).
+Tools, tool turns, image and file parts, ``response_format`` (those two in ``_openai_format``) and
+each model's own limits are checked past the schema by :func:`check_semantics`, each rule with the
+wording OpenAI answered with (sources next to each rule; ``docs/wire/openai.md``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llmorch.testing._openai_format import format_problem, part_problem, strict_problem
 from llmorch.testing._strict import (
     ANY,
     Arr,
@@ -59,6 +61,10 @@ _TOKENS = Scalar("integer", minimum=1)
 _PENALTY = Scalar("number", minimum=-2, maximum=2)
 
 
+DETAILS = ("auto", "low", "high")
+"""The ``image_url.detail`` values (openai-python ``ImageURL.detail``)."""
+
+
 def _part(payload: str, payload_spec: Any = ANY) -> Obj:
     return Obj(
         {"type": _STRING, payload: payload_spec, "prompt_cache_breakpoint": ANY},
@@ -69,15 +75,16 @@ def _part(payload: str, payload_spec: Any = ANY) -> Obj:
 _TEXT = _part("text", _STRING)
 _IMAGE = _part(
     "image_url",
-    Obj({"url": _STRING, "detail": Scalar("string")}, frozenset({"url"})),
+    Obj({"url": _STRING, "detail": Scalar("string", choices=DETAILS)}, frozenset({"url"})),
 )
+_FILE = _part("file", Obj({"file_data": _STRING, "file_id": _STRING, "filename": _STRING}))
 _USER_PARTS = Tagged(
     "type",
     {
         "text": _TEXT,
         "image_url": _IMAGE,
         "input_audio": _part("input_audio"),
-        "file": _part("file"),
+        "file": _FILE,
     },
 )
 _ASSISTANT_PARTS = Tagged(
@@ -158,6 +165,30 @@ _TOOL_CALL = Tagged(
         ),
     },
 )
+# response_format as openai-python types it (ResponseFormatText | ResponseFormatJSONSchema |
+# ResponseFormatJSONObject); the schema itself is checked by _openai_format.
+_RESPONSE_FORMAT = Tagged(
+    "type",
+    {
+        "text": Obj({"type": _STRING}, frozenset({"type"})),
+        "json_object": Obj({"type": _STRING}, frozenset({"type"})),
+        "json_schema": Obj(
+            {
+                "type": _STRING,
+                "json_schema": Obj(
+                    {
+                        "name": _STRING,
+                        "description": _STRING,
+                        "schema": ANY,
+                        "strict": _BOOL,
+                    },
+                    frozenset({"name"}),
+                ),
+            },
+            frozenset({"type", "json_schema"}),
+        ),
+    },
+)
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 """Every ``reasoning_effort`` value the API declares (each model takes some of them)."""
 
@@ -224,7 +255,7 @@ CHAT_REQUEST = Obj(
         "prompt_cache_options": ANY,
         "prompt_cache_retention": _STRING,
         "reasoning_effort": Scalar("string", choices=EFFORTS),
-        "response_format": ANY,
+        "response_format": _RESPONSE_FORMAT,
         "safety_identifier": _STRING,
         "seed": _INT,
         "service_tier": _STRING,
@@ -377,11 +408,13 @@ class ModelRules:
             its default) or ``responses_only`` (o1-pro, o3-pro, gpt-5-pro, codex models).
         efforts: The ``reasoning_effort`` values the model takes.
         default_effort: The effort when the request names none.
+        takes_stop: Whether ``stop`` is accepted (not by o3, o4-mini and gpt-5).
     """
 
     kind: Literal["chat", "reasoning", "hybrid", "responses_only"]
     efforts: tuple[str, ...] = ()
     default_effort: str = "none"
+    takes_stop: bool = True
 
     def reasons(self, effort: Any) -> bool:
         """Whether a request with this ``reasoning_effort`` (or none) makes the model reason.
@@ -403,12 +436,16 @@ _DATE = r"(-\d{4}-\d{2}-\d{2})?"
 _RESPONSES_ONLY = re.compile(r"^(o\d+-pro|o\d+(-mini)?-deep-research|gpt-5(\.\d+)?-(pro|codex))")
 _O_SERIES = re.compile(r"^o\d+(-mini)?" + _DATE + "$")
 _GPT5 = re.compile(r"^gpt-5(-mini|-nano)?" + _DATE + "$")
+_NO_STOP = re.compile(r"^(o3|o4-mini)" + _DATE + "$")
 _GPT5_POINT = re.compile(r"^gpt-5\.\d+(?!.*-chat)")
 _RULES = {
     # o-series: effort low|medium|high, default medium (reasoning guide).
     "o": ModelRules("reasoning", ("low", "medium", "high"), "medium"),
+    # o3 and o4-mini take no stop (openai-python CompletionCreateParams.stop: "Not supported
+    # with latest reasoning models `o3` and `o4-mini`"), nor gpt-5 (huggingface/smolagents#1671).
+    "o3": ModelRules("reasoning", ("low", "medium", "high"), "medium", takes_stop=False),
     # gpt-5, -mini, -nano: minimal|low|medium|high, default medium (GPT-5 guide).
-    "gpt-5": ModelRules("reasoning", ("minimal", "low", "medium", "high"), "medium"),
+    "gpt-5": ModelRules("reasoning", ("minimal", "low", "medium", "high"), "medium", False),
     # gpt-5.1 onwards: none (the default) … xhigh (GPT-5.1+ guide, "reasoning_effort none").
     "gpt-5.x": ModelRules("hybrid", ("none", "low", "medium", "high", "xhigh"), "none"),
 }
@@ -426,7 +463,7 @@ def model_rules(model: str) -> ModelRules:
     if _RESPONSES_ONLY.match(model):
         return ModelRules("responses_only")
     if _O_SERIES.match(model):
-        return _RULES["o"]
+        return _RULES["o3" if _NO_STOP.match(model) else "o"]
     if _GPT5.match(model):
         return _RULES["gpt-5"]
     if _GPT5_POINT.match(model):
@@ -464,53 +501,13 @@ def _tool_problem(index: int, tool: dict[str, Any]) -> Refusal | None:
             "invalid_value",
         )
     if function.get("strict") is True:
-        problem = _strict_schema(function.get("parameters") or {}, ())
+        problem = strict_problem(function.get("parameters") or {}, ())
         if problem is not None:
             return _invalid(
                 f"Invalid schema for function '{name}': {problem}",
                 f"tools[{index}].function.parameters",
                 "invalid_function_parameters",
             )
-    return None
-
-
-def _strict_schema(schema: Any, context: tuple[str, ...]) -> str | None:
-    """The first Structured Outputs rule a strict schema breaks (OpenAI's ``In context=…`` text).
-
-    Every object needs ``additionalProperties: false`` and every property in ``required``
-    (platform.openai.com/docs/guides/structured-outputs#supported-schemas; wording as the API
-    answers, e.g. "In context=(), 'additionalProperties' is required to be supplied and to be
-    false.").
-    """
-    if not isinstance(schema, dict):
-        return None
-    if schema.get("type") == "object" or "properties" in schema:
-        if schema.get("additionalProperties") is not False:
-            return (
-                f"In context={context!r}, 'additionalProperties' is required to be supplied "
-                "and to be false."
-            )
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
-        missing = [key for key in properties if key not in required]
-        if missing:
-            return (
-                f"In context={context!r}, 'required' is required to be supplied and to be an "
-                f"array including every key in properties. Missing '{missing[0]}'."
-            )
-        for key, sub in properties.items():
-            found = _strict_schema(sub, (*context, "properties", key))
-            if found:
-                return found
-    if isinstance(schema.get("items"), dict):
-        return _strict_schema(schema["items"], (*context, "items"))
-    for word in ("anyOf", "$defs", "definitions"):
-        subs = schema.get(word)
-        entries = subs.items() if isinstance(subs, dict) else enumerate(subs or ())
-        for key, sub in entries:
-            found = _strict_schema(sub, (*context, word, str(key)))
-            if found:
-                return found
     return None
 
 
@@ -639,6 +636,21 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
             "reasoning_effort",
             "unsupported_value",
         )
+    if not rules.takes_stop and body.get("stop") is not None:
+        # The same wording for stop (param stop: langgenius/dify#18971, o4-mini).
+        return _invalid(
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            "stop",
+            "unsupported_parameter",
+        )
+    if rules.reasons(effort) and body.get("top_p") is not None:
+        # "Unsupported parameter: 'top_p' is not supported with this model." (param top_p,
+        # code unsupported_parameter: o1 in aandrew-me/tgpt#333, gpt-5 in lfnovo/open-notebook#107)
+        return _invalid(
+            "Unsupported parameter: 'top_p' is not supported with this model.",
+            "top_p",
+            "unsupported_parameter",
+        )
     temperature = body.get("temperature")
     if rules.reasons(effort) and temperature is not None and temperature != 1:
         # tests/fixtures/openai/error_400_temperature_reasoning_model.json
@@ -653,7 +665,7 @@ def _model_problem(body: dict[str, Any], rules: ModelRules) -> Refusal | None:
 
 
 def check_semantics(body: dict[str, Any]) -> Refusal | None:
-    """The rules past the schema: tools, tool choice, tool turns, the model's own limits.
+    """The rules past the schema: tools, turns, parts, response format, the model's limits.
 
     Args:
         body: A body that passed :func:`check`.
@@ -670,5 +682,7 @@ def check_semantics(body: dict[str, Any]) -> Refusal | None:
         _tool_choice_problem(body)
         or _id_problem(messages)
         or _turn_problem(messages)
+        or part_problem(messages)
+        or format_problem(body)
         or _model_problem(body, model_rules(body["model"]))
     )
