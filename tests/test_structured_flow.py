@@ -341,3 +341,36 @@ async def test_the_output_tool_is_not_forced_where_the_model_refuses_forcing(
     choice = adapter.requests[0].tool_choice
     assert choice is not None and choice.kind == "auto"
     assert response.parsed == Item(name="a", count=1)
+
+
+@pytest.mark.parametrize("provider_type", ["openai", "anthropic", "gemini", "vertex", "bedrock"])
+def test_no_codec_sends_a_native_format_for_a_tool_mode_plan(provider_type: str) -> None:
+    """Mode ``tool`` is the shared code's: the forced tool carries the schema, nothing else."""
+    import json as _json
+
+    from llmorch.messages import validate_messages
+    from llmorch.output import OutputPlan, validate_response_format
+    from llmorch.providers import _anthropic_wire, _converse, _gemini_wire, _openai_wire
+    from llmorch.request import ChatRequest
+
+    encoders = {
+        "openai": lambda r: _openai_wire.encode_request(r, False),
+        "anthropic": _anthropic_wire.encode_request,
+        "gemini": lambda r: _gemini_wire.encode_request(r, "gemini"),
+        "vertex": lambda r: _gemini_wire.encode_request(r, "vertex"),
+        "bedrock": _converse.encode_request,
+    }
+
+    model = {
+        "openai": "gpt-5.4-mini",
+        "anthropic": "claude-sonnet-4-5",
+        "gemini": "gemini-2.5-flash",
+        "vertex": "gemini-2.5-flash",
+        "bedrock": "amazon.nova-pro-v1:0",
+    }[provider_type]
+    fmt = validate_response_format(Item)
+    plan = OutputPlan("tool", "Item", {"type": "object", "properties": {}}, None, None, False)
+    request = ChatRequest(validate_messages(ASK), model, response_format=fmt, output=plan)
+    body = _json.dumps(encoders[provider_type](request))
+    for native in ("response_format", "output_config", "responseJsonSchema", "outputConfig"):
+        assert native not in body

@@ -80,7 +80,8 @@ class OutputPlan:
 
     Attributes:
         mode: ``native`` (the vendor's schema mechanism), ``json_object`` (its JSON mode) or
-            ``tool`` (a forced tool; handled before and after the codec, which never sees it).
+            ``tool`` (a forced tool, handled before and after the codec: a codec sends nothing
+            for it).
         name: The schema's name.
         schema: The schema to send: wrapped when ``wrapped``; ``$defs`` intact.
         strict: OpenAI's ``strict`` flag, when given.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -362,11 +364,68 @@ TYPED_CASES: list[tuple[dict[str, Any], bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("extra", "accepted"), TYPED_CASES)
-def test_emulator_refuses_tool_bodies_the_sdk_types_refuse(
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
+PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+EPHEMERAL = {"type": "ephemeral", "ttl": "1h"}
+CLOSED = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}
+
+
+def _user(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [*blocks, {"type": "text", "text": "?"}]}]}
+
+
+def _image(media_type: str = "image/png", **extra: Any) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": media_type, "data": PNG}
+    return {"type": "image", "source": source, **extra}
+
+
+PART_CASES: list[tuple[dict[str, Any], bool]] = [
+    (_user(_image()), True),
+    (_user({"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}), True),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+            }
+        ),
+        True,
+    ),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+            }
+        ),
+        True,
+    ),
+    (_user(_image(cache_control=EPHEMERAL)), True),
+    ({"system": [{"type": "text", "text": "s", "cache_control": EPHEMERAL}]}, True),
+    ({"tools": [{**TOOL, "cache_control": {"type": "ephemeral"}}]}, True),
+    ({"output_config": {"format": {"type": "json_schema", "schema": CLOSED}}}, True),
+    (_user(_image("image/bmp")), False),
+    (_user({"type": "image", "source": {"type": "base64", "data": PNG}}), False),
+    (
+        _user(
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "text/csv", "data": PDF},
+            }
+        ),
+        False,
+    ),
+    (_user(_image(cache_control={"type": "ephemeral", "ttl": "2h"})), False),
+    ({"output_config": {"format": {"type": "json_object"}}}, False),
+    ({"output_config": {"format": {"type": "json_schema"}}}, False),
+]
+
+
+@pytest.mark.parametrize(("extra", "accepted"), TYPED_CASES + PART_CASES)
+def test_emulator_refuses_bodies_the_sdk_types_refuse(
     emu: ProviderEmulator, extra: dict[str, Any], accepted: bool
 ) -> None:
-    """For tool-shaped bodies the SDK's request TypedDicts and the emulator agree."""
+    """For tool, part, cache and output bodies the SDK's TypedDicts and the emulator agree."""
     body = {"model": MODEL, "max_tokens": 10, "messages": MESSAGES, **extra}
     try:
         check_typed(body)
@@ -474,3 +533,183 @@ def test_llmorch_tool_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None
     }
     for body in bodies:
         check_typed(body)
+
+
+def test_sdk_image_and_document_parts_are_answered(emu: ProviderEmulator, client: Any) -> None:
+    """The SDK's image (base64, URL) and document blocks, cache-marked, get an answer."""
+    emu.script("anthropic", MODEL, Reply("a tiny png"))
+    content = [
+        _image(cache_control={"type": "ephemeral"}),
+        {"type": "image", "source": {"type": "url", "url": "https://x.test/cat.jpg"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+        },
+        {"type": "text", "text": "what are these?"},
+    ]
+    message = client.messages.create(
+        model=MODEL, max_tokens=50, messages=[{"role": "user", "content": content}]
+    )
+    assert ("a tiny png", "end_turn") == (message.content[0].text, message.stop_reason)
+    with pytest.raises(anthropic.BadRequestError, match="does not match the provided media type"):
+        client.messages.create(
+            model=MODEL,
+            max_tokens=50,
+            messages=[{"role": "user", "content": [_image("image/gif")]}],
+        )
+
+
+def test_claude_on_vertex_refuses_url_sources_and_sampling(emu: ProviderEmulator) -> None:
+    """AnthropicVertex: base64 images answered, URL sources 400; Claude 5 refuses temperature."""
+    service_account = pytest.importorskip("google.oauth2.service_account")
+    from google.auth.transport.requests import Request
+
+    config = emu.config_for("vertex")
+    credentials = service_account.Credentials.from_service_account_file(
+        config["credentials_path"], scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    credentials.refresh(Request())
+    claude = "claude-haiku-5-5"
+    emu.script("vertex", claude, Reply("a png"))
+    url = {"type": "image", "source": {"type": "url", "url": "https://x.test/cat.png"}}
+    with anthropic.AnthropicVertex(
+        project_id=config["project_id"],
+        region=config["location"],
+        access_token=credentials.token,
+        base_url=config["base_url"] + "/v1",
+        max_retries=0,
+    ) as client:
+        ok = client.messages.create(
+            model=claude, max_tokens=20, messages=[{"role": "user", "content": [_image()]}]
+        )
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client.messages.create(
+                model=claude, max_tokens=20, messages=[{"role": "user", "content": [url]}]
+            )
+    assert "a png" == ok.content[0].text
+    assert (
+        "messages.0.content.0.image.source.base64.data: URL sources are not supported"
+        == info.value.body["error"]["message"]
+    )
+    # The 2023-10-16 body (llmorch's) declares temperature; Claude 5 refuses it all the same.
+    path = (
+        f"/v1/projects/{config['project_id']}/locations/{config['location']}"
+        f"/publishers/anthropic/models/{claude}:rawPredict"
+    )
+    body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 20, "messages": MESSAGES}
+    response = httpx.post(
+        config["base_url"] + path,
+        json={**body, "temperature": 0.5},
+        headers={"authorization": f"Bearer {credentials.token}"},
+    )
+    assert 400 == response.status_code
+    assert "`temperature` is deprecated for this model." == response.json()["error"]["message"]
+    # Vertex AI lists structured output from the 4.6 models on: a 4.5 model refuses the field.
+    older = "claude-sonnet-4-5@20250929"
+    emu.script("vertex", older, Reply("{}"))
+    schema = {"type": "object", "properties": {}, "additionalProperties": False}
+    response = httpx.post(
+        config["base_url"] + path.replace(claude, older),
+        json={**body, "output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        headers={"authorization": f"Bearer {credentials.token}"},
+    )
+    assert (
+        "output_config.format: Extra inputs are not permitted"
+        == response.json()["error"]["message"]
+    )
+
+
+class Order(pydantic.BaseModel):
+    product_name: str
+    quantity: int
+    price: float = pydantic.Field(ge=0)
+
+
+class Orders(pydantic.BaseModel):
+    orders: list[Order]
+
+
+def test_sdk_parse_and_output_config_get_schema_valid_json(
+    emu: ProviderEmulator, client: Any
+) -> None:
+    """messages.parse (a pydantic type), output_config and a streamed parse all fit the schema."""
+    parsed = client.messages.parse(
+        model=MODEL, max_tokens=200, messages=MESSAGES, output_format=Orders
+    )
+    assert isinstance(parsed.parsed_output, Orders) and parsed.parsed_output.orders
+    schema = {"type": "array", "items": {"type": "integer"}}
+    raw = client.messages.create(
+        model=MODEL,
+        max_tokens=50,
+        messages=MESSAGES,
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert all(isinstance(n, int) for n in json.loads(raw.content[0].text))
+    with client.messages.stream(
+        model=MODEL, max_tokens=200, messages=MESSAGES, output_format=Orders
+    ) as stream:
+        final = stream.get_final_message()
+    assert isinstance(final.parsed_output, Orders)
+    sent = [r.body["output_config"]["format"]["schema"] for r in emu.requests if r.body]
+    assert schema in sent and all(s.get("additionalProperties") is False for s in sent[::2])
+
+
+def test_llmorch_output_and_part_bodies_are_typed_by_the_sdk(emu: ProviderEmulator) -> None:
+    """llmorch's bodies for response_format, images, documents and cache marks type-check."""
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig, Tool, document, image
+
+    png = base64.b64decode(PNG)
+    cached = {"type": "ephemeral"}
+    parts = [
+        {**image(png), "cache_control": cached},
+        image("https://x.test/cat.png"),
+        document(base64.b64decode(PDF), filename="a.pdf"),
+        document(b"plain notes", filename="notes.txt"),
+        {"type": "text", "text": "what are these?"},
+    ]
+    turns = [
+        {
+            "role": "system",
+            "content": "be brief",
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        },
+        {"role": "user", "content": parts},
+    ]
+    tool = Tool("f", "F", {"type": "object", "properties": {}}, cache=None)
+
+    async def calls() -> None:
+        config = OrchestratorConfig.from_dict(
+            {
+                "active_provider": "anthropic",
+                "active_model": MODEL,
+                "providers": {"anthropic": emu.config_for("anthropic") | {"fallback_models": []}},
+                "model_discovery": {"refresh_on_start": False, "cache_path": None},
+                "cost_tracking": {"enabled": False},
+            }
+        )
+        async with AsyncLLMOrchestrator(config) as orch:
+            answer = await orch.send_request(turns, response_format=Orders, tools=[tool])
+            assert isinstance(answer.parsed, Orders)
+            listed = await orch.send_request(MESSAGES, response_format=list[int])
+            assert all(isinstance(n, int) for n in listed.parsed)
+            # JSON mode is an instruction: the emulator's model is scripted to follow it.
+            emu.script("anthropic", MODEL, Reply('{"a": 1}'))
+            free = await orch.send_request(MESSAGES, response_format={"type": "json_object"})
+            assert {"a": 1} == free.parsed
+            stream = orch.send_streaming_request(
+                turns, response_format=Orders, reasoning="low", temperature=0.3
+            )
+            async for _ in stream:
+                pass
+            assert isinstance(stream.response.parsed, Orders)
+            assert any("temperature" in w for w in stream.response.warnings)
+
+    import anyio
+
+    anyio.run(calls)
+    bodies = [r.body for r in emu.requests if r.method == "POST"]
+    assert 4 == len(bodies)
+    for body in bodies:
+        check_typed(body)
+    assert {"image", "document", "text"} <= {b["type"] for b in bodies[0]["messages"][0]["content"]}
+    assert "temperature" not in bodies[3] and "format" in bodies[3]["output_config"]

@@ -35,7 +35,8 @@ URL = "https://api.anthropic.com/v1/messages"
 ASK = [{"role": "user", "content": "weather in Paris and Lyon?"}]
 STREAMS = sorted(p.name for p in FIXTURES.glob("*.sse"))
 MESSAGES = ["message_text_and_tool_no_args.json", "message_thinking_tokens.json"]
-MESSAGES.append("message_tool_use_live.json")
+MESSAGES += ["message_tool_use_live.json", "message_structured_output.json"]
+MESSAGES.append("message_structured_output_nested.json")
 WEATHER = Tool(
     "get_weather",
     "The weather in a city",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from llmorch._schema import close_objects, transform
 from llmorch._sse import ServerSentEvent
 from llmorch.capabilities import capabilities
 from llmorch.exceptions import (
@@ -25,7 +27,10 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from llmorch.messages import ChatMessage, ReasoningItem
+from llmorch.messages import ReasoningItem
+from llmorch.output import OutputPlan
+from llmorch.providers import _anthropic_content as content
+from llmorch.providers._anthropic_content import same_family
 from llmorch.providers._common import HTTPProvider, class_for_status
 from llmorch.request import ChatRequest
 from llmorch.tools import Tool, ToolCall, ToolChoice
@@ -33,13 +38,16 @@ from llmorch.types import StreamEvent, normalize_tokens
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "JSON_INSTRUCTION",
     "Decoded",
     "MessageStreamParser",
     "classify_error",
     "decode_message",
     "encode_request",
     "is_message",
+    "output_schema",
     "same_family",
+    "unsupported_parameter",
     "usage_tokens",
 ]
 
@@ -75,23 +83,19 @@ _TYPE_CLASSES: dict[str, type[ProviderError]] = {
     "timeout_error": ProviderTimeoutError,
 }
 _CHOICES = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}
+JSON_INSTRUCTION = (
+    "Answer with a single JSON object and nothing else: no text before or after it, no code fences."
+)
+"""The system text of ``response_format={"type": "json_object"}`` (Anthropic has no JSON mode)."""
+_UNSUPPORTED = {
+    "number": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
+    "string": ("minLength", "maxLength"),
+    "array": ("maxItems", "uniqueItems"),
+}
+_UNSUPPORTED["integer"] = _UNSUPPORTED["number"]
 
 
 # -- request ------------------------------------------------------------------------------------
-
-
-def same_family(item_model: str, model: str) -> bool:
-    """Whether reasoning state from ``item_model`` may go back to ``model``: both are Claude.
-
-    Args:
-        item_model: The model that produced the thinking block.
-        model: The model of this request.
-
-    Returns:
-        True when both ids name Claude models (Anthropic signs thinking for every Claude model
-        the same way; a Gemini model on Vertex AI is another family).
-    """
-    return item_model.startswith("claude") and model.startswith("claude")
 
 
 def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> dict[str, Any]:
@@ -109,16 +113,19 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
         InvalidRequestError: Before any I/O: no user or assistant message, a ``seed`` (Anthropic
             has none), a thinking budget below 1024 or not below ``max_tokens`` (or the model's
             output ceiling), a forced ``tool_choice`` with reasoning on a model that refuses the
-            two together, or a ``temperature`` other than 1 with reasoning on.
+            two together, a ``temperature`` other than 1 with reasoning on, or more than four
+            cache breakpoints.
     """
-    system, turns = _turns(request.messages, provider_type, request.model)
-    if not turns:
+    messages = content.turns(request.messages, provider_type, request.model)
+    if not messages:
         raise InvalidRequestError("Anthropic needs at least one user or assistant message")
     if request.seed is not None:
         raise InvalidRequestError("seed: Anthropic's Messages API has no seed parameter")
-    body: dict[str, Any] = {"max_tokens": request.max_tokens, "messages": turns}
+    content.check_breakpoints(request.messages, request.tools)
+    body: dict[str, Any] = {"max_tokens": request.max_tokens, "messages": messages}
+    system = content.system(request.messages)
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = system
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
@@ -134,7 +141,9 @@ def encode_request(request: ChatRequest, provider_type: str = "anthropic") -> di
         body["tool_choice"] = choice
     reserve = _reasoning(body, request, choice, provider_type)
     if reserve is not None and body["thinking"]["type"] == "enabled":
-        _check_thinking_history(turns)
+        _check_thinking_history(messages)
+    if request.output is not None and request.output.mode != "tool":  # tool: a forced tool
+        _output(body, request.output)
     if body["max_tokens"] is None:
         limit = _default_max_tokens(provider_type, request.model, reserve)
         thinking = body.get("thinking") or {}
@@ -217,32 +226,69 @@ def _reasoning(
     return EFFORT_BUDGETS[reasoning.effort or "medium"]
 
 
+def _output(body: dict[str, Any], plan: OutputPlan) -> None:
+    """Structured output: ``output_config.format``, or for JSON mode a system instruction.
+
+    Anthropic has no JSON mode, and an open object schema is refused (every object must set
+    ``additionalProperties: false``), so ``json_object`` asks for one JSON object in words.
+    """
+    if plan.mode == "json_object" or plan.schema is None:  # only JSON mode comes without one
+        system = body.get("system")
+        if isinstance(system, list):
+            body["system"] = [*system, {"type": "text", "text": JSON_INSTRUCTION}]
+        else:
+            body["system"] = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+        return
+    fmt = {"type": "json_schema", "schema": output_schema(plan.schema)}
+    body.setdefault("output_config", {})["format"] = fmt
+
+
+def output_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema as Anthropic's structured output takes it.
+
+    Every object is closed (``additionalProperties: false``, replacing any other value, as the
+    API requires); the keywords outside Anthropic's subset (numeric bounds, string lengths,
+    ``maxItems``, ``uniqueItems``, ``minItems`` above 1) move into the node's ``description``
+    as ``{key: value}`` text, the way the official SDK's ``transform_schema`` keeps them as a
+    hint; ``$defs`` and ``$ref`` stay (the API resolves local references).
+
+    Args:
+        schema: The plan's schema.
+
+    Returns:
+        The schema to send (a copy).
+    """
+    result: dict[str, Any] = transform(close_objects(schema), _subset)
+    return result
+
+
+def _subset(node: dict[str, Any]) -> dict[str, Any]:
+    kind = node.get("type")
+    kinds = [kind] if isinstance(kind, str) else list(kind) if isinstance(kind, list) else []
+    if node.get("additionalProperties", False) is not False:  # close_objects left it open
+        node["additionalProperties"] = False
+    moved = {
+        key: node.pop(key) for kind in kinds for key in _UNSUPPORTED.get(kind, ()) if key in node
+    }
+    if "array" in kinds and node.get("minItems", 0) not in (0, 1):
+        moved["minItems"] = node.pop("minItems")
+    if moved:
+        hint = "{" + ", ".join(f"{key}: {value}" for key, value in moved.items()) + "}"
+        described = node.get("description")
+        node["description"] = f"{described}\n\n{hint}" if described else hint
+    return node
+
+
 def _tool(tool: Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name}
     if tool.description:
         out["description"] = tool.description
-    out["input_schema"] = _input_schema(tool.parameters, strict=bool(tool.strict))
+    schema = {"type": "object", **tool.parameters}
+    out["input_schema"] = close_objects(schema) if tool.strict else schema
     if tool.strict:
         out["strict"] = True
-    return out
-
-
-def _input_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
-    """A tool's parameters as Anthropic's ``input_schema`` (an object schema; strict: closed)."""
-    out = dict(schema)
-    out.setdefault("type", "object")
-    return _closed(out) if strict else out
-
-
-def _closed(schema: Any) -> Any:
-    """Strict tools need ``additionalProperties: false`` on every object schema."""
-    if isinstance(schema, list):
-        return [_closed(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _closed(v) for k, v in schema.items()}
-    if out.get("type") == "object":
-        out.setdefault("additionalProperties", False)
+    if tool.cache is not None:
+        out["cache_control"] = content.cache_mark(tool.cache)
     return out
 
 
@@ -255,68 +301,6 @@ def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, 
     if parallel is False and out["type"] != "none":
         out["disable_parallel_tool_use"] = True
     return out
-
-
-def _turns(
-    messages: tuple[ChatMessage, ...], provider_type: str, model: str
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """System texts, and the turns: tool results as user turns, same-role turns merged."""
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        role = m.role
-        if role in ("system", "developer"):
-            system.append(m.text)
-            continue
-        content: str | list[dict[str, Any]]
-        if role == "tool":
-            role = "user"
-            content = [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}]
-        elif role == "assistant" and (m.tool_calls or m.reasoning):
-            content = _assistant_blocks(m, provider_type, model)
-        else:
-            content = m.text
-        if turns and turns[-1]["role"] == role:
-            _merge(turns[-1], content)
-        else:
-            turns.append({"role": role, "content": content})
-    return system, turns
-
-
-def _merge(turn: dict[str, Any], content: str | list[dict[str, Any]]) -> None:
-    before = turn["content"]
-    if isinstance(before, str) and isinstance(content, str):
-        turn["content"] = before + "\n\n" + content
-        return
-    blocks = [{"type": "text", "text": before}] if isinstance(before, str) else before
-    more = [{"type": "text", "text": content}] if isinstance(content, str) else content
-    turn["content"] = [*blocks, *more]
-
-
-def _assistant_blocks(m: ChatMessage, provider_type: str, model: str) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    for item in m.reasoning:
-        if item.provider_type != provider_type or not same_family(item.model, model):
-            log.debug(
-                "reasoning item from %s/%s dropped for %s/%s",
-                item.provider_type,
-                item.model,
-                provider_type,
-                model,
-            )
-        elif item.redacted:
-            blocks.append({"type": "redacted_thinking", "data": item.text})
-        else:
-            blocks.append(
-                {"type": "thinking", "thinking": item.text, "signature": item.signature or ""}
-            )
-    if m.text:
-        blocks.append({"type": "text", "text": m.text})
-    blocks += [
-        {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
-        for call in m.tool_calls
-    ]
-    return blocks
 
 
 # -- response -----------------------------------------------------------------------------------
@@ -394,8 +378,25 @@ def _call(block: Mapping[str, Any]) -> ToolCall:
     )
 
 
+def refusal_explanation(details: Any) -> str:
+    """The explanation of a refusal's ``stop_details`` (``{"type": "refusal", ...}``), or "".
+
+    Args:
+        details: ``stop_details`` of a message or of a stream's ``message_delta``.
+
+    Returns:
+        The text a refusal without text answers with.
+    """
+    if isinstance(details, dict) and details.get("type") == "refusal":
+        return str(details.get("explanation") or "")
+    return ""
+
+
 def decode_message(data: Mapping[str, Any]) -> Decoded:
     """Read a Messages answer (reasoning items are stamped with provider and model later).
+
+    A refusal (``stop_reason: refusal``) without text answers with the explanation of its
+    ``stop_details``.
 
     Args:
         data: The response JSON.
@@ -420,8 +421,11 @@ def decode_message(data: Mapping[str, Any]) -> Decoded:
             items.append(ReasoningItem(block.get("data") or "", redacted=True))
     finish = "tool_calls" if calls else _FINISH.get(data.get("stop_reason") or "", "other")
     thoughts = [item.text for item in items if not item.redacted and item.text]
+    text = "".join(texts)
+    if finish == "content_filter" and not text:
+        text = refusal_explanation(data.get("stop_details"))
     return Decoded(
-        "".join(texts),
+        text,
         finish,
         usage_tokens(data.get("usage") or {}),
         calls,
@@ -436,7 +440,8 @@ def decode_message(data: Mapping[str, Any]) -> Decoded:
 class MessageStreamParser:
     """Sans-I/O: one Messages SSE event in, the normalised events it means out.
 
-    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s. Blocks
+    Usage from ``message_delta`` is cumulative and is merged over ``message_start``'s; a refusal
+    that streamed no text answers with its ``stop_details`` explanation. Blocks
     are keyed by their ``index``: ``thinking_delta`` / ``signature_delta`` are ``reasoning``
     events, a ``redacted_thinking`` block one ``reasoning`` event (``redacted``), a ``tool_use``
     block ``tool_start``, ``tool_delta`` per non-empty ``input_json_delta`` and ``tool_end``;
@@ -448,7 +453,16 @@ class MessageStreamParser:
         request_id: The request id from the response headers.
     """
 
-    __slots__ = ("adapter", "complete", "model", "request_id", "started", "tools", "usage")
+    __slots__ = (
+        "adapter",
+        "complete",
+        "model",
+        "request_id",
+        "started",
+        "texted",
+        "tools",
+        "usage",
+    )
 
     def __init__(self, adapter: HTTPProvider, model: str, request_id: str | None) -> None:
         self.adapter = adapter
@@ -457,6 +471,7 @@ class MessageStreamParser:
         self.usage: dict[str, Any] = {}
         self.tools: set[int] = set()
         self.started = False
+        self.texted = False
         self.complete = False
 
     def __call__(self, sse: ServerSentEvent) -> list[StreamEvent]:
@@ -470,6 +485,7 @@ class MessageStreamParser:
 
         Raises:
             ProviderError: An ``event: error`` arrived, or an event was not valid JSON.
+            ContentFilteredError: The model refused without text and without an explanation.
         """
         kind = sse.event
         if kind == "ping" or not sse.data:
@@ -483,6 +499,7 @@ class MessageStreamParser:
             dtype = delta.get("type")
             if dtype == "text_delta":
                 text = delta.get("text")
+                self.texted = self.texted or bool(text)
                 return [StreamEvent("text", text=text)] if text else []
             return self._delta(data.get("index", 0), dtype, delta)
         if kind == "content_block_start":
@@ -509,12 +526,24 @@ class MessageStreamParser:
         if kind == "message_delta":
             self.usage.update(data.get("usage") or {})
             out = [StreamEvent("usage", tokens=usage_tokens(self.usage))]
-            reason = (data.get("delta") or {}).get("stop_reason")
+            delta = data.get("delta") or {}
+            reason = delta.get("stop_reason")
             if reason:
                 finish = "tool_calls" if self.tools else _FINISH.get(reason, "other")
+                if finish == "content_filter" and not self.texted:
+                    out += self._refusal(data)
                 out.append(StreamEvent("finish", finish_reason=finish))
             return out
         return []
+
+    def _refusal(self, data: Mapping[str, Any]) -> list[StreamEvent]:
+        """A refusal that streamed no text: its explanation, or ContentFilteredError."""
+        explanation = refusal_explanation((data.get("delta") or {}).get("stop_details"))
+        if not explanation:
+            raise self.adapter.content_filtered(
+                "the model refused to answer", self.model, self.request_id, data
+            )
+        return [StreamEvent("text", text=explanation)]
 
     def _start(self, index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
@@ -544,6 +573,31 @@ class MessageStreamParser:
 
 
 # -- errors -------------------------------------------------------------------------------------
+
+
+_DEPRECATED = re.compile(r"`(temperature|top_p|top_k)` is deprecated for this model")
+_UNDECLARED = re.compile(r"^(temperature|top_p|top_k): Extra inputs are not permitted")
+
+
+def unsupported_parameter(error: InvalidRequestError) -> str | None:
+    """The sampling parameter an Anthropic 400 says the model does not take.
+
+    Claude Opus 4.7+ and Claude 5 answer `` `temperature` is deprecated for this model. `` (and
+    the same for ``top_p``); API versions without the sampling fields answer
+    ``temperature: Extra inputs are not permitted``.
+
+    Args:
+        error: The mapped 400.
+
+    Returns:
+        ``temperature``, ``top_p`` or ``top_k``, or ``None`` for any other 400.
+    """
+    body = error.body
+    inner = body.get("error") if isinstance(body, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else None
+    text = message if isinstance(message, str) else str(error)
+    match = _DEPRECATED.search(text) or _UNDECLARED.match(text)
+    return match[1] if match else None
 
 
 def classify_error(status: int | None, payload: Any) -> tuple[type[ProviderError], str]:

@@ -352,7 +352,7 @@ def encode_request(request: ChatRequest, stream: bool) -> dict[str, Any]:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.output is not None:
+    if request.output is not None and request.output.mode != "tool":  # tool: the shared code's
         body["response_format"] = response_format(request.output)
     if request.reasoning is not None:
         effort = _effort(request.reasoning, model)

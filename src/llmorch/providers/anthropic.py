@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from llmorch.exceptions import ProviderError
+from llmorch.exceptions import InvalidRequestError, ProviderError
 from llmorch.providers._anthropic_wire import (
     DEFAULT_MAX_TOKENS,
     MessageStreamParser,
@@ -13,6 +13,7 @@ from llmorch.providers._anthropic_wire import (
     decode_message,
     encode_request,
     is_message,
+    unsupported_parameter,
 )
 from llmorch.providers._common import HTTPProvider, not_an_answer
 from llmorch.request import ChatRequest
@@ -104,6 +105,17 @@ class AnthropicProvider(HTTPProvider):
         """
         cls, message = classify_error(status, payload)
         return cls, message, None
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        """The sampling parameter an Anthropic 400 says the model refuses.
+
+        Args:
+            error: The mapped 400.
+
+        Returns:
+            ``temperature``, ``top_p`` or ``top_k``, or ``None``.
+        """
+        return unsupported_parameter(error)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         return {"model": request.model, **encode_request(request, self.config.type)}

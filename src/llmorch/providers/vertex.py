@@ -13,7 +13,7 @@ from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from llmorch.exceptions import ConfigurationError, ProviderError
+from llmorch.exceptions import ConfigurationError, InvalidRequestError, ProviderError
 from llmorch.providers._anthropic_wire import (
     MessageStreamParser,
     encode_request,
@@ -21,6 +21,7 @@ from llmorch.providers._anthropic_wire import (
 from llmorch.providers._anthropic_wire import (
     classify_error as classify_anthropic_error,
 )
+from llmorch.providers._anthropic_wire import unsupported_parameter as claude_unsupported_parameter
 from llmorch.providers._common import StreamParser
 from llmorch.providers._gemini_errors import classify_error
 from llmorch.providers._gemini_stream import GeminiStreamParser
@@ -182,6 +183,19 @@ class VertexProvider(GoogleProvider):
     def _claude_body(self, request: ChatRequest) -> dict[str, Any]:
         """The Messages body for Claude: no ``model`` (it is in the URL), ``anthropic_version``."""
         return {**encode_request(request, self.config.type), "anthropic_version": ANTHROPIC_VERSION}
+
+    def unsupported_parameter(self, error: InvalidRequestError) -> str | None:
+        """The parameter a Vertex 400 says the model refuses (Claude's wording; Gemini has none).
+
+        Args:
+            error: The mapped 400.
+
+        Returns:
+            ``temperature``, ``top_p`` or ``top_k`` for a Claude model's refusal, else ``None``.
+        """
+        if error.model is not None and _is_claude(error.model):
+            return claude_unsupported_parameter(error)
+        return None
 
     async def send_request(self, request: ChatRequest) -> LLMResponse:
         """Send one chat request: ``generateContent`` (Gemini) or ``rawPredict`` (Claude).

@@ -6,17 +6,23 @@ import dataclasses
 import json
 import secrets
 import string
+from collections.abc import Collection
 from typing import Any, ClassVar
 
+from llmorch.testing._anthropic_output import schema_of
+from llmorch.testing._anthropic_parts import MIN_CACHED_TOKENS, breakpoints
 from llmorch.testing._anthropic_rules import THINKING_KIND, custom_tools, thinking_on
 from llmorch.testing._anthropic_schema import check
 from llmorch.testing._dialect import Dialect, Plan
 from llmorch.testing._script import (
     ErrorKind,
     Fault,
+    Reply,
+    Scripts,
     ToolUse,
     count_tokens,
     default_arguments,
+    schema_instance,
     split_chunks,
 )
 from llmorch.testing._server import JSONResponse, Request, Response
@@ -53,6 +59,8 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "timeout": (504, "timeout_error", "Request timed out"),
 }
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+CacheUse = tuple[int, int, str]
+"""``(tokens read from the cache, tokens written to it, the ttl written)`` of one request."""
 _ID_CHARS = string.ascii_letters + string.digits
 DEFAULT_THINKING = "Thinking it over."
 """The thinking an answer carries when ``thinking.type`` is ``enabled`` and none is scripted."""
@@ -67,6 +75,11 @@ class AnthropicDialect(Dialect):
     default_models = (*chat_models, "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")
     tool_id_prefix: ClassVar[str] = "toolu_"
     """Tool-use ids are this, ``01`` and 22 letters and digits (as recorded: ``toolu_01QE1W…``)."""
+
+    def __init__(self, scripts: Scripts, keys: Collection[str] | None, page_size: int) -> None:
+        super().__init__(scripts, keys, page_size)
+        self.cached: set[str] = set()
+        """The keys of the prompt prefixes written to the cache so far."""
 
     def error(
         self,
@@ -190,18 +203,21 @@ class AnthropicDialect(Dialect):
             ),
             "",
         )
-        extra = (system,) if isinstance(system, str) else ()
-        plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user))
+        extra = (system,) if system else ()
+        schema = schema_of(body)
+        default = None if schema is None else Reply(json.dumps(schema_instance(schema)))
+        plan = self.plan(model, (messages, *extra), body["max_tokens"], str(last_user), default)
         if isinstance(plan, Fault):
             return self.fault_response(plan, model)
         plan = _shaped(plan, body)
         thinking = body.get("thinking") or {}
         shown = thinking.get("display") != "omitted"
         request_id = self.request_id()
+        cache = self._cache_use(body, plan.prompt_tokens)
         if body.get("stream"):
             return self.stream(
                 plan,
-                lambda p: self._frames(p, shown),
+                lambda p: self._frames(p, shown, cache),
                 "text/event-stream; charset=utf-8",
                 {"request-id": request_id},
             )
@@ -229,10 +245,27 @@ class AnthropicDialect(Dialect):
                 "content": content,
                 "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                 "stop_sequence": None,
-                "usage": self._usage(plan, plan.completion_tokens),
+                **_stop_details(plan),
+                "usage": self._usage(plan, plan.completion_tokens, cache),
             },
             {"request-id": request_id},
         )
+
+    def _cache_use(self, body: dict[str, Any], prompt: int) -> CacheUse:
+        """The prompt tokens read from and written to the cache by this request's breakpoints.
+
+        The longest prefix cached before is read; the prefix up to the last breakpoint is
+        written when it is new and at least :data:`MIN_CACHED_TOKENS` long (each prefix stays
+        cached for the emulator's lifetime: it never expires).
+        """
+        points = [p for p in breakpoints(body) if p[1] >= MIN_CACHED_TOKENS]
+        read = max((tokens for key, tokens, _ in points if key in self.cached), default=0)
+        write, ttl = 0, "5m"
+        if points and points[-1][0] not in self.cached:
+            write, ttl = points[-1][1] - read, points[-1][2]
+        self.cached.update(key for key, _, _ in points)
+        read = min(read, prompt)
+        return read, min(write, prompt - read), ttl
 
     def _tool_use(self, call: ToolUse) -> dict[str, Any]:
         """A ``tool_use`` block, its input empty (as ``content_block_start`` sends it)."""
@@ -243,12 +276,18 @@ class AnthropicDialect(Dialect):
         return {"type": "tool_use", "id": tool_id, "name": call.name, "input": {}, "caller": caller}
 
     @staticmethod
-    def _usage(plan: Plan, output_tokens: int, *, details: bool = True) -> dict[str, Any]:
+    def _usage(
+        plan: Plan, output_tokens: int, cache: CacheUse, *, details: bool = True
+    ) -> dict[str, Any]:
+        read, write, ttl = cache
         usage: dict[str, Any] = {
-            "input_tokens": plan.prompt_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "input_tokens": plan.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": write if ttl == "5m" else 0,
+                "ephemeral_1h_input_tokens": write if ttl == "1h" else 0,
+            },
             "output_tokens": output_tokens,
         }
         if details and plan.reasoning is not None:
@@ -257,7 +296,7 @@ class AnthropicDialect(Dialect):
         usage["service_tier"] = "standard"
         return usage
 
-    def _frames(self, plan: Plan, shown: bool) -> list[bytes]:
+    def _frames(self, plan: Plan, shown: bool, cache: CacheUse) -> list[bytes]:
         """The SSE events of an answer: thinking, text, then each tool call, one block each."""
         message: dict[str, Any] = {
             "id": "msg_" + self.request_id()[4:],
@@ -267,7 +306,7 @@ class AnthropicDialect(Dialect):
             "model": plan.model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": self._usage(plan, 1, details=False),
+            "usage": self._usage(plan, 1, cache, details=False),
         }
         frames = [_event("message_start", {"type": "message_start", "message": message})]
         index = 0
@@ -315,7 +354,7 @@ class AnthropicDialect(Dialect):
             index += 1
         if plan.ending == "cut":
             return frames
-        usage = self._usage(plan, plan.completion_tokens)
+        usage = self._usage(plan, plan.completion_tokens, cache)
         return [
             *frames,
             _event(
@@ -325,12 +364,24 @@ class AnthropicDialect(Dialect):
                     "delta": {
                         "stop_reason": _STOP.get(plan.finish_reason, "end_turn"),
                         "stop_sequence": None,
+                        **_stop_details(plan),
                     },
                     "usage": usage,
                 },
             ),
             _event("message_stop", {"type": "message_stop"}),
         ]
+
+
+def _stop_details(plan: Plan) -> dict[str, Any]:
+    """A refusal's ``stop_details`` (as the SDK's streaming fixture has it), nothing otherwise.
+
+    Its ``category`` and ``explanation`` are null, as the API sends them for a refusal that
+    maps to no named category: the scripted text (if any) is all the answer says.
+    """
+    if plan.finish_reason != "content_filter":
+        return {}
+    return {"stop_details": {"type": "refusal", "category": None, "explanation": None}}
 
 
 def _shaped(plan: Plan, body: dict[str, Any]) -> Plan:

@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from llmorch.testing import _anthropic_output, _anthropic_parts
 from llmorch.testing._signing import verify
 
-__all__ = ["THINKING_KIND", "custom_tools", "problem", "thinking_on"]
+__all__ = ["THINKING_KIND", "custom_tools", "deprecated_sampling", "problem", "thinking_on"]
 
 THINKING_KIND = "anthropic-thinking"
 """The :mod:`~llmorch.testing._signing` kind of a thinking block's signature."""
@@ -39,6 +40,52 @@ _FORCED = "Thinking may not be enabled when tool_choice forces tool use."
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 # Live 400 quoted in eclipse-theia/theia#16122 and onyx-dot-app/onyx#9229 (2026-03).
 _UNIQUE = "tools: Tool names must be unique."
+
+
+_GENERATION = re.compile(r"^claude-([a-z]+)-(\d+)(?:-(\d{1,2}))?(?![0-9])")
+
+
+def deprecated_sampling(model: str) -> bool:
+    """Whether a model refuses ``temperature`` and ``top_p``: Claude Opus 4.7 and later, Claude 5.
+
+    The migration guide for Opus 4.7 (platform.claude.com/docs/en/about-claude/models/
+    migration-guide) removed the sampling parameters; Claude 5 models answer the same 400.
+
+    Args:
+        model: The model id (``claude-opus-4-7``, ``claude-sonnet-5-5@20260101``).
+
+    Returns:
+        True when the model refuses them.
+    """
+    match = _GENERATION.match(model)
+    if match is None:
+        return False
+    family, major, minor = match[1], int(match[2]), int(match[3] or 0)
+    return major >= 5 or (family == "opus" and (major, minor) >= (4, 7))
+
+
+def _vertex_output(body: dict[str, Any], model: str) -> str | None:
+    """Vertex AI lists structured output from the Claude 4.6 models on (4.5: "coming soon")."""
+    match = _GENERATION.match(model)
+    config = body.get("output_config") or {}
+    if match is None or config.get("format") is None:
+        return None
+    if (int(match[2]), int(match[3] or 0)) >= (4, 6):
+        return None
+    # Live 400 quoted in Portkey-AI/gateway#1570 (Claude on Vertex AI, the field not enabled).
+    return "output_config.format: Extra inputs are not permitted"
+
+
+def _model_settings(body: dict[str, Any], model: str, vertex: bool) -> str | None:
+    refusal = _vertex_output(body, model) if vertex else None
+    if refusal is not None or not deprecated_sampling(model):
+        return refusal
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            # Live 400s quoted in UKGovernmentBEIS/inspect_ai#3721 (Opus 4.7), github/app#2574
+            # (Opus 5, Sonnet 5) and router-for-me/CLIProxyAPI#4383 (top_p).
+            return f"`{name}` is deprecated for this model."
+    return None
 
 
 def thinking_on(body: dict[str, Any]) -> bool:
@@ -176,16 +223,23 @@ def _settings(body: dict[str, Any]) -> str | None:
     return None
 
 
-def problem(body: dict[str, Any]) -> str | None:
+def problem(body: dict[str, Any], model: str, *, vertex: bool = False) -> str | None:
     """The first rule a schema-valid request body breaks, in Anthropic's wording.
 
     Args:
         body: The request body (already valid against the request schema).
+        model: The model asked for (the body's, or Vertex AI's path's).
+        vertex: Claude on Vertex AI.
 
     Returns:
         The ``error.message`` of the 400, or ``None`` when the body is accepted.
     """
-    refusal = _settings(body)
+    refusal = (
+        _settings(body)  # thinking's temperature rule is answered first (mnfst/modelparams.dev#214)
+        or _model_settings(body, model, vertex)
+        or _anthropic_parts.problem(body, vertex=vertex)
+        or _anthropic_output.problem(body)
+    )
     if refusal is not None:
         return refusal
     turns = _turns(body["messages"])

@@ -50,22 +50,86 @@ _UNIT = Scalar("number", minimum=0, maximum=1)
 _ROLES = ("user", "assistant", "system")
 
 
+# CacheControlEphemeralParam: type "ephemeral", ttl "5m" (the default) or "1h".
+CACHE_CONTROL = Obj(
+    {
+        "type": Scalar("string", choices=("ephemeral",)),
+        "ttl": Scalar("string", choices=("5m", "1h")),
+    },
+    frozenset({"type"}),
+)
+
+
 def _block(keys: Collection[str], required: Collection[str], **checked: Any) -> Obj:
+    """A content block: its keys unchecked unless given, ``cache_control`` always checked."""
+    checked.setdefault("cache_control", CACHE_CONTROL)
     return Obj(
         {key: checked.get(key, ANY) for key in ("type", *keys)},
         frozenset({"type", *required}),
     )
 
 
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+"""Base64ImageSourceParam's ``media_type`` values, in the SDK's (and the 400's) order."""
+
+
+def _source(**fields: Any) -> Obj:
+    return Obj({"type": _STRING, **fields}, frozenset({"type", *fields}))
+
+
+# Base64ImageSourceParam | URLImageSourceParam | FileImageSourceParam.
+_IMAGE_SOURCE = Tagged(
+    "type",
+    {
+        "base64": _source(media_type=Scalar("string", choices=IMAGE_TYPES), data=_STRING),
+        "url": _source(url=_STRING),
+        "file": _source(file_id=_STRING),
+    },
+)
+# Base64PDFSourceParam | PlainTextSourceParam | ContentBlockSourceParam | URLPDFSourceParam |
+# FileDocumentSourceParam.
+_DOCUMENT_SOURCE = Tagged(
+    "type",
+    {
+        "base64": _source(media_type=Scalar("string", choices=("application/pdf",)), data=_STRING),
+        "text": _source(media_type=Scalar("string", choices=("text/plain",)), data=_STRING),
+        "content": _source(content=ANY),
+        "url": _source(url=_STRING),
+        "file": _source(file_id=_STRING),
+    },
+)
 _TEXT = _block(("text", "cache_control", "citations"), ("text",), text=_STRING)
+_DOCUMENT = _block(
+    ("cache_control", "citations", "context", "source", "title"),
+    ("source",),
+    source=_DOCUMENT_SOURCE,
+)
+_SEARCH_RESULT = _block(
+    ("cache_control", "citations", "content", "source", "title"),
+    ("content", "source", "title"),
+)
+_TOOL_REFERENCE = _block(("cache_control", "tool_name"), ("tool_name",))
+
+
+def _tool_result(keys: Collection[str], image: Obj, **more: Obj) -> Obj:
+    """ToolResultBlockParam: ``content`` a string or text, image, document, … blocks."""
+    kinds = {"text": _TEXT, "image": image, "document": _DOCUMENT}
+    kinds |= {"search_result": _SEARCH_RESULT, "tool_reference": _TOOL_REFERENCE, **more}
+    content = Either((_STRING, Arr(Tagged("type", kinds))))
+    return _block(keys, ("tool_use_id",), content=content)
+
+
+_IMAGE = {
+    "2023-06-01": _block(("cache_control", "source"), ("source",), source=_IMAGE_SOURCE),
+    LATEST_VERSION: _block(
+        ("cache_control", "source", "transformations"), ("source",), source=_IMAGE_SOURCE
+    ),
+}
 _RESULT = ("cache_control", "content", "tool_use_id")
 _COMMON_BLOCKS: dict[str, Obj] = {
     "text": _TEXT,
-    "document": _block(("cache_control", "citations", "context", "source", "title"), ("source",)),
-    "search_result": _block(
-        ("cache_control", "citations", "content", "source", "title"),
-        ("content", "source", "title"),
-    ),
+    "document": _DOCUMENT,
+    "search_result": _SEARCH_RESULT,
     "thinking": _block(("signature", "thinking"), ("signature", "thinking")),
     "redacted_thinking": _block(("data",), ("data",)),
     "server_tool_use": _block(
@@ -82,25 +146,26 @@ _COMMON_BLOCKS: dict[str, Obj] = {
 _BLOCKS = {
     "2023-06-01": {
         **_COMMON_BLOCKS,
-        "image": _block(("cache_control", "source"), ("source",)),
+        "image": _IMAGE["2023-06-01"],
         "tool_use": _block(
             ("cache_control", "caller", "id", "input", "name"), ("id", "input", "name")
         ),
-        "tool_result": _block(
-            ("cache_control", "content", "is_error", "tool_use_id"), ("tool_use_id",)
+        "tool_result": _tool_result(
+            ("cache_control", "content", "is_error", "tool_use_id"), _IMAGE["2023-06-01"]
         ),
         "mid_conv_system": _block(("cache_control", "content"), ("content",)),
     },
     LATEST_VERSION: {
         **_COMMON_BLOCKS,
-        "image": _block(("cache_control", "source", "transformations"), ("source",)),
+        "image": _IMAGE[LATEST_VERSION],
         "tool_use": _block(
             ("cache_control", "caller", "id", "input", "name", "toolset_name"),
             ("id", "input", "name"),
         ),
-        "tool_result": _block(
+        "tool_result": _tool_result(
             ("cache_control", "content", "is_error", "tool_use_id", "toolset_name"),
-            ("tool_use_id",),
+            _IMAGE[LATEST_VERSION],
+            browser_state=_block(("cache_control", "state_changes", "tabs"), ("tabs",)),
         ),
     },
 }
@@ -169,8 +234,16 @@ _THINKING = Tagged(
     },
 )
 # OutputConfigParam: effort low | medium | high | xhigh | max; format (structured output).
+# ``format`` is JSONOutputFormatParam: type "json_schema" and a JSON Schema (what Anthropic takes
+# of JSON Schema is checked by :mod:`llmorch.testing._anthropic_output`).
+_FORMAT = Tagged(
+    "type", {"json_schema": Obj({"type": _STRING, "schema": ANY}, frozenset({"type", "schema"}))}
+)
 _OUTPUT_CONFIG = Obj(
-    {"effort": Scalar("string", choices=("low", "medium", "high", "xhigh", "max")), "format": ANY}
+    {
+        "effort": Scalar("string", choices=("low", "medium", "high", "xhigh", "max")),
+        "format": _FORMAT,
+    }
 )
 # ToolParam (a custom tool: ``type`` absent or "custom"); server tools are declared, not checked.
 _FREE_TOOL_FIELDS = (
@@ -183,7 +256,8 @@ _FREE_TOOL_FIELDS = (
 )
 CUSTOM_TOOL = Obj(
     dict.fromkeys(_FREE_TOOL_FIELDS, ANY)
-    | {"name": _STRING, "description": _STRING, "strict": _BOOL, "type": _STRING},
+    | {"name": _STRING, "description": _STRING, "strict": _BOOL, "type": _STRING}
+    | {"cache_control": CACHE_CONTROL},
     frozenset({"name", "input_schema"}),
 )
 SERVER_TOOL_TYPES = (
@@ -223,6 +297,7 @@ _CHECKED: dict[str, Any] = {
     "tool_choice": _TOOL_CHOICE,
     "thinking": _THINKING,
     "output_config": _OUTPUT_CONFIG,
+    "cache_control": CACHE_CONTROL,
 }
 
 
@@ -279,9 +354,10 @@ def _variant(path: Path, i: int, node: Any) -> str | None:
     step = path[i]
     if i == 1 and path[0] == "tools":
         return "custom"  # only custom tools are checked field by field
-    # Content blocks are a union (system blocks are not), as are thinking and tool_choice.
+    # Content blocks are a union (system blocks are not), as are thinking, tool_choice and an
+    # image's or a document's source (``image.source.base64.media_type``).
     in_content = isinstance(step, int) and i >= 2 and path[i - 1] == "content"
-    if in_content or (i == 0 and step in _UNIONS):
+    if in_content or step == "source" or (i == 0 and step in _UNIONS):
         kind = node.get("type")
         return kind if isinstance(kind, str) else None
     return None
@@ -344,7 +420,7 @@ def problem_message(body: Any, problem: Problem) -> str:
     if problem.kind == "choice":
         assert isinstance(problem.spec, Scalar) and problem.spec.choices
         *rest, last = (f"'{c}'" for c in problem.spec.choices)
-        return f"{where}: Input should be {', '.join(rest)} or {last}"
+        return f"{where}: Input should be {', '.join(rest) + ' or ' if rest else ''}{last}"
     return f"{where}: Input should be {_TYPE_WORDS.get(problem.expected, 'a valid dictionary')}"
 
 
@@ -363,18 +439,20 @@ def _tools_problem(body: dict[str, Any]) -> Problem | None:
     return None
 
 
-def check(body: Any, version: str, *, vertex: bool = False) -> str | None:
+def check(body: Any, version: str, *, model: str | None = None) -> str | None:
     """Validate a Messages request body: its shape, its custom tools, then the API's rules.
 
     Args:
         body: The decoded JSON body.
         version: The API version the request names.
-        vertex: Claude on Vertex AI.
+        model: Claude on Vertex AI: the model of the path (the body has ``anthropic_version``
+            and no ``model``); ``None`` for the Anthropic API (the body's ``model``).
 
     Returns:
         The refusal's message, or ``None`` when the body is valid.
     """
+    vertex = model is not None
     problem = validate(body, request_schema(version, vertex=vertex)) or _tools_problem(body)
     if problem is not None:
         return problem_message(body, problem)
-    return rules.problem(body)
+    return rules.problem(body, body["model"] if model is None else model, vertex=vertex)

@@ -318,7 +318,7 @@ class VertexDialect(GeminiDialect):
         if not _API_VERSION.fullmatch(str(body.get("anthropic_version") or "")):
             message = f"anthropic_version: Input should be '{ANTHROPIC_VERSION}'"
             return self._claude.error(400, "invalid_request", message)
-        refusal = check(body, body["anthropic_version"], vertex=True)
+        refusal = check(body, body["anthropic_version"], model=model)
         if refusal is not None:
             return self._claude.error(400, "invalid_request", refusal)
         return self._claude.answer({**body, "model": model}, request)
