@@ -233,8 +233,8 @@ async def test_a_fallback_chain_is_fitted_model_by_model(
 
 # A model newer than the table on each vendor and the 400 its vendor answers when the call sets
 # temperature (the vendors' own wording; sources in docs/capabilities.md). ``None``: the
-# emulator's own rule refuses it (Anthropic's dialect refuses sampling for any Claude of
-# generation 5 or later, as the API does); otherwise the 400 is scripted.
+# emulator's own rule refuses it (the Anthropic dialect, and Claude on Vertex, refuse sampling for
+# any Claude of generation 5 or later, as the API does); otherwise the 400 is scripted.
 NEWER: list[tuple[str, str, str | None]] = [
     (
         "openai",
@@ -245,6 +245,7 @@ NEWER: list[tuple[str, str, str | None]] = [
         ),
     ),
     ("anthropic", "claude-opus-9-0", None),
+    ("vertex", "claude-opus-9-0", None),  # Vertex relays Claude's own 400
     (
         "bedrock",
         "us.anthropic.claude-opus-9-0",
