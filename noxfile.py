@@ -30,7 +30,15 @@ nox.options.error_on_missing_interpreters = False
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
     session.install("ruff>=0.8")
-    paths = ["src", "tests", "benchmarks", "examples", "docs/_hooks.py", "noxfile.py"]
+    paths = [
+        "src",
+        "tests",
+        "benchmarks",
+        "examples",
+        "docs/_hooks.py",
+        "docs/_capabilities.py",
+        "noxfile.py",
+    ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 

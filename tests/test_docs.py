@@ -230,3 +230,66 @@ def test_performance_page_takes_the_benchmark_table(tmp_path: Path) -> None:
     assert "| llmorch | 0.3 |" in rendered
     assert "- server floor: 0.1 ms" in rendered
     assert "python 3.13.0" in rendered
+
+
+# --------------------------------------------------------------------------- capability page
+
+
+def _capability_renderer() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_capabilities", DOCS / "_capabilities.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_capability_page_matches_the_data() -> None:
+    """docs/capabilities.md holds the table as rendered from capabilities.yaml now.
+
+    When this fails, the data changed: run ``python docs/_capabilities.py`` and commit the page.
+    """
+    renderer = _capability_renderer()
+    page = (DOCS / "capabilities.md").read_text(encoding="utf-8")
+    assert page == renderer.updated(page, renderer.load()), (
+        "docs/capabilities.md is stale: run `python docs/_capabilities.py` and commit the page"
+    )
+
+
+def test_capability_page_lists_every_row_and_fact() -> None:
+    """The rendering has one table row per data row, and every fact key of each row."""
+    renderer = _capability_renderer()
+    data = renderer.load()
+    rendered = renderer.render(data)
+    rows = [line for line in rendered.splitlines() if re.match(r"^\| \d+ \|", line)]
+    assert len(rows) == len(data["models"])
+    for line, row in zip(rows, data["models"], strict=True):
+        for key in row:
+            if key not in ("provider_type", "patterns", "source"):
+                assert f"{key}: " in line, (key, line)
+
+
+def test_capability_renderer_refuses_a_page_without_markers() -> None:
+    """A page that lost its markers is an error, not a page silently left stale."""
+    renderer = _capability_renderer()
+    with pytest.raises(ValueError, match="markers"):
+        renderer.updated("# Model capabilities\n", renderer.load())
+
+
+def test_capability_renderer_rewrites_a_stale_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python docs/_capabilities.py`` puts the current table between the markers, once."""
+    renderer = _capability_renderer()
+    stale = tmp_path / "capabilities.md"
+    stale.write_text(f"# Caps\n\n{renderer.BEGIN}\n| old |\n{renderer.END}\n\nAfter.\n")
+    assert renderer.main(stale) == 0
+    text = stale.read_text()
+    assert "| old |" not in text and text.endswith(f"{renderer.END}\n\nAfter.\n")
+    assert renderer.render(renderer.load()) in text
+    assert renderer.main(stale) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rewrote capabilities.md",
+        "capabilities.md is up to date",
+    ]

@@ -64,6 +64,7 @@ def test_every_example_is_tested() -> None:
         "compare_models.py",
         "fastapi_app.py",
         "tool_loop.py",
+        "structured_output.py",
     }
     assert scripts == tested
 
@@ -218,4 +219,23 @@ def test_tool_loop_runs_on_every_provider() -> None:
     assert n == out.count('tool result: {"city": "Paris", "temperature": 21, "unit": "celsius"}')
     assert n == out.count("tool result: Paris: 14:05")
     assert n == out.count("answer: It is 21 degrees and 14:05 in Paris.")
+    assert "Session cost: $" in out
+
+
+def test_structured_output_runs_on_every_provider() -> None:
+    """Each provider gives a parsed recipe, plain and streamed, and one retry corrects an
+    invalid answer with exactly two requests."""
+    out = run_example("structured_output.py").stdout
+    script = (EXAMPLES / "structured_output.py").read_text()
+    providers = re.search(r"^PROVIDERS = \((.*)\)$", script, re.M)
+    assert providers is not None
+    names = re.findall(r'"(\w+)"', providers[1])
+    assert {"openai", "anthropic", "gemini", "vertex", "bedrock"} == set(names)
+    for name in names:
+        assert f"\n{name} (" in f"\n{out}"
+    n = len(names)
+    assert n == out.count("parsed: Pancakes, 4 servings, 500 g")
+    assert n == len(re.findall(r"streamed: \d+ chunks -> Pancakes", out))
+    assert n == out.count("retried: 2 requests -> 4 servings")
+    assert "still invalid" not in out
     assert "Session cost: $" in out
