@@ -158,3 +158,19 @@ async def test_temperature_while_reasoning_is_learned_from_the_400(
     start = len(emu.requests)
     await orch.send_request(USER, temperature=0.5, reasoning="high")
     assert [None] == [b.get("temperature") for b in chats(emu, start)]
+
+
+async def test_json_mode_says_json_for_a_caller_who_did_not(
+    emu: ProviderEmulator, orch: AsyncLLMOrchestrator
+) -> None:
+    """OpenAI refuses JSON mode unless the messages mention "json": llmorch adds one system
+    line saying so, and only when the caller's messages do not already."""
+    emu.clear()
+    plain = await orch.send_request(USER, response_format={"type": "json_object"})
+    said = [{"role": "user", "content": "Give the weather in Oslo as JSON."}]
+    await orch.send_request(said, response_format={"type": "json_object"})
+    first, second = [r.body for r in emu.requests if r.path.endswith("/chat/completions")]
+    assert isinstance(plain.parsed, dict)
+    assert first["messages"][0]["role"] == "system"
+    assert "JSON object" in first["messages"][0]["content"]
+    assert second["messages"] == said

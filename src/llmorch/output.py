@@ -27,6 +27,7 @@ from llmorch.tools import Tool, ToolChoice
 from llmorch.types import LLMResponse, StreamEvent
 
 __all__ = [
+    "JSON_INSTRUCTION",
     "TOOL_NAME",
     "OutputPlan",
     "ResponseFormat",
@@ -43,6 +44,12 @@ __all__ = [
 
 TOOL_NAME = "structured_output"
 """The name of the forced tool that carries the schema to a model without native support."""
+
+JSON_INSTRUCTION = (
+    "Answer with a single JSON object and nothing else: no text before or after it, no code fences."
+)
+"""The system text of ``response_format={"type": "json_object"}`` where the vendor has no JSON
+mode (Anthropic, Bedrock) or wants the word "json" in the messages (OpenAI)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})

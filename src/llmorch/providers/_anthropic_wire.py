@@ -28,7 +28,7 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.messages import ReasoningItem
-from llmorch.output import OutputPlan
+from llmorch.output import JSON_INSTRUCTION, OutputPlan
 from llmorch.providers import _anthropic_content as content
 from llmorch.providers._anthropic_content import same_family
 from llmorch.providers._common import HTTPProvider, class_for_status
@@ -83,10 +83,6 @@ _TYPE_CLASSES: dict[str, type[ProviderError]] = {
     "timeout_error": ProviderTimeoutError,
 }
 _CHOICES = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}
-JSON_INSTRUCTION = (
-    "Answer with a single JSON object and nothing else: no text before or after it, no code fences."
-)
-"""The system text of ``response_format={"type": "json_object"}`` (Anthropic has no JSON mode)."""
 _UNSUPPORTED = {
     "number": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
     "string": ("minLength", "maxLength"),

@@ -25,7 +25,7 @@ from typing import Any
 
 from llmorch._schema import close_objects, strip_keys
 from llmorch.exceptions import InvalidRequestError
-from llmorch.output import OutputPlan
+from llmorch.output import JSON_INSTRUCTION, OutputPlan
 from llmorch.parts import CacheControl, DocumentPart, ImagePart, Part, TextPart
 
 __all__ = [
@@ -223,4 +223,4 @@ def json_object_instruction() -> dict[str, Any]:
     Returns:
         A ``system`` text block.
     """
-    return {"text": "Answer with one JSON object and nothing else: no prose, no code fence."}
+    return {"text": JSON_INSTRUCTION}

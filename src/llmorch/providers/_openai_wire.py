@@ -31,6 +31,7 @@ from llmorch.exceptions import (
     RateLimitError,
 )
 from llmorch.messages import ChatMessage, ReasoningItem
+from llmorch.output import JSON_INSTRUCTION
 from llmorch.parts import DocumentPart, ImagePart, Part, TextPart
 from llmorch.providers._common import HTTPProvider, class_for_status, not_an_answer
 from llmorch.providers._openai_format import response_format, strict_schema
@@ -305,6 +306,10 @@ def encode_messages(messages: Sequence[ChatMessage], model: str) -> list[dict[st
     return out
 
 
+def _mentions_json(messages: Sequence[ChatMessage]) -> bool:
+    return any("json" in message.text.lower() for message in messages)
+
+
 def encode_request(request: ChatRequest, stream: bool) -> dict[str, Any]:
     """The JSON body for one request (``extra_body`` is merged by the I/O shell).
 
@@ -354,6 +359,9 @@ def encode_request(request: ChatRequest, stream: bool) -> dict[str, Any]:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.output is not None and request.output.mode != "tool":  # tool: the shared code's
         body["response_format"] = response_format(request.output)
+        if request.output.mode == "json_object" and not _mentions_json(request.messages):
+            # JSON mode 400s unless the messages say "json" somewhere: say it for the caller.
+            body["messages"].insert(0, {"role": "system", "content": JSON_INSTRUCTION})
     if request.reasoning is not None:
         effort = _effort(request.reasoning, model)
         if effort is not None:
