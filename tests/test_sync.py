@@ -36,11 +36,14 @@ def make() -> LLMOrchestrator:
 
 def portal_threads() -> list[threading.Thread]:
     # An idle anyio worker (start() builds the client in one) stops by itself once its loop
-    # has ended; only the portal thread is the orchestrator's to stop.
+    # has ended, and so does trio's thread cache ("Trio thread N", left by earlier trio tests);
+    # only the portal thread is the orchestrator's to stop.
     return [
         t
         for t in threading.enumerate()
-        if t is not threading.current_thread() and t.name != "AnyIO worker thread"
+        if t is not threading.current_thread()
+        and t.name != "AnyIO worker thread"
+        and not t.name.startswith("Trio thread")
     ]
 
 

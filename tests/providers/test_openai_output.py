@@ -216,32 +216,6 @@ def sent_format(python_type: Any, model: str = "gpt-5.4", **call: Any) -> dict[s
     return body["response_format"]
 
 
-def test_a_pydantic_model_goes_as_a_strict_json_schema() -> None:
-    """The same strict schema openai-python's parse() sends for the model."""
-    from openai.lib._pydantic import to_strict_json_schema
-
-    fmt = sent_format(Location)
-    assert {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "Location",
-            "schema": to_strict_json_schema(Location),
-            "strict": True,
-        },
-    } == fmt
-
-
-@pytest.mark.parametrize("python_type", [LocationOptional, ColorDetection])
-def test_optional_fields_and_described_enums_match_the_sdk(python_type: Any) -> None:
-    """Optional fields required (not made nullable), $ref with siblings inlined, null defaults
-    dropped: what the SDK sends, so OpenAI's strict mode takes it."""
-    from openai.lib._pydantic import to_strict_json_schema
-
-    sent = sent_format(python_type)["json_schema"]
-    assert to_strict_json_schema(python_type) == sent["schema"]
-    assert sent["strict"] is True
-
-
 def test_a_schema_dict_with_name_description_and_strict_false_goes_as_given() -> None:
     """strict false: the caller's schema untouched; the description travels."""
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
