@@ -196,9 +196,9 @@ def test_prompt_caching_is_explicit(provider_type: str) -> None:
 async def test_claude_on_vertex_learns_a_refused_parameter_from_its_400(tmp_path: Path) -> None:
     """A Claude model newer than the table: the emulator refuses temperature as Claude does (its
     own rule), llmorch retries once without it and leaves it out from then on (SPEC §2.10)."""
-    from llmorch import AsyncLLMOrchestrator
     from llmorch.capabilities import capabilities, forget_learned
     from llmorch.testing import ProviderEmulator, Reply
+    from tests.emulated import orch_for
 
     model = "claude-opus-6"  # newer than the table
     assert "temperature" not in capabilities("vertex", model).rejects
@@ -206,15 +206,8 @@ async def test_claude_on_vertex_learns_a_refused_parameter_from_its_400(tmp_path
     try:
         async with ProviderEmulator() as emu:
             emu.script("vertex", model, Reply("one"), Reply("two"))
-            config = {
-                "active_provider": "vertex",
-                "active_model": model,
-                "providers": {"vertex": {**emu.config_for("vertex"), "fallback_models": []}},
-                "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
-                "model_discovery": {"refresh_on_start": False, "cache_path": None},
-            }
             ask = [{"role": "user", "content": "hi"}]
-            async with AsyncLLMOrchestrator(config) as orch:
+            async with orch_for(emu, "vertex", model, tmp_path / "ledger.jsonl") as orch:
                 first = await orch.send_request(ask, temperature=0.5)
                 second = await orch.send_request(ask, temperature=0.5)
             sent = [r.body for r in emu.requests if "rawPredict" in r.path]

@@ -196,9 +196,9 @@ async def test_claude_opus_5_5_refuses_a_forced_tool_so_the_output_tool_is_offer
     answers it, and structured output there goes through an offered (auto) tool."""
     from pydantic import BaseModel
 
-    from llmorch import AsyncLLMOrchestrator
     from llmorch.output import TOOL_NAME
     from llmorch.testing import ProviderEmulator, Reply, ToolUse
+    from tests.emulated import orch_for
 
     class Answer(BaseModel):
         city: str
@@ -208,14 +208,7 @@ async def test_claude_opus_5_5_refuses_a_forced_tool_so_the_output_tool_is_offer
     assert caps.forced_tool_choice is False and caps.structured_output == "tool"
     async with ProviderEmulator() as emu:
         emu.script("bedrock", model, Reply(tool_calls=(ToolUse(TOOL_NAME, {"city": "Oslo"}),)))
-        config = {
-            "active_provider": "bedrock",
-            "active_model": model,
-            "providers": {"bedrock": {**emu.config_for("bedrock"), "fallback_models": []}},
-            "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
-            "model_discovery": {"refresh_on_start": False, "cache_path": None},
-        }
-        async with AsyncLLMOrchestrator(config) as orch:
+        async with orch_for(emu, "bedrock", model, tmp_path / "ledger.jsonl") as orch:
             ask = [{"role": "user", "content": "Where?"}]
             response = await orch.send_request(ask, response_format=Answer)
         assert response.parsed == Answer(city="Oslo")

@@ -26,6 +26,7 @@ from llmorch import (
     OrchestratorConfig,
 )
 from llmorch.testing import Fault, ProviderEmulator, RecordedRequest, Reply
+from tests.emulated import orch_for
 
 ASK = [{"role": "user", "content": "Say hello."}]
 # A Claude 5 model on each provider that serves Claude: the table says it rejects temperature.
@@ -46,24 +47,6 @@ def emu() -> Iterator[ProviderEmulator]:
 def fresh(emu: ProviderEmulator) -> ProviderEmulator:
     emu.clear()
     return emu
-
-
-def orch_for(
-    emu: ProviderEmulator, dialect: str, model: str, ledger: Path, **provider: Any
-) -> AsyncLLMOrchestrator:
-    return AsyncLLMOrchestrator(
-        OrchestratorConfig.from_dict(
-            {
-                "active_provider": dialect,
-                "active_model": model,
-                "providers": {
-                    dialect: emu.config_for(dialect) | {"fallback_models": []} | provider
-                },
-                "model_discovery": {"refresh_on_start": False, "cache_path": None},
-                "cost_tracking": {"log_path": str(ledger)},
-            }
-        )
-    )
 
 
 def own(model: str, tag: str) -> str:

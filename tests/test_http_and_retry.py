@@ -209,16 +209,11 @@ async def test_a_body_over_a_mebibyte_goes_out_without_blocking_the_loop(
     suite turns that ResourceWarning into an error.)
     """
     from llmorch.testing import ProviderEmulator
+    from tests.emulated import one_provider
 
     async with ProviderEmulator() as emu:
-        config = {
-            "active_provider": "openai",
-            "active_model": "gpt-5.4-mini",
-            "providers": {"openai": {**emu.config_for("openai"), "fallback_models": []}},
-            "cost_tracking": {"log_path": str(tmp_path / "ledger.jsonl")},
-            "model_discovery": {"refresh_on_start": False, "cache_path": None},
-            "http_transport": transport,
-        }
+        config = one_provider(emu, "openai", "gpt-5.4-mini", tmp_path / "ledger.jsonl")
+        config["http_transport"] = transport
         big = "word " * 300_000  # 1.5 MB of text
         async with llmorch.AsyncLLMOrchestrator(config) as orch:
             response = await orch.send_request([{"role": "user", "content": big}])

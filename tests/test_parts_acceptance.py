@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 import llmorch
-from llmorch import AsyncLLMOrchestrator, InvalidRequestError, OrchestratorConfig
+from llmorch import AsyncLLMOrchestrator, InvalidRequestError
 from llmorch.capabilities import capabilities
 from llmorch.testing import ProviderEmulator, RecordedRequest, Reply
+from tests import emulated
 
 CASES = [
     ("openai", "gpt-5.4-mini"),
@@ -75,19 +76,7 @@ def fresh(emu: ProviderEmulator) -> ProviderEmulator:
 def orch_for(
     emu: ProviderEmulator, dialect: str, model: str, tmp: Path, **provider: Any
 ) -> AsyncLLMOrchestrator:
-    return AsyncLLMOrchestrator(
-        OrchestratorConfig.from_dict(
-            {
-                "active_provider": dialect,
-                "active_model": model,
-                "providers": {
-                    dialect: emu.config_for(dialect) | {"fallback_models": []} | provider
-                },
-                "model_discovery": {"refresh_on_start": False, "cache_path": None},
-                "cost_tracking": {"log_path": str(tmp / "ledger.jsonl")},
-            }
-        )
-    )
+    return emulated.orch_for(emu, dialect, model, tmp / "ledger.jsonl", **provider)
 
 
 def chats(emu: ProviderEmulator, model: str) -> list[RecordedRequest]:

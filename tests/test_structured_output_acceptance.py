@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 import llmorch.output
 from llmorch import (
-    AsyncLLMOrchestrator,
     InvalidRequestError,
     LLMOrchestrator,
     OrchestratorConfig,
@@ -27,6 +26,7 @@ from llmorch import (
 )
 from llmorch.capabilities import Capabilities, capabilities
 from llmorch.testing import ProviderEmulator, RecordedRequest, Reply, ToolUse
+from tests.emulated import one_provider, orch_for
 
 CASES = [
     ("openai", "gpt-5.4-mini"),
@@ -99,19 +99,7 @@ def fresh(emu: ProviderEmulator) -> ProviderEmulator:
 
 
 def config_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> OrchestratorConfig:
-    return OrchestratorConfig.from_dict(
-        {
-            "active_provider": dialect,
-            "active_model": model,
-            "providers": {dialect: emu.config_for(dialect) | {"fallback_models": []}},
-            "model_discovery": {"refresh_on_start": False, "cache_path": None},
-            "cost_tracking": {"log_path": str(ledger)},
-        }
-    )
-
-
-def orch_for(emu: ProviderEmulator, dialect: str, model: str, ledger: Path) -> AsyncLLMOrchestrator:
-    return AsyncLLMOrchestrator(config_for(emu, dialect, model, ledger))
+    return OrchestratorConfig.from_dict(one_provider(emu, dialect, model, ledger))
 
 
 def chats(emu: ProviderEmulator, model: str) -> list[RecordedRequest]:
