@@ -51,6 +51,14 @@ from llmorch.pricing import (
     price_from_mapping,
     resolve_price,
 )
+from llmorch.ledger.records import (
+    LEDGER_COLUMNS,
+    encode_record,
+    opt_text,
+    record_from_dict,
+    record_to_dict,
+    utf8_text,
+)
 from llmorch.types import UsageRecord
 
 __all__ = [
@@ -63,28 +71,6 @@ __all__ = [
 
 logger = logging.getLogger("llmorch.costs")
 
-LEDGER_COLUMNS: tuple[str, ...] = (
-    "v",
-    "ts",
-    "session_id",
-    "provider",
-    "model",
-    "model_answered",
-    "request_id",
-    "prompt",
-    "completion",
-    "total",
-    "cache_read",
-    "cache_write",
-    "reasoning",
-    "cost",
-    "pricing_as_of",
-    "priced",
-    "complete",
-    "estimated",
-    "tags",
-)
-"""The keys of one ledger line, in order; also the CSV header."""
 
 OVERRIDE = "override"
 _PER_MILLION = 1_000_000
@@ -152,164 +138,6 @@ def compute_cost(price: ModelPrice, tokens: Mapping[str, int]) -> float:
         + completion * output_rate
     )
     return round(total / _PER_MILLION, 12)
-
-
-# --- Record (de)serialisation ------------------------------------------------------------------
-
-
-def _iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).isoformat()
-
-
-def _utf8_text(value: str) -> str:
-    r"""Make a string encodable as UTF-8 without losing what it says.
-
-    A lone surrogate (what :func:`os.fsdecode` gives for a byte that is not UTF-8) cannot be
-    written to a UTF-8 file. Surrogates from ``surrogateescape`` become the original byte spelled
-    ``\xNN``; any other lone surrogate becomes ``\uNNNN``. Every other string is returned as is.
-
-    Args:
-        value: The string.
-
-    Returns:
-        ``value``, or its escaped form when it holds lone surrogates.
-    """
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
-
-
-def _opt_text(value: str | None) -> str | None:
-    return None if value is None else _utf8_text(value)
-
-
-def record_to_dict(record: UsageRecord) -> dict[str, Any]:
-    """Turn a record into its ledger form.
-
-    Args:
-        record: The record.
-
-    Returns:
-        A JSON-ready dict with exactly :data:`LEDGER_COLUMNS` as keys, in that order;
-        ``ts`` is a UTC ISO-8601 string ending in ``+00:00``.
-    """
-    return {
-        "v": record.v,
-        "ts": _iso(record.ts),
-        "session_id": record.session_id,
-        "provider": record.provider,
-        "model": record.model,
-        "model_answered": record.model_answered,
-        "request_id": record.request_id,
-        "prompt": record.prompt,
-        "completion": record.completion,
-        "total": record.total,
-        "cache_read": record.cache_read,
-        "cache_write": record.cache_write,
-        "reasoning": record.reasoning,
-        "cost": record.cost,
-        "pricing_as_of": record.pricing_as_of,
-        "priced": record.priced,
-        "complete": record.complete,
-        "estimated": record.estimated,
-        "tags": dict(record.tags),
-    }
-
-
-_MISSING: Any = object()
-
-
-def _get(
-    d: Mapping[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    *,
-    default: Any = _MISSING,
-    nullable: bool = False,
-) -> Any:
-    if key not in d:
-        if default is _MISSING:
-            raise ValueError(f"missing {key!r}")
-        return default
-    value = d[key]
-    if value is None:
-        if nullable:
-            return None
-        raise ValueError(f"{key!r} is null")
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds:
-        raise ValueError(f"{key!r} must not be a bool")
-    if not isinstance(value, kinds):
-        raise ValueError(f"{key!r} has the wrong type ({type(value).__name__})")
-    return value
-
-
-def _parse_ts(value: str) -> datetime:
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    ts = datetime.fromisoformat(text)
-    if ts.tzinfo is None:
-        return ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc)
-
-
-def record_from_dict(d: Mapping[str, Any]) -> UsageRecord:
-    r"""Rebuild a record from its ledger form.
-
-    Unknown keys are ignored (a later schema may add columns); missing optional keys take the
-    record's defaults. A naive ``ts`` is taken as UTC. A lone surrogate in a string (a JSON
-    ``\udcff`` escape) is escaped as :class:`CostTracker` does when writing, so every record can
-    be exported as UTF-8.
-
-    Args:
-        d: One parsed ledger line.
-
-    Returns:
-        The record.
-
-    Raises:
-        ValueError: A required key is missing or a value has the wrong type.
-    """
-    if not isinstance(d, Mapping):
-        raise ValueError(f"expected a JSON object, got {type(d).__name__}")
-    v = _get(d, "v", int, default=1)
-    if v < 1:
-        raise ValueError(f"unknown schema version {v!r}")
-    prompt = _get(d, "prompt", int)
-    completion = _get(d, "completion", int)
-    cost = _get(d, "cost", (int, float))
-    if not math.isfinite(cost):
-        raise ValueError("'cost' must be a finite number")
-    tags = _get(d, "tags", dict, default={}, nullable=True) or {}
-    return UsageRecord(
-        ts=_parse_ts(_get(d, "ts", str)),
-        session_id=_utf8_text(_get(d, "session_id", str)),
-        provider=_utf8_text(_get(d, "provider", str)),
-        model=_utf8_text(_get(d, "model", str)),
-        prompt=prompt,
-        completion=completion,
-        total=_get(d, "total", int, default=prompt + completion),
-        cost=float(cost),
-        model_answered=_opt_text(_get(d, "model_answered", str, default=None, nullable=True)),
-        request_id=_opt_text(_get(d, "request_id", str, default=None, nullable=True)),
-        cache_read=_get(d, "cache_read", int, default=0),
-        cache_write=_get(d, "cache_write", int, default=0),
-        reasoning=_get(d, "reasoning", int, default=0),
-        pricing_as_of=_get(d, "pricing_as_of", str, default=None, nullable=True),
-        priced=_get(d, "priced", bool, default=True),
-        complete=_get(d, "complete", bool, default=True),
-        estimated=_get(d, "estimated", bool, default=False),
-        tags={_utf8_text(str(k)): _utf8_text(str(val)) for k, val in tags.items()},
-        v=v,
-    )
 
 
 # --- Dates -------------------------------------------------------------------------------------
@@ -598,15 +426,15 @@ class CostTracker:
         total = tokens.get("total")
         record = UsageRecord(
             ts=datetime.now(timezone.utc),
-            session_id=_utf8_text(session_id),
-            provider=_utf8_text(provider),
-            model=_utf8_text(model),
+            session_id=utf8_text(session_id),
+            provider=utf8_text(provider),
+            model=utf8_text(model),
             prompt=prompt,
             completion=completion,
             total=int(total) if total is not None else prompt + completion,
             cost=float(cost),
-            model_answered=_opt_text(model_answered),
-            request_id=_opt_text(request_id),
+            model_answered=opt_text(model_answered),
+            request_id=opt_text(request_id),
             cache_read=_count(tokens, "cache_read"),
             cache_write=_count(tokens, "cache_write"),
             reasoning=_count(tokens, "reasoning"),
@@ -614,7 +442,7 @@ class CostTracker:
             priced=priced,
             complete=complete,
             estimated=estimated,
-            tags={_utf8_text(str(k)): _utf8_text(str(v)) for k, v in (tags or {}).items()},
+            tags={utf8_text(str(k)): utf8_text(str(v)) for k, v in (tags or {}).items()},
         )
         line = _encode(record) if self.writes_ledger else None
         self._commit(record, line)
@@ -749,7 +577,7 @@ class CostTracker:
             USD; 0.0 for an unknown session.
         """
         with self._lock:
-            return self._session_costs.get(_utf8_text(session_id), 0.0)
+            return self._session_costs.get(utf8_text(session_id), 0.0)
 
     def iter_records(
         self,
