@@ -259,6 +259,7 @@ class OpenedStream:
         started: ``time.perf_counter()`` when the attempt was sent.
         attempts: The failed attempts before this one.
         exhausted: True when the adapter's stream already ended.
+        error: What broke or cancelled the stream after it opened, if anything.
     """
 
     provider: str
@@ -269,6 +270,7 @@ class OpenedStream:
     started: float
     attempts: list[tuple[str, OrchestratorError]] = field(default_factory=list)
     exhausted: bool = False
+    error: BaseException | None = None
 
 
 async def open_attempt(opened: OpenedStream) -> OpenedStream:
@@ -413,7 +415,8 @@ class ResponseStream:
             self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
-        except BaseException:
+        except BaseException as exc:
+            opened.error = exc
             self._end(opened, complete=False)
             await self._release(opened)
             raise
@@ -465,7 +468,8 @@ class ResponseStream:
             self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
-        except BaseException:
+        except BaseException as exc:
+            opened.error = exc
             self._end(opened, complete=False)
             await self._release(opened)
             raise
@@ -473,6 +477,7 @@ class ResponseStream:
     async def _interrupted(
         self, opened: OpenedStream, exc: ProviderError
     ) -> StreamInterruptedError:
+        opened.error = exc
         self._end(opened, complete=False)
         await self._release(opened)
         acc = opened.accumulator
