@@ -46,14 +46,7 @@ if TYPE_CHECKING:
     from llmorch.tools import ToolCall
     from llmorch.types import LLMResponse
 
-__all__ = [
-    "PROVIDER_NAMES",
-    "SEMCONV_VERSION",
-    "CallTrace",
-    "Telemetry",
-    "TraceContextFilter",
-    "configure",
-]
+__all__ = ["PROVIDER_NAMES", "SEMCONV_VERSION", "TraceContextFilter", "configure"]
 
 SEMCONV_VERSION = "1.41.0"
 """The OpenTelemetry Semantic Conventions release whose GenAI conventions llmorch follows."""
