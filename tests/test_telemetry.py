@@ -355,3 +355,42 @@ async def test_a_call_inside_an_application_span_is_its_child(
     assert call.parent is not None
     assert call.parent.span_id == outer.get_span_context().span_id
     assert call.context.trace_id == outer.get_span_context().trace_id
+
+
+def test_the_sync_facade_joins_the_callers_trace(emu: ProviderEmulator, otel: Otel) -> None:
+    """``LLMOrchestrator`` runs on its own thread; its spans still join the caller's span."""
+    from opentelemetry import trace
+
+    from llmorch import LLMOrchestrator
+
+    tracer = trace.get_tracer("app", tracer_provider=otel.tracer_provider)
+    model = first_model(emu, "openai")
+    config = one_provider(emu, "openai", model, Path("l.jsonl"))
+    with LLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
+        with tracer.start_as_current_span("script") as outer:
+            orch.send_request(ASK)
+            assert list(orch.send_streaming_request(ASK))
+    calls = otel.calls()
+    assert len(calls) == 2
+    for call in calls:
+        assert call.parent is not None
+        assert call.parent.span_id == outer.get_span_context().span_id
+
+
+async def test_a_stream_cancelled_before_its_first_chunk_is_an_error(
+    emu: ProviderEmulator, otel: Otel, tmp_path: Path
+) -> None:
+    """No answer yet: like a cancelled request, the call ends as an error (its class named)."""
+    import anyio
+
+    model = first_model(emu, "openai")
+    emu.script("openai", model, Reply("late answer", chunk_delay=0.5))
+    async with orch_for(emu, "openai", model, tmp_path / "l.jsonl") as orch:
+        with anyio.move_on_after(0.2):
+            async for _ in orch.send_streaming_request(ASK):
+                pass
+    [call] = otel.calls()
+    assert call.status.status_code is StatusCode.ERROR
+    assert attrs(call)["error.type"] == "CancelledError"
+    [attempt] = otel.children(call)
+    assert attempt.status.status_code is StatusCode.ERROR
