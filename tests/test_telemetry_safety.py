@@ -274,3 +274,23 @@ def test_the_log_filter_without_a_span_gives_empty_ids() -> None:
     assert (record.trace_id, record.span_id) == ("", "")
     formatter = logging.Formatter("%(message)s trace=%(trace_id)s span=%(span_id)s")
     assert formatter.format(record) == "hello trace= span="
+
+
+def test_provider_name_is_by_type() -> None:
+    """An OpenAI-compatible server is ``openai``; a provider class of your own, its name."""
+    from llmorch.telemetry import _provider
+
+    config = OrchestratorConfig.from_dict(
+        {
+            "active_provider": "ollama",
+            "active_model": "m",
+            "providers": {
+                "ollama": {"type": "openai", "base_url": "http://localhost:11434/v1"},
+                "mine": {"type": "tests.custom_provider:EchoProvider"},
+            },
+        }
+    )
+    ollama = _provider("ollama", config.providers["ollama"]).attributes
+    assert ollama["gen_ai.provider.name"] == "openai"
+    assert (ollama["server.address"], ollama["server.port"]) == ("localhost", 11434)
+    assert _provider("mine", config.providers["mine"]).attributes["gen_ai.provider.name"] == "mine"

@@ -111,18 +111,23 @@ def configure(
 class _Instruments:
     """The tracer and the three instruments, made once per :func:`configure`."""
 
-    __slots__ = ("cost", "duration", "trace", "tokens", "tracer")
+    __slots__ = ("context", "cost", "duration", "trace", "tokens", "tracer")
 
-    def __init__(self, tracer_provider: TracerProvider | None, meter: MeterProvider | None):
-        from opentelemetry import metrics, trace
+    def __init__(
+        self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+    ) -> None:
+        from opentelemetry import context, metrics, trace
 
         from llmorch import __version__
 
+        self.context = context
         self.trace = trace
         self.tracer: Tracer = trace.get_tracer(
             "llmorch", __version__, tracer_provider, schema_url=_SCHEMA_URL
         )
-        instruments = metrics.get_meter("llmorch", __version__, meter, schema_url=_SCHEMA_URL)
+        instruments = metrics.get_meter(
+            "llmorch", __version__, meter_provider, schema_url=_SCHEMA_URL
+        )
         self.duration: Histogram = instruments.create_histogram(
             "gen_ai.client.operation.duration",
             unit="s",
@@ -402,9 +407,8 @@ class CallTrace:
                 attributes=self._request_attributes(),
             )
             self._started = time.perf_counter()
-        from opentelemetry import context
-
-        self._context_token = context.attach(self._tools.trace.set_span_in_context(span))
+        tools = self._tools
+        self._context_token = tools.context.attach(tools.trace.set_span_in_context(span))
         self._call_token = _current.set(self)
         return self
 
@@ -414,12 +418,10 @@ class CallTrace:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from opentelemetry import context
-
         span, token, call_token = self._span, self._context_token, self._call_token
         assert span is not None and token is not None and call_token is not None
         _current.reset(call_token)
-        context.detach(token)
+        self._tools.context.detach(token)
         if exc is not None:
             self._fail(span, exc)
         elif self._stream:
@@ -611,9 +613,7 @@ class _Attempt:
                 "llmorch.attempt.retry": self._retry,
             },
         )
-        from opentelemetry import context
-
-        self._token = context.attach(tools.trace.set_span_in_context(span))
+        self._token = tools.context.attach(tools.trace.set_span_in_context(span))
         return self
 
     def __exit__(
@@ -622,11 +622,9 @@ class _Attempt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from opentelemetry import context
-
         span, token = self._span, self._token
         assert span is not None and token is not None
-        context.detach(token)
+        self._call._tools.context.detach(token)
         if exc is not None:
             if isinstance(exc, ProviderError) and exc.status_code is not None:
                 span.set_attribute("http.response.status_code", exc.status_code)
