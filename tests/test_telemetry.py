@@ -394,3 +394,31 @@ async def test_a_stream_cancelled_before_its_first_chunk_is_an_error(
     assert attrs(call)["error.type"] == "CancelledError"
     [attempt] = otel.children(call)
     assert attempt.status.status_code is StatusCode.ERROR
+
+
+async def test_request_settings_and_reasoning_are_recorded(
+    emu: ProviderEmulator, otel: Otel, tmp_path: Path
+) -> None:
+    """top_k, seed, stop, reasoning effort, JSON output; the answer's reasoning when captured."""
+    model = first_model(emu, "gemini")
+    emu.script("gemini", model, Reply('{"ok": true}', reasoning="Think first."))
+    config = one_provider(emu, "gemini", model, tmp_path / "l.jsonl")
+    config["observability"] = {"enabled": True, "capture_content": True}  # explicit: installed
+    async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
+        response = await orch.send_request(
+            ASK,
+            top_k=5,
+            seed=7,
+            stop=["END"],
+            reasoning="low",
+            response_format={"type": "json_object"},
+        )
+    [call] = otel.calls()
+    a = attrs(call)
+    assert (a["gen_ai.request.top_k"], a["gen_ai.request.seed"]) == (5.0, 7)
+    assert a["gen_ai.request.stop_sequences"] == ("END",)
+    assert a["gen_ai.output.type"] == "json"
+    assert a["llmorch.request.reasoning.effort"] == "low"
+    [answer] = json.loads(a["gen_ai.output.messages"])
+    assert answer["parts"][0] == {"type": "reasoning", "content": response.reasoning}
+    check_usage(call, response.tokens_used, response.cost)

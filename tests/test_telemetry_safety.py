@@ -294,3 +294,29 @@ def test_provider_name_is_by_type() -> None:
     assert ollama["gen_ai.provider.name"] == "openai"
     assert (ollama["server.address"], ollama["server.port"]) == ("localhost", 11434)
     assert _provider("mine", config.providers["mine"]).attributes["gen_ai.provider.name"] == "mine"
+
+
+def test_import_and_an_orchestrator_load_no_opentelemetry_module() -> None:
+    """Installed but unused: ``import llmorch`` and building an orchestrator import none of it."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from llmorch import AsyncLLMOrchestrator
+        AsyncLLMOrchestrator({
+            "active_provider": "openai", "active_model": "m",
+            "providers": {"openai": {"api_key": "k"}},
+            "model_discovery": {"refresh_on_start": False, "cache_path": None},
+        })
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith("opentelemetry"))))
+        """
+    )
+    src = str(Path(llmorch.__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": src, "PATH": ""},
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == []
