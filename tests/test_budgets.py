@@ -43,9 +43,7 @@ async def test_calls_stop_at_the_limit_before_any_network_call(tmp_path: Path) -
         limit = _worst(50) * 3.5
         config = OrchestratorConfig.from_dict(_config(emu, tmp_path / "l.jsonl", limit))
         async with AsyncLLMOrchestrator(config) as orch:
-            costs = []
-            for _ in range(3):
-                costs.append((await orch.send_request(MESSAGES, max_tokens=50)).cost)
+            costs = [(await orch.send_request(MESSAGES, max_tokens=50)).cost for _ in range(3)]
             state = (await orch.budgets())[0]
             assert state["spent_usd"] == pytest.approx(sum(costs))
             assert state["reserved_usd"] == 0
