@@ -627,6 +627,8 @@ class OrchestratorConfig(BaseModel):
             for name in self.pricing
             if name not in self.providers
         )
+        if self.budgets and not self.cost_tracking.enabled:
+            problems.append("budgets: budgets need the ledger, but cost_tracking.enabled is false")
         seen: set[str] = set()
         for index, budget in enumerate(self.budgets):
             if budget.name in seen:
