@@ -269,6 +269,8 @@ class BudgetGuard:
         now = datetime.fromtimestamp(wall, timezone.utc)
         hold = Hold(uuid.uuid4().hex, self._claims(budgets, now), amount, wall + self._ttl_s)
         try:
+            if self._tracker.ledger_down:
+                raise LedgerUnavailableError("it refused the last write")
             refused = await self._call(self._require_backend().reserve, hold, wall)
         except LedgerUnavailableError as exc:
             if self._fail_open:

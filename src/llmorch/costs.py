@@ -30,6 +30,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timezone
+from time import monotonic
 from typing import Any
 
 import anyio
@@ -72,6 +73,8 @@ DEFAULT_SPOOL = "./llm_costs.spool"
 
 OVERRIDE = "override"
 _PER_MILLION = 1_000_000
+_RETRY_MIN_S = 0.5  # a ledger that refused a write is tried again after this, then doubling
+_RETRY_MAX_S = 5.0
 
 
 # --- Arithmetic --------------------------------------------------------------------------------
@@ -223,6 +226,8 @@ class CostTracker:
         self.log_path: str | None = backend.path if isinstance(backend, JsonlLedger) else None
         self._spool = Spool(spool_path if spool_path is not None else DEFAULT_SPOOL)
         self._outage = False
+        self._retry_at = 0.0  # while the ledger is down: when to try it again (monotonic)
+        self._retry_s = _RETRY_MIN_S
         self._provider_types = dict(provider_types or {})
         self._prices = DEFAULT_PRICES if prices is None else prices
         self._overrides: dict[str, dict[str, ModelPrice]] = {
@@ -565,9 +570,21 @@ class CostTracker:
         else:
             self._write([entry])
 
+    @property
+    def ledger_down(self) -> bool:
+        """Whether the ledger refused the last write and is not to be tried again yet.
+
+        While it is, records go straight to the spool (a call never waits on a store known to be
+        down) and budget checks fail at once.
+        """
+        return self._outage and monotonic() < self._retry_at
+
     def _write(self, entries: list[Entry]) -> None:
         """Store entries, the spool's first; on failure spool them (never raised)."""
         assert self.backend is not None
+        if self.ledger_down:
+            self._spool_entries(entries, None)
+            return
         try:
             if self._spool.pending:
                 stored = self._spool.flush(self.backend.write)
@@ -579,12 +596,13 @@ class CostTracker:
                     )
             self.backend.write(entries)
             self._outage = False
-        except LedgerUnavailableError as exc:
-            self._spool_entries(entries, exc)
-        except OSError as exc:  # the spool itself could not be read
+            self._retry_s = _RETRY_MIN_S
+        except (LedgerUnavailableError, OSError) as exc:  # OSError: the spool could not be read
+            self._retry_at = monotonic() + self._retry_s
+            self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
             self._spool_entries(entries, exc)
 
-    def _spool_entries(self, entries: list[Entry], why: Exception) -> None:
+    def _spool_entries(self, entries: list[Entry], why: Exception | None) -> None:
         assert self.backend is not None
         try:
             self._spool.add(entries)
@@ -594,7 +612,7 @@ class CostTracker:
                 "spool %s (%s)",
                 len(entries),
                 self.backend.url,
-                why,
+                why or "it is down",
                 self._spool.path,
                 exc,
             )

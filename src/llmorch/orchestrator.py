@@ -416,7 +416,7 @@ class AsyncLLMOrchestrator:
         now = time.time()
         benched = {m for (p, m), until in self._cooldown.items() if p == name and until > now}
         backend = self.cost_tracker.backend
-        if backend is not None and backend.shared:
+        if backend is not None and backend.shared and not self.cost_tracker.ledger_down:
             try:
                 benched |= set(await anyio.to_thread.run_sync(backend.benched, name, now))
             except LedgerUnavailableError as exc:

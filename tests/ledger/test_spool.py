@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from llmorch import costs
 from llmorch.costs import CostTracker
 from llmorch.ledger import (
     Aggregate,
@@ -84,8 +85,10 @@ class FlakyLedger(LedgerBackend):
 
 
 def test_refused_records_are_spooled_then_stored_once_in_order(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(costs, "monotonic", lambda: clock[0])
     ledger = FlakyLedger()
     tracker = CostTracker(ledger=ledger, spool_path=tmp_path / "spool")
     first = tracker.log_usage("openai", "gpt-4o", TOKENS, "s")
@@ -94,9 +97,13 @@ def test_refused_records_are_spooled_then_stored_once_in_order(
         during = [tracker.log_usage("openai", "gpt-4o", TOKENS, "s") for _ in range(3)]
     warnings = [r for r in caplog.records if "spool" in r.getMessage()]
     assert len(warnings) == 1  # one per outage, not one per record
+    assert ledger.writes == 2  # the first refusal holds the store off: no call waits on it
+    assert tracker.ledger_down
     assert (tmp_path / "spool").read_bytes().count(b"\n") == 3
     assert list(ledger.stored) == [first.id]
     ledger.down = False
+    clock[0] += 0.6  # past the first back-off
+    assert not tracker.ledger_down
     after = tracker.log_usage("openai", "gpt-4o", TOKENS, "s")
     assert list(ledger.stored) == [first.id, *(r.id for r in during), after.id]
     assert (tmp_path / "spool").read_bytes() == b""
