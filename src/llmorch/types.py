@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, Literal
@@ -202,7 +203,7 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class UsageRecord:
-    """One line of the cost ledger (schema version 1).
+    """One line of the cost ledger (schema version 2; version 1 lines still read).
 
     Attributes:
         ts: When the call finished (UTC).
@@ -224,6 +225,11 @@ class UsageRecord:
         estimated: True when token counts were estimated from text instead of reported.
         tags: Free-form labels passed by the caller.
         v: Ledger schema version.
+        id: A UUID (hex) naming the record, so that a replay or a migration stores it once. A
+            version 1 line has none: it is given one derived from its content.
+        latency_s: Seconds from sending the attempt to its answer (or stream end), if known.
+        tool_calls: The names of the tools the answer called, in order (never arguments).
+        warnings: What llmorch changed in the request to fit the model (SPEC §2.10).
     """
 
     ts: datetime
@@ -244,7 +250,11 @@ class UsageRecord:
     complete: bool = True
     estimated: bool = False
     tags: dict[str, str] = field(default_factory=dict)
-    v: int = 1
+    v: int = 2
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    latency_s: float | None = None
+    tool_calls: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def tokens(self) -> dict[str, int]:
