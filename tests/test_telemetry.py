@@ -422,3 +422,22 @@ async def test_request_settings_and_reasoning_are_recorded(
     [answer] = json.loads(a["gen_ai.output.messages"])
     assert answer["parts"][0] == {"type": "reasoning", "content": response.reasoning}
     check_usage(call, response.tokens_used, response.cost)
+
+
+async def test_a_budget_refusal_is_the_calls_error(
+    emu: ProviderEmulator, otel: Otel, tmp_path: Path
+) -> None:
+    """Refused before any I/O: the attempt and the call end with ``BudgetExceededError``."""
+    from llmorch import BudgetExceededError
+
+    model = first_model(emu, "openai")
+    config = one_provider(emu, "openai", model, tmp_path / "l.jsonl")
+    config["budgets"] = [{"name": "tiny", "limit_usd": 1e-9, "window": "day"}]
+    async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(config)) as orch:
+        with pytest.raises(BudgetExceededError):
+            await orch.send_request(ASK, max_tokens=100)
+    [call] = otel.calls()
+    assert attrs(call)["error.type"] == "BudgetExceededError"
+    [attempt] = otel.children(call)
+    assert attrs(attempt)["error.type"] == "BudgetExceededError"
+    assert "http.response.status_code" not in attrs(attempt)
