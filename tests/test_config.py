@@ -631,6 +631,7 @@ def test_masked_shape_and_secrecy() -> None:
         "pricing_file",
         "model_discovery",
         "http_transport",
+        "observability",
     } == set(masked)
     openai = masked["providers"]["openai"]
     assert "**********" == openai["api_key"]

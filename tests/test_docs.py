@@ -33,6 +33,7 @@ from llmorch.config import (
     GeminiConfig,
     ModelDiscoveryConfig,
     ModelPrice,
+    ObservabilityConfig,
     OpenAIConfig,
     VertexConfig,
 )
@@ -155,6 +156,7 @@ def _all_config_keys() -> set[str]:
     keys |= _keys(CostTrackingConfig, "cost_tracking.")
     keys |= _keys(BudgetConfig, "budgets.")
     keys |= _keys(ModelDiscoveryConfig, "model_discovery.")
+    keys |= _keys(ObservabilityConfig, "observability.")
     keys |= _keys(ModelPrice, "pricing.<provider>.<model>.")
     return keys
 

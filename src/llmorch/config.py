@@ -61,6 +61,7 @@ __all__ = [
     "GeminiConfig",
     "ModelDiscoveryConfig",
     "ModelPrice",
+    "ObservabilityConfig",
     "OpenAIConfig",
     "OrchestratorConfig",
     "ProviderConfig",
@@ -502,6 +503,24 @@ class ModelPrice(BaseModel):
     cache_write_1h_long: float | None = Field(default=None, ge=0)
 
 
+class ObservabilityConfig(BaseModel):
+    """The ``observability:`` section: OpenTelemetry spans and metrics (SPEC §2.12).
+
+    Attributes:
+        enabled: Emit GenAI spans and metrics through the application's OpenTelemetry
+            providers. On by default, and then a no-op (nothing imported, nothing done) until
+            the application imports ``opentelemetry``; set ``true`` explicitly to require
+            ``llmorch[otel]`` (a ``ConfigurationError`` without it), ``false`` to turn it off.
+        capture_content: Also record the messages, answers and tool definitions on the spans
+            (``gen_ai.input.messages``, ``gen_ai.output.messages``); they may hold personal data.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    capture_content: bool = False
+
+
 def _default_cache_path() -> str:
     """``$XDG_CACHE_HOME/llmorch/models.json``, else ``~/.cache/llmorch/models.json``."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
@@ -569,6 +588,7 @@ class OrchestratorConfig(BaseModel):
             path is relative to the configuration file's directory.
         model_discovery: Model cache settings.
         http_transport: What carries httpx's requests: ``auto``, ``aiohttp`` or ``httpx``.
+        observability: OpenTelemetry settings.
         source: The file this configuration came from, if any (never dumped).
     """
 
@@ -585,10 +605,13 @@ class OrchestratorConfig(BaseModel):
     pricing_file: str | None = None
     model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)
     http_transport: Literal["auto", "aiohttp", "httpx"] = "auto"
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     source: str | None = Field(default=None, exclude=True)
     _price_table: dict[str, dict[str, _pricing.ModelPrice]] | None = PrivateAttr(default=None)
 
-    @field_validator("cost_tracking", "pricing", "model_discovery", "budgets", mode="before")
+    @field_validator(
+        "cost_tracking", "pricing", "model_discovery", "budgets", "observability", mode="before"
+    )
     @classmethod
     def _null_section(cls, value: Any, info: ValidationInfo) -> Any:
         """An empty section (``pricing:`` with everything commented out) means the defaults."""
@@ -871,6 +894,7 @@ def _allowed_keys(loc: list[int | str], provider_model: type[ProviderConfig] | N
     sections: dict[str, type[BaseModel]] = {
         "cost_tracking": CostTrackingConfig,
         "model_discovery": ModelDiscoveryConfig,
+        "observability": ObservabilityConfig,
         "pricing": ModelPrice,
     }
     if loc and loc[0] == "budgets":

@@ -50,6 +50,7 @@ from llmorch.providers import load_provider_class
 from llmorch.registry import ModelRegistry, listing_key
 from llmorch.request import ChatRequest
 from llmorch.streaming import OpenedStream, ResponseStream, StreamAccumulator, open_attempt
+from llmorch.telemetry import Telemetry
 from llmorch.tool_loop import ToolLoopResult, ToolRunner, check_max_turns, run_loop
 from llmorch.types import LLMResponse, Message, ParsedT, StreamEvent, normalize_tokens
 
@@ -293,6 +294,7 @@ class AsyncLLMOrchestrator:
             ttl_s=config.budget_reservation_ttl_s,
             fail_open=config.budgets_fail_open,
         )
+        self._telemetry = Telemetry(config.observability, config.providers)
 
     def __repr__(self) -> str:
         return (
@@ -454,7 +456,8 @@ class AsyncLLMOrchestrator:
                 if self._closed:  # closed while this call waited to retry or move on
                     raise OrchestratorError("the orchestrator is closed")
                 try:
-                    return await attempt(adapter, model), model, attempts
+                    with self._telemetry.attempt(model, retry):
+                        return await attempt(adapter, model), model, attempts
                 except ProviderError as exc:
                     error = exc
                 decision = decide(error)
@@ -836,9 +839,11 @@ class AsyncLLMOrchestrator:
                 response.warnings = list(sent.warnings)
             return response
 
-        response, model_id, attempts = await self._run_chain(name, chain, attempt)
-        response.attempts = attempts
-        await self._record_response(response, tags, holds.get(model_id))
+        with self._telemetry.call(request, name) as call:
+            response, model_id, attempts = await self._run_chain(name, chain, attempt)
+            response.attempts = attempts
+            await self._record_response(response, tags, holds.get(model_id))
+            call.answered(response)
         return response, fitted[model_id]
 
     async def _reserve(
@@ -972,6 +977,7 @@ class AsyncLLMOrchestrator:
             )
         first = self._fit(request.with_model(chain[0]), name)
         fitted = {first.model: first}
+        call = self._telemetry.call(request, name, stream=True)
 
         def events_for(adapter: BaseLLMProvider, sent: ChatRequest) -> AsyncIterator[StreamEvent]:
             events = adapter.send_streaming_request(sent)
@@ -1006,15 +1012,20 @@ class AsyncLLMOrchestrator:
 
         async def opener() -> OpenedStream:
             await self._ensure_started()
-            opened, _, attempts = await self._run_chain(name, chain, attempt)
+            with call:
+                opened, _, attempts = await self._run_chain(name, chain, attempt)
             opened.attempts = attempts
             return opened
 
         def finish(opened: OpenedStream, complete: bool) -> LLMResponse[Any]:
-            return self._finish_stream(opened, complete, fitted[opened.model], tags)
+            response = self._finish_stream(opened, complete, fitted[opened.model], tags)
+            call.ended(response, complete, opened.error)
+            return response
 
         async def afinish(opened: OpenedStream, complete: bool) -> LLMResponse[Any]:
-            return await self._afinish_stream(opened, complete, fitted[opened.model], tags)
+            response = await self._afinish_stream(opened, complete, fitted[opened.model], tags)
+            call.ended(response, complete, opened.error)
+            return response
 
         def validate(response: LLMResponse[Any]) -> None:
             try:

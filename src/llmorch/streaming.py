@@ -263,6 +263,7 @@ class OpenedStream:
         attempts: The failed attempts before this one.
         exhausted: True when the adapter's stream already ended.
         hold: The attempt's budget reservation, settled when the call is recorded.
+        error: What broke or cancelled the stream after it opened, if anything.
     """
 
     provider: str
@@ -274,6 +275,7 @@ class OpenedStream:
     attempts: list[tuple[str, OrchestratorError]] = field(default_factory=list)
     exhausted: bool = False
     hold: Hold | None = None
+    error: BaseException | None = None
 
 
 async def open_attempt(opened: OpenedStream) -> OpenedStream:
@@ -420,7 +422,8 @@ class ResponseStream:
             opened.accumulator.finish_calls()
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
-        except BaseException:
+        except BaseException as exc:
+            opened.error = exc
             await self._aend(opened, complete=False)
             await self._release(opened)
             raise
@@ -472,7 +475,8 @@ class ResponseStream:
             opened.accumulator.finish_calls()
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
-        except BaseException:
+        except BaseException as exc:
+            opened.error = exc
             await self._aend(opened, complete=False)
             await self._release(opened)
             raise
@@ -481,6 +485,7 @@ class ResponseStream:
     async def _interrupted(
         self, opened: OpenedStream, exc: ProviderError
     ) -> StreamInterruptedError:
+        opened.error = exc
         await self._aend(opened, complete=False)
         await self._release(opened)
         acc = opened.accumulator
