@@ -19,6 +19,8 @@ import anyio
 
 from benchmarks.clients import CLIENTS, available
 from benchmarks.events import measure as measure_events
+from benchmarks.telemetry import measure as measure_telemetry
+from benchmarks.telemetry import table_lines as telemetry_lines
 
 # Loopback only: LiteLLM fetches a price list from the internet at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -324,6 +326,8 @@ def _table(results: dict[str, Any]) -> str:
                 f"{tool['httpx+aiohttp_ms']} ms: {tool['ratio']}×"
             ),
         ]
+    if "telemetry" in results:
+        lines += telemetry_lines(results["telemetry"])
     return "\n".join(lines)
 
 
@@ -392,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cold_first_request": _cold(base, args.repeat),
             "sync_facade": _sync_overhead(base, args.requests // args.rounds),
             "events": anyio.run(measure_events, base, args.streams),
+            "telemetry": anyio.run(
+                measure_telemetry, base, args.requests, args.streams, args.rounds
+            ),
         }
     finally:
         server.terminate()

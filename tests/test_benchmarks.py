@@ -19,3 +19,7 @@ def test_bench_harness_runs_on_tiny_counts(tmp_path: Path) -> None:
     assert "×httpx" in results["table"]
     assert results["events"]["tool_stream"]["ratio"] > 0
     assert "µs per event" in results["table"]
+    tracing = results["telemetry"]
+    assert tracing["request"]["off"]["ratio"] == 1.0
+    assert tracing["stream"]["sdk"]["median_ms"] > 0
+    assert "on, SDK, no exporter" in results["table"]

@@ -624,10 +624,14 @@ def test_masked_shape_and_secrecy() -> None:
         "active_model",
         "providers",
         "cost_tracking",
+        "budgets",
+        "budgets_fail_open",
+        "budget_reservation_ttl_s",
         "pricing",
         "pricing_file",
         "model_discovery",
         "http_transport",
+        "observability",
     } == set(masked)
     openai = masked["providers"]["openai"]
     assert "**********" == openai["api_key"]

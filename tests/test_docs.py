@@ -27,11 +27,13 @@ from llmorch import OrchestratorConfig
 from llmorch.config import (
     AnthropicConfig,
     BedrockConfig,
+    BudgetConfig,
     CostTrackingConfig,
     CustomProviderConfig,
     GeminiConfig,
     ModelDiscoveryConfig,
     ModelPrice,
+    ObservabilityConfig,
     OpenAIConfig,
     VertexConfig,
 )
@@ -152,7 +154,9 @@ def _all_config_keys() -> set[str]:
     for model in _PROVIDER_MODELS:
         keys |= _keys(model, "providers.<name>.")
     keys |= _keys(CostTrackingConfig, "cost_tracking.")
+    keys |= _keys(BudgetConfig, "budgets.")
     keys |= _keys(ModelDiscoveryConfig, "model_discovery.")
+    keys |= _keys(ObservabilityConfig, "observability.")
     keys |= _keys(ModelPrice, "pricing.<provider>.<model>.")
     return keys
 

@@ -39,7 +39,8 @@ def test_newcomer_8_runtime_dependencies_leave_the_cloud_sdks_to_extras() -> Non
     extras = {k: {_name(r) for r in v} for k, v in project["optional-dependencies"].items()}
     assert extras["vertex"] == {"google-auth"}
     assert extras["bedrock"] == {"botocore"}
-    assert extras["all"] == extras["vertex"] | extras["bedrock"]
+    assert extras["otel"] == {"opentelemetry-api"}
+    assert extras["all"] == extras["vertex"] | extras["bedrock"] | extras["otel"]
 
 
 def _block(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
