@@ -10,8 +10,9 @@
   answers or psycopg is missing). The JSON-lines file and the SQLite database are cached in
   ``--cache`` between runs; PostgreSQL is loaded each run.
 - The event loop's stall while 1,000 records are written with ``await tracker.alog_usage(...)``
-  from 50 tasks on each backend: a ticker task asks for 1 ms sleeps and records how late each
-  wakes; the report gives the p99 and the worst lateness.
+  from 50 tasks on each backend (each task pausing 0-2 ms between records, as a call's round
+  trip would): a ticker task asks for 1 ms sleeps and records how late each wakes; the report
+  gives the p99 and the worst lateness.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -30,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 
 from benchmarks._jsonl_v1_reader import usage_report_v1
 from benchmarks.ledger_data import synthetic_records
@@ -154,9 +155,11 @@ async def _stall(url: str, writes: int, tasks: int, spool: Path) -> dict[str, fl
             await anyio.sleep(0.001)
             lateness.append(time.perf_counter() - started - 0.001)
 
-    async def writer(count: int) -> None:
+    async def writer(seed: int, count: int) -> None:
+        pause = random.Random(seed)
         for i in range(count):
-            await anyio.lowlevel.checkpoint()  # a call's network I/O comes between records
+            # A call's network round trip comes between two records: 0-2 ms here.
+            await anyio.sleep(pause.uniform(0, 0.002))
             await tracker.alog_usage(
                 "openai",
                 "gpt-4o-mini",
@@ -173,7 +176,7 @@ async def _stall(url: str, writes: int, tasks: int, spool: Path) -> dict[str, fl
             tg.start_soon(ticker)
             async with anyio.create_task_group() as writers:
                 for t in range(tasks):
-                    writers.start_soon(writer, writes // tasks + (t < writes % tasks))
+                    writers.start_soon(writer, t, writes // tasks + (t < writes % tasks))
             done.set()
         wall = time.perf_counter() - started
     finally:
