@@ -20,8 +20,9 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llmorch.ledger.base import (
@@ -100,6 +101,61 @@ CREATE TABLE IF NOT EXISTS llmorch_cooldowns (
     PRIMARY KEY (provider, model)
 );
 CREATE TABLE IF NOT EXISTS llmorch_meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS llmorch_daily (
+    day TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost_pico INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL,
+    PRIMARY KEY (day, provider, model, session_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS llmorch_daily_tags (
+    day TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    value TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost_pico INTEGER NOT NULL,
+    PRIMARY KEY (day, tag, value)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS llmorch_records_added AFTER INSERT ON llmorch_records BEGIN
+    INSERT INTO llmorch_daily VALUES (
+        substr(NEW.ts, 1, 10), NEW.provider, NEW.model, NEW.session_id,
+        1, NEW.total, NEW.cost_pico, NEW.priced = 0
+    ) ON CONFLICT DO UPDATE SET
+        requests = requests + 1,
+        tokens = tokens + excluded.tokens,
+        cost_pico = cost_pico + excluded.cost_pico,
+        unpriced = unpriced + excluded.unpriced;
+    INSERT INTO llmorch_daily_tags
+        SELECT substr(NEW.ts, 1, 10), key, value, 1, NEW.total, NEW.cost_pico
+        FROM json_each(NEW.tags) WHERE value IS NOT NULL
+    ON CONFLICT DO UPDATE SET
+        requests = requests + 1,
+        tokens = tokens + excluded.tokens,
+        cost_pico = cost_pico + excluded.cost_pico;
+END;
+CREATE TRIGGER IF NOT EXISTS llmorch_records_deleted AFTER DELETE ON llmorch_records BEGIN
+    UPDATE llmorch_daily SET
+        requests = requests - 1,
+        tokens = tokens - OLD.total,
+        cost_pico = cost_pico - OLD.cost_pico,
+        unpriced = unpriced - (OLD.priced = 0)
+    WHERE day = substr(OLD.ts, 1, 10) AND provider = OLD.provider AND model = OLD.model
+        AND session_id = OLD.session_id;
+    DELETE FROM llmorch_daily WHERE day = substr(OLD.ts, 1, 10) AND provider = OLD.provider
+        AND model = OLD.model AND session_id = OLD.session_id AND requests = 0;
+    UPDATE llmorch_daily_tags SET
+        requests = requests - 1,
+        tokens = tokens - OLD.total,
+        cost_pico = cost_pico - OLD.cost_pico
+    WHERE day = substr(OLD.ts, 1, 10)
+        AND (tag, value) IN (SELECT key, value FROM json_each(OLD.tags));
+    DELETE FROM llmorch_daily_tags WHERE day = substr(OLD.ts, 1, 10) AND requests = 0;
+END;
 """
 
 _COLUMNS = ", ".join(LEDGER_COLUMNS)
@@ -110,19 +166,104 @@ _INSERT = (
 _SELECT = f"SELECT {_COLUMNS} FROM llmorch_records"
 _DAY = "substr(ts, 1, 10)"  # the UTC date of a stored timestamp
 
+_MAX_IDLE = 8  # idle connections kept open for the next operations
+
+
+class _Pool:
+    """The idle connections of one ledger, safe across threads and ``fork()``.
+
+    Connections are taken per operation rather than kept per thread: worker threads come and
+    go (anyio's exit after idling), and a connection per thread would outlive its thread. A
+    process forked from this one starts with no connection: SQLite's must never be used, nor
+    closed, on both sides of a ``fork()``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._generation = 0  # bumped by close(): connections in use then are not kept
+
+    def _forked(self) -> bool:
+        """Whether this is a child of the process that opened the idle connections."""
+        if self._pid == os.getpid():
+            return False
+        _INHERITED.extend(self._idle)
+        self._idle.clear()
+        self._pid = os.getpid()
+        return True
+
+    def take(self) -> tuple[sqlite3.Connection | None, tuple[int, int]]:
+        """An idle connection (``None``: open one) and the token to give it back with."""
+        with self._lock:
+            self._forked()
+            conn = self._idle.pop() if self._idle else None
+            return conn, (self._pid, self._generation)
+
+    def give_back(self, conn: sqlite3.Connection, token: tuple[int, int]) -> None:
+        """Keep a connection for the next operation, or close it.
+
+        Args:
+            conn: The connection.
+            token: What :meth:`take` returned with it.
+        """
+        with self._lock:
+            if token == (os.getpid(), self._generation) and len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+        self.discard(conn, token)
+
+    @staticmethod
+    def discard(conn: sqlite3.Connection, token: tuple[int, int]) -> None:
+        """Close a connection (one opened before a ``fork()`` is only kept from the GC).
+
+        Args:
+            conn: The connection.
+            token: What :meth:`take` returned with it.
+        """
+        if token[0] != os.getpid():
+            _INHERITED.append(conn)
+            return
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection (also run when the ledger is garbage-collected)."""
+        with self._lock:
+            if not self._forked():
+                for conn in self._idle:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                self._idle.clear()
+            self._generation += 1
+
+
 # Connections inherited through fork(): never used nor closed in the child (closing one there
 # could disturb the parent's locks), only kept from being garbage-collected.
 _INHERITED: list[sqlite3.Connection] = []
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one at a time (a trigger's body holds semicolons)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+
+
 def _ts(ts: datetime) -> str:
     """A timestamp as stored: fixed-width UTC ISO-8601, so text order is time order."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if ts.tzinfo is not timezone.utc:
+        ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.isoformat(timespec="microseconds")
 
 
-def _json(value: Any) -> str:
+def _json(value: dict[str, str] | tuple[str, ...]) -> str:
+    """Tags or a list of names as JSON text (the empty ones, most of them, without encoding)."""
+    if not value:
+        return "[]" if isinstance(value, tuple) else "{}"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -147,11 +288,11 @@ def _row(record: UsageRecord) -> tuple[Any, ...]:
         record.priced,
         record.complete,
         record.estimated,
-        _json(dict(record.tags)),
+        _json(record.tags),
         record.id,
         record.latency_s,
-        _json(list(record.tool_calls)),
-        _json(list(record.warnings)),
+        _json(record.tool_calls),
+        _json(record.warnings),
         to_pico(record.cost),
     )
 
@@ -210,17 +351,15 @@ def _record(row: Sequence[Any]) -> UsageRecord:
     )
 
 
-def _window(
-    start: datetime | None, end: datetime | None, column: str = "ts"
-) -> tuple[list[str], list[Any]]:
+def _window(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:
     """SQL conditions (and their arguments) for ``start <= ts < end``."""
     where: list[str] = []
     args: list[Any] = []
     if start is not None:
-        where.append(f"{column} >= ?")
+        where.append("ts >= ?")
         args.append(_ts(start))
     if end is not None:
-        where.append(f"{column} < ?")
+        where.append("ts < ?")
         args.append(_ts(end))
     return where, args
 
@@ -245,12 +384,9 @@ class SqliteLedger(LedgerBackend):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.url = f"sqlite:///{self.path}"
-        self._local = threading.local()
-        self._lock = threading.Lock()  # guards the fields below
-        self._pid = os.getpid()
-        self._conns: list[sqlite3.Connection] = []  # every thread's, to close them all
-        self._generation = 0  # bumped by close(): threads then open new connections
+        self._pool = _Pool()
         self._schema_ready = False
+        weakref.finalize(self, self._pool.close)
 
     # -- connections --
 
@@ -262,22 +398,21 @@ class SqliteLedger(LedgerBackend):
             f"the SQLite ledger {self.path} could not {what}: {exc}{hint}"
         )
 
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (and anew after fork or close)."""
-        pid = os.getpid()
-        local = self._local
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is not None and local.key == (pid, self._generation):
-            return conn
-        with self._lock:
-            if self._pid != pid:
-                _INHERITED.extend(self._conns)
-                self._conns = []
-                self._pid = pid
+    @contextlib.contextmanager
+    def _connection(self, what: str) -> Iterator[sqlite3.Connection]:
+        """An idle connection (or a new one) for one operation; sqlite3 errors become ours."""
+        conn, token = self._pool.take()
+        if conn is None:
             conn = self._open()
-            self._conns.append(conn)
-            local.conn, local.key = conn, (pid, self._generation)
-        return conn
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            self._pool.discard(conn, token)  # it may be broken: the next call opens another
+            raise self._unavailable(what, exc) from exc
+        except BaseException:
+            self._pool.give_back(conn, token)
+            raise
+        self._pool.give_back(conn, token)
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -286,30 +421,29 @@ class SqliteLedger(LedgerBackend):
                 self.path,
                 timeout=_SETUP_TIMEOUT_S,
                 isolation_level=None,
-                check_same_thread=False,  # close() closes every thread's connection
+                check_same_thread=False,  # taken per operation, by whichever thread
             )
         except (OSError, sqlite3.Error) as exc:
             raise self._unavailable("open the database", exc) from exc
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA temp_store = MEMORY")
             if not self._schema_ready:
                 self._create_schema(conn)
                 self._schema_ready = True
-        except (sqlite3.Error, LedgerUnavailableError) as exc:
+        except sqlite3.Error as exc:
             conn.close()
-            if isinstance(exc, LedgerUnavailableError):
-                raise
             raise self._unavailable("open the database", exc) from exc
+        except LedgerUnavailableError:
+            conn.close()
+            raise
         return conn
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO llmorch_meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO NOTHING",
@@ -325,42 +459,33 @@ class SqliteLedger(LedgerBackend):
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
 
     @contextlib.contextmanager
     def _transaction(
         self, what: str, timeout_ms: int, *, write: bool = True
     ) -> Iterator[sqlite3.Connection]:
-        """One transaction (``BEGIN IMMEDIATE`` when writing); sqlite3 errors become ours."""
-        conn = self._connection()
-        try:
+        """One transaction (``BEGIN IMMEDIATE`` when writing), rolled back on any error."""
+        with self._connection(what) as conn:
             conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.Error as exc:
-            raise self._unavailable(what, exc) from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise self._unavailable(what, exc) from exc
-            raise
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
-        """Close every thread's connection (the next call opens new ones)."""
-        with self._lock:
-            if self._pid == os.getpid():
-                for conn in self._conns:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.close()
-            else:
-                _INHERITED.extend(self._conns)
-            self._conns = []
-            self._generation += 1
+        """Close the idle connections; those in use close when their operation ends.
+
+        The next call opens new ones.
+        """
+        self._pool.close()
 
     # -- records --
 
@@ -380,7 +505,7 @@ class SqliteLedger(LedgerBackend):
             if all(entry.hold is None for entry in entries):
                 conn.executemany(_INSERT, rows)
                 return
-            for entry, row in zip(entries, rows):
+            for entry, row in zip(entries, rows, strict=True):
                 hold = entry.hold
                 if hold is None:
                     conn.execute(_INSERT, row)
@@ -389,7 +514,7 @@ class SqliteLedger(LedgerBackend):
                     _budget_spent(conn, claim)
                 if conn.execute(_INSERT, row).rowcount == 1:
                     conn.executemany(
-                        'UPDATE llmorch_budgets SET spent_pico = spent_pico + ? '
+                        "UPDATE llmorch_budgets SET spent_pico = spent_pico + ? "
                         'WHERE budget = ? AND "window" = ?',
                         [(row[-1], claim.budget, claim.window) for claim in hold.claims],
                     )
@@ -411,20 +536,12 @@ class SqliteLedger(LedgerBackend):
             LedgerUnavailableError: The file could not be read.
         """
         where, args = _window(start, end)
-        try:
-            cursor = self._connection().execute(
-                f"{_SELECT}{_where(where)} ORDER BY ts, rowid", args
-            )
-        except sqlite3.Error as exc:
-            raise self._unavailable("read records", exc) from exc
-        with contextlib.closing(cursor):
-            while True:
-                try:
-                    rows = cursor.fetchmany(_FETCH)
-                except sqlite3.Error as exc:
-                    raise self._unavailable("read records", exc) from exc
-                if not rows:
-                    return
+        sql = f"{_SELECT}{_where(where)} ORDER BY ts, rowid"
+        with (
+            self._connection("read records") as conn,
+            contextlib.closing(conn.execute(sql, args)) as cursor,
+        ):
+            while rows := cursor.fetchmany(_FETCH):
                 for row in rows:
                     yield _record(row)
 
@@ -434,10 +551,12 @@ class SqliteLedger(LedgerBackend):
         end: datetime | None = None,
         by_tags: Sequence[str] = (),
     ) -> Aggregate:
-        """Sum the records in a window with ``GROUP BY`` in the database.
+        """Sum the records in a window, in the database.
 
-        Sums are taken per (provider, model, session, day) in SQL and added up here, so that
-        no SQL integer sum can overflow and each grouping costs one pass over the table.
+        Whole UTC days of the window are read from the daily sums that triggers keep up to
+        date on every insert and delete (one row per day, provider, model and session, and
+        per day and tag value); the part of a day at either end of the window is summed from
+        the records with ``GROUP BY``. Every SQL sum covers at most one day, so none overflows.
 
         Args:
             start: Inclusive lower bound.
@@ -450,27 +569,29 @@ class SqliteLedger(LedgerBackend):
         Raises:
             LedgerUnavailableError: The file could not be read.
         """
-        where, args = _window(start, end)
+        days, edges = _split(start, end)
         agg = Aggregate()
-        total, groups = agg.total, agg.groups
         with self._transaction("aggregate records", WRITE_TIMEOUT_MS, write=False) as conn:
-            rows = conn.execute(
-                f"SELECT provider, model, session_id, {_DAY} AS day, COUNT(*), SUM(total), "
-                f"SUM(cost_pico), SUM(priced = 0) FROM llmorch_records{_where(where)} "
-                "GROUP BY provider, model, session_id, day",
-                args,
-            )
-            for provider, model, session, day, n, tokens, pico, unpriced in rows:
-                total.add(tokens, pico, n)
-                agg.unpriced += unpriced
-                for name, key in zip(GROUPS, (provider, f"{provider}/{model}", session, day)):
-                    group = groups[name]
-                    bucket = group.get(key)
-                    if bucket is None:
-                        bucket = group[key] = Bucket()
-                    bucket.add(tokens, pico, n)
+            queries: list[tuple[str, list[Any]]] = []
+            if days is not None:
+                where, args = _days(days)
+                queries.append((f"{_DAILY}{_where(where)}", args))
+            for lo, hi in edges:
+                where, args = _window(lo, hi)
+                queries.append((f"{_DAILY_RAW}{_where(where)}{_DAILY_GROUP}", args))
+            for sql, args in queries:
+                _add_rows(agg, conn.execute(sql, args))
             for tag in by_tags:
-                agg.tags[tag] = _tag_groups(conn, tag, where, args)
+                groups: dict[str, Bucket] = {}
+                if days is not None:
+                    where, args = _days(days)
+                    _add_buckets(groups, conn.execute(f"{_TAGS}{_where(where)}", [tag, *args]))
+                for lo, hi in edges:
+                    where, args = _window(lo, hi)
+                    sql = f"{_TAGS_RAW}{_where(where)}{_TAGS_GROUP}"
+                    _add_buckets(groups, conn.execute(sql, [tag, *args]))
+                if groups:
+                    agg.tags[tag] = groups
         return agg
 
     def count(self) -> int:
@@ -482,10 +603,8 @@ class SqliteLedger(LedgerBackend):
         Raises:
             LedgerUnavailableError: The file could not be read.
         """
-        try:
-            (n,) = self._connection().execute("SELECT COUNT(*) FROM llmorch_records").fetchone()
-        except sqlite3.Error as exc:
-            raise self._unavailable("count records", exc) from exc
+        with self._connection("count records") as conn:
+            (n,) = conn.execute("SELECT COUNT(*) FROM llmorch_records").fetchone()
         return int(n)
 
     # -- budgets --
@@ -605,58 +724,152 @@ class SqliteLedger(LedgerBackend):
         Raises:
             LedgerUnavailableError: The file could not be read.
         """
-        try:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT model, until FROM llmorch_cooldowns WHERE provider = ? AND until > ?",
-                    (provider, now),
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as exc:
-            raise self._unavailable("read cooldowns", exc) from exc
+        with self._connection("read cooldowns") as conn:
+            rows = conn.execute(
+                "SELECT model, until FROM llmorch_cooldowns WHERE provider = ? AND until > ?",
+                (provider, now),
+            ).fetchall()
         return {model: float(until) for model, until in rows}
 
 
-def _tag_groups(
-    conn: sqlite3.Connection, tag: str, where: list[str], args: list[Any]
-) -> dict[str, Bucket]:
-    """Sums per value of one tag (records without it are in no group)."""
-    conditions = ["t.key = ?", "t.value IS NOT NULL", *where]
-    groups: dict[str, Bucket] = {}
-    rows = conn.execute(
-        f"SELECT t.value, COUNT(*), SUM(total), SUM(cost_pico) "
-        f"FROM llmorch_records, json_each(llmorch_records.tags) AS t{_where(conditions)} "
-        f"GROUP BY t.value, {_DAY}",
-        [tag, *args],
-    )
-    for value, n, tokens, pico in rows:
-        bucket = groups.get(value)
-        if bucket is None:
-            bucket = groups[value] = Bucket()
-        bucket.add(tokens, pico, n)
-    return groups
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
-def _match(claim: Claim) -> tuple[list[str], list[Any]]:
-    """SQL conditions for the records a claim's budget counts in its window."""
-    where, args = _window(claim.start, claim.end)
-    match = claim.match
-    for column, value in (
-        ("provider", match.provider),
-        ("model", match.model),
-        ("session_id", match.session),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    for key, value in match.tags.items():
-        where.append(
-            "EXISTS (SELECT 1 FROM json_each(llmorch_records.tags) WHERE key = ? AND value = ?)"
-        )
-        args += [key, value]
+def _midnight(ts: datetime) -> datetime:
+    return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _split(
+    start: datetime | None, end: datetime | None
+) -> tuple[tuple[str | None, str | None] | None, list[tuple[datetime | None, datetime | None]]]:
+    """A window as the whole UTC days in it and the part-day ranges at its ends.
+
+    Returns:
+        ``(first day, day after the last)`` as ISO dates (``None``: unbounded), or ``None``
+        when the window holds no whole day; and the ``[lo, hi)`` ranges not covered by them.
+    """
+    lo = hi = None
+    if start is not None:
+        start = _utc(start)
+        lo = _midnight(start)
+        if lo < start:
+            lo += timedelta(days=1)
+    if end is not None:
+        end = _utc(end)
+        hi = _midnight(end)
+    if lo is not None and hi is not None and lo >= hi:
+        return None, [(start, end)]
+    edges: list[tuple[datetime | None, datetime | None]] = []
+    if start is not None and lo is not None and start < lo:
+        edges.append((start, lo))
+    if end is not None and hi is not None and hi < end:
+        edges.append((hi, end))
+    days = (lo.date().isoformat() if lo else None, hi.date().isoformat() if hi else None)
+    return days, edges
+
+
+def _days(days: tuple[str | None, str | None]) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their arguments) on the daily sums' ``day``."""
+    where: list[str] = []
+    args: list[Any] = []
+    if days[0] is not None:
+        where.append("day >= ?")
+        args.append(days[0])
+    if days[1] is not None:
+        where.append("day < ?")
+        args.append(days[1])
     return where, args
+
+
+# The daily sums, and the same sums taken from the records (for part days).
+_DAILY = (
+    "SELECT provider, model, session_id, day, requests, tokens, cost_pico, unpriced "
+    "FROM llmorch_daily"
+)
+_DAILY_RAW = (
+    f"SELECT provider, model, session_id, {_DAY} AS day, COUNT(*), SUM(total), SUM(cost_pico), "
+    "SUM(priced = 0) FROM llmorch_records"
+)
+_DAILY_GROUP = " GROUP BY provider, model, session_id, day"
+_TAGS = "SELECT value, requests, tokens, cost_pico FROM llmorch_daily_tags WHERE tag = ?"
+_TAGS_RAW = (
+    "SELECT t.value, COUNT(*), SUM(total), SUM(cost_pico) "
+    "FROM llmorch_records, json_each(llmorch_records.tags) AS t "
+    "WHERE t.key = ? AND t.value IS NOT NULL"
+)
+_TAGS_GROUP = f" GROUP BY t.value, {_DAY}"
+
+
+def _add_rows(agg: Aggregate, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Count (provider, model, session, day, requests, tokens, cost, unpriced) sums in."""
+    total, groups = agg.total, agg.groups
+    for provider, model, session, day, n, tokens, pico, unpriced in rows:
+        total.add(tokens, pico, n)
+        agg.unpriced += unpriced
+        for name, key in zip(GROUPS, (provider, f"{provider}/{model}", session, day), strict=True):
+            group = groups[name]
+            bucket = group.get(key)
+            if bucket is None:
+                bucket = group[key] = Bucket()
+            bucket.add(tokens, pico, n)
+
+
+def _add_buckets(groups: dict[str, Bucket], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Count (key, requests, tokens, cost) sums in."""
+    for key, n, tokens, pico in rows:
+        bucket = groups.get(key)
+        if bucket is None:
+            bucket = groups[key] = Bucket()
+        bucket.add(tokens, pico, n)
+
+
+def _seed(conn: sqlite3.Connection, claim: Claim) -> int:
+    """The recorded spend a budget counts in its window.
+
+    A budget matching on provider, model and session (or on one tag alone) is summed from the
+    daily sums for whole days; any other match, and part days, from the records.
+    """
+    match = claim.match
+    columns = [
+        (column, value)
+        for column, value in (
+            ("provider", match.provider),
+            ("model", match.model),
+            ("session_id", match.session),
+        )
+        if value is not None
+    ]
+    days, edges = _split(claim.start, claim.end)
+    if match.tags and (columns or len(match.tags) > 1):
+        days, edges = None, [(claim.start, claim.end)]
+    queries: list[tuple[str, list[Any]]] = []
+    if days is not None:
+        where, args = _days(days)
+        if match.tags:
+            ((tag, value),) = match.tags.items()
+            where += ["tag = ?", "value = ?"]
+            args += [tag, value]
+            table = "llmorch_daily_tags"
+        else:
+            where += [f"{column} = ?" for column, _ in columns]
+            args += [value for _, value in columns]
+            table = "llmorch_daily"
+        queries.append((f"SELECT SUM(cost_pico) FROM {table}{_where(where)} GROUP BY day", args))
+    for lo, hi in edges:
+        where, args = _window(lo, hi)
+        where += [f"{column} = ?" for column, _ in columns]
+        args += [value for _, value in columns]
+        for key, value in match.tags.items():
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(llmorch_records.tags) WHERE key = ? AND value = ?)"
+            )
+            args += [key, value]
+        queries.append(
+            (f"SELECT SUM(cost_pico) FROM llmorch_records{_where(where)} GROUP BY {_DAY}", args)
+        )
+    # Per day, summed here: no SQL integer sum can overflow.
+    return sum(pico for sql, args in queries for (pico,) in conn.execute(sql, args))
 
 
 def _budget_spent(conn: sqlite3.Connection, claim: Claim, *, create: bool = True) -> int:
@@ -667,14 +880,7 @@ def _budget_spent(conn: sqlite3.Connection, claim: Claim, *, create: bool = True
     ).fetchone()
     if row is not None:
         return int(row[0])
-    where, args = _match(claim)
-    # Per day, summed here: no SQL integer sum can overflow.
-    spent = sum(
-        pico
-        for (pico,) in conn.execute(
-            f"SELECT SUM(cost_pico) FROM llmorch_records{_where(where)} GROUP BY {_DAY}", args
-        )
-    )
+    spent = _seed(conn, claim)
     if create:
         conn.execute(
             'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
