@@ -585,11 +585,12 @@ class SqliteLedger(LedgerBackend):
                 groups: dict[str, Bucket] = {}
                 if days is not None:
                     where, args = _days(days)
-                    _add_buckets(groups, conn.execute(f"{_TAGS}{_where(where)}", [tag, *args]))
+                    sql = f"{_TAGS}{_where(['tag = ?', *where])}"
+                    _add_buckets(groups, conn.execute(sql, [tag, *args]))
                 for lo, hi in edges:
                     where, args = _window(lo, hi)
-                    sql = f"{_TAGS_RAW}{_where(where)}{_TAGS_GROUP}"
-                    _add_buckets(groups, conn.execute(sql, [tag, *args]))
+                    sql = f"{_TAGS_RAW}{_where(['t.key = ?', 't.value IS NOT NULL', *where])}"
+                    _add_buckets(groups, conn.execute(f"{sql}{_TAGS_GROUP}", [tag, *args]))
                 if groups:
                     agg.tags[tag] = groups
         return agg
@@ -792,11 +793,10 @@ _DAILY_RAW = (
     "SUM(priced = 0) FROM llmorch_records"
 )
 _DAILY_GROUP = " GROUP BY provider, model, session_id, day"
-_TAGS = "SELECT value, requests, tokens, cost_pico FROM llmorch_daily_tags WHERE tag = ?"
+_TAGS = "SELECT value, requests, tokens, cost_pico FROM llmorch_daily_tags"
 _TAGS_RAW = (
     "SELECT t.value, COUNT(*), SUM(total), SUM(cost_pico) "
-    "FROM llmorch_records, json_each(llmorch_records.tags) AS t "
-    "WHERE t.key = ? AND t.value IS NOT NULL"
+    "FROM llmorch_records, json_each(llmorch_records.tags) AS t"
 )
 _TAGS_GROUP = f" GROUP BY t.value, {_DAY}"
 
