@@ -8,9 +8,14 @@ SQLite and neither can pass the limit. A reservation waits at most
 at most :data:`WRITE_TIMEOUT_MS`. Commits are ``synchronous=NORMAL``: a committed record
 survives the process being killed; the last commits may be lost on power loss.
 
-Each thread has its own connection (``sqlite3`` connections must not be shared by threads at
-once), and a process forked from one using the ledger opens its own: a SQLite connection never
-crosses ``fork()``.
+Reports never scan the whole table: in the same transaction as each insert (and each delete,
+e.g. a retention job's), triggers keep daily sums per (day, provider, model, session) and per
+(day, tag, value); a report reads whole days from them and only the part days at the ends of
+its window from the records.
+
+Each operation takes a connection from a small pool (a ``sqlite3`` connection must not be used
+by two threads at once, and threads come and go), and a process forked from one using the
+ledger opens its own: a SQLite connection never crosses ``fork()``.
 """
 
 from __future__ import annotations
@@ -342,12 +347,12 @@ def _record(row: Sequence[Any]) -> UsageRecord:
         priced=bool(priced),
         complete=bool(complete),
         estimated=bool(estimated),
-        tags=json.loads(tags),
+        tags=json.loads(tags) if tags != "{}" else {},
         v=v,
         id=record_id,
         latency_s=latency_s,
-        tool_calls=tuple(json.loads(tool_calls)),
-        warnings=tuple(json.loads(warnings)),
+        tool_calls=tuple(json.loads(tool_calls)) if tool_calls != "[]" else (),
+        warnings=tuple(json.loads(warnings)) if warnings != "[]" else (),
     )
 
 
@@ -513,10 +518,11 @@ class SqliteLedger(LedgerBackend):
                 for claim in hold.claims:  # seeded before the record is in the table
                     _budget_spent(conn, claim)
                 if conn.execute(_INSERT, row).rowcount == 1:
+                    cost_pico = row[-1]
                     conn.executemany(
                         "UPDATE llmorch_budgets SET spent_pico = spent_pico + ? "
                         'WHERE budget = ? AND "window" = ?',
-                        [(row[-1], claim.budget, claim.window) for claim in hold.claims],
+                        [(cost_pico, claim.budget, claim.window) for claim in hold.claims],
                     )
                 conn.execute("DELETE FROM llmorch_holds WHERE id = ?", (hold.id,))
 
