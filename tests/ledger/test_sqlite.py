@@ -305,11 +305,7 @@ def test_connections_do_not_outlive_short_lived_threads(tmp_path: Path) -> None:
         pytest.skip("no /proc/self/fd to count open files")
 
     def open_db_files() -> int:
-        n = 0
-        for fd in fds.iterdir():
-            with_target = os.path.realpath(fd) if fd.exists() else ""
-            n += with_target == str(path)
-        return n
+        return sum(os.path.realpath(fd) == str(path) for fd in fds.iterdir() if fd.exists())
 
     assert 1 <= open_db_files() <= 2
     ledger.close()
