@@ -486,7 +486,7 @@ class CostTracker:
             cost=cost, dimensions=dimensions, latency_s=latency_s, tool_calls=tool_calls,
             warnings=warnings,
         )  # fmt: skip
-        self._commit(Entry(record, hold))
+        self._commit(Entry(record, hold, fresh=True))
         return record
 
     async def alog_usage(
@@ -539,7 +539,7 @@ class CostTracker:
             cost=cost, dimensions=dimensions, latency_s=latency_s, tool_calls=tool_calls,
             warnings=warnings,
         )  # fmt: skip
-        entry = Entry(record, hold)
+        entry = Entry(record, hold, fresh=True)
         if self.backend is not None and self.backend.blocking and self.enabled:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._commit, entry)

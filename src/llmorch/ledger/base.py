@@ -15,7 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from llmorch.exceptions import OrchestratorError
 from llmorch.types import UsageRecord
@@ -141,10 +141,13 @@ class Entry:
     Attributes:
         record: The record.
         hold: The reservation it settles, if any.
+        fresh: True when the record was just made, so no store can hold its id yet (a backend
+            may skip its duplicate check); False for replays (the spool, a migration).
     """
 
     record: UsageRecord
     hold: Hold | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -397,7 +400,7 @@ class Aggregate:
             record.provider,
             f"{record.provider}/{record.model}",
             record.session_id,
-            record.ts.date().isoformat(),
+            record.ts.astimezone(timezone.utc).date().isoformat(),
         )
         for name, key in zip(GROUPS, keys, strict=True):
             group = groups[name]

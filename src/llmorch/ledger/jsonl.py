@@ -88,13 +88,20 @@ class JsonlLedger(LedgerBackend):
     def write(self, entries: Sequence[Entry]) -> None:
         """Append the records, one line each, and settle their holds in this process.
 
+        A replayed entry (not ``fresh``: from the spool or a migration) whose id the file already
+        holds is skipped; finding that out reads the file, so it happens only for replays.
+
         Args:
             entries: The records.
 
         Raises:
             LedgerUnavailableError: The file could not be written.
         """
+        if not all(entry.fresh for entry in entries):
+            entries = self._new_only(entries)
         data = b"".join(encode_record(entry.record) for entry in entries)
+        if not data:
+            return
         try:
             fd, size = self._ledger_fd()
             self._checked_write(fd, data, size)
@@ -108,6 +115,22 @@ class JsonlLedger(LedgerBackend):
         for entry in entries:
             if entry.hold is not None:
                 self._settle(entry.record, entry.hold)
+
+    def _new_only(self, entries: Sequence[Entry]) -> list[Entry]:
+        """The entries whose records the file does not hold yet (their holds released)."""
+        try:
+            stored = {record.id for record in self._read()}
+        except OSError as exc:
+            raise LedgerUnavailableError(f"could not read {self.path}: {exc}") from exc
+        kept = []
+        for entry in entries:
+            if entry.record.id in stored:
+                if entry.hold is not None:
+                    self.release(entry.hold.id)
+            else:
+                stored.add(entry.record.id)
+                kept.append(entry)
+        return kept
 
     def _open_fd(self) -> int:
         """Open (or create) the ledger for appending; read access too, for the newline check."""
