@@ -67,8 +67,9 @@ def _batches(
         if skip is None:
             batch.append(Entry(record))
         elif record.id not in skip:
+            # Checked against the file here: it need not read itself again for each batch.
             skip.add(record.id)
-            batch.append(Entry(record))
+            batch.append(Entry(record, fresh=True))
         if read % size == 0:
             yield read, batch
             batch = []
