@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from itertools import chain
 from typing import Any, BinaryIO, cast
 
 try:
@@ -473,6 +474,7 @@ _BLOCK = 1 << 16  # bytes read, decoded and parsed at a time
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _V2_KEYS = LEDGER_COLUMNS  # a version 2 line, in the order the writer puts them
 _V1_KEYS = LEDGER_COLUMNS[:-4]  # a version 1 line: no id, latency_s, tool_calls, warnings
+_V2_SIZE = len(_V2_KEYS)
 _MAX_SKIPS = 64  # blocks read line by line, at most, after one that could not be read whole
 _round = float.__round__
 
@@ -618,17 +620,13 @@ def _sum_block(text: str, fast: _FastPath) -> bool:
         return False
     if len(items) != body.count("\n") + 1:
         return False
-    add, rest = fast.add, iter(items)
-    try:
-        for (value,) in rest:
-            if not add(value):
-                break
-        else:
-            return True
-    except ValueError:  # not a one-item list: not one JSON value
-        pass
-    taken = len(items) - sum(1 for _ in rest) - 1  # the lines before the one refused
-    fast.undo(value for (value,) in items[:taken])
+    if set(map(len, items)) != {1}:  # some line is not one JSON value
+        return False
+    values = list(chain.from_iterable(items))
+    rest = iter(values)
+    if all(map(fast.add, rest)):
+        return True
+    fast.undo(values[: len(values) - sum(1 for _ in rest) - 1])  # the lines before the refused
     return False
 
 
@@ -708,6 +706,7 @@ def _summing(
     """
     fromiso = datetime.fromisoformat
     utc = timezone.utc
+    windowed = start is not None or end is not None
     seen = [_V2_KEYS]  # the last keys taken: the same str objects within one json.loads
 
     def make(into: dict[tuple[Any, ...], list[int]]) -> Callable[[Any], bool]:
@@ -718,7 +717,7 @@ def _summing(
             if keys != seen[0] and keys != _V2_KEYS and keys != _V1_KEYS:
                 return False
             seen[0] = keys
-            if len(keys) == len(_V2_KEYS):
+            if len(keys) == _V2_SIZE:
                 (
                     v,
                     ts,
@@ -806,7 +805,9 @@ def _summing(
                 return False
             if when.tzinfo is not utc:  # parse_ts would convert it: the full path
                 return False
-            if (start is not None and when < start) or (end is not None and when >= end):
+            if windowed and (
+                (start is not None and when < start) or (end is not None and when >= end)
+            ):
                 return True
             if tags:
                 key: tuple[Any, ...] = (
