@@ -555,16 +555,22 @@ class _Lines:
 
 def _blocks(fh: BinaryIO) -> Iterator[bytes]:
     """The file in blocks of whole lines (the last one may lack its newline)."""
-    rest = b""
+    parts: list[bytes] = []  # the start of a line longer than a block, read so far
     while chunk := fh.read(_BLOCK):
-        data = rest + chunk if rest else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut:  # else a line longer than a block: read on
-            yield data[:cut] if cut < len(data) else data
-            data = data[cut:]
-        rest = data
-    if rest:
-        yield rest
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            parts.append(chunk)
+            continue
+        if parts:
+            parts.append(chunk[:cut])
+            yield b"".join(parts)
+            parts = []
+        else:
+            yield chunk[:cut] if cut < len(chunk) else chunk
+        if cut < len(chunk):
+            parts.append(chunk[cut:])
+    if parts:
+        yield b"".join(parts)
 
 
 def _parse_block(
