@@ -10,7 +10,7 @@
   answers or psycopg is missing). The JSON-lines file and the SQLite database are cached in
   ``--cache`` between runs; PostgreSQL is loaded each run.
 - The event loop's stall while 1,000 records are written with ``await tracker.alog_usage(...)``
-  from 50 tasks on each backend (each task pausing 0-2 ms between records, as a call's round
+  from 50 tasks on each backend (each task pausing 0-50 ms between records, as a call's round
   trip would): a ticker task asks for 1 ms sleeps and records how late each wakes; the report
   gives the p99 and the worst lateness.
 """
@@ -158,8 +158,9 @@ async def _stall(url: str, writes: int, tasks: int, spool: Path) -> dict[str, fl
     async def writer(seed: int, count: int) -> None:
         pause = random.Random(seed)
         for i in range(count):
-            # A call's network round trip comes between two records: 0-2 ms here.
-            await anyio.sleep(pause.uniform(0, 0.002))
+            # A call's round trip comes between two records: 0-50 ms here, so that the
+            # 1,000 records take about half a second and the ticker wakes some 400 times.
+            await anyio.sleep(pause.uniform(0, 0.05))
             await tracker.alog_usage(
                 "openai",
                 "gpt-4o-mini",
