@@ -1,0 +1,747 @@
+"""The PostgreSQL ledger (``postgresql://...``, ``llmorch[postgres]``): the ledger of a fleet.
+
+Every process of a fleet points at one database. Records, budget windows, reservations and
+cooldowns live in five tables (``llmorch_records``, ``llmorch_budgets``, ``llmorch_holds``,
+``llmorch_cooldowns``, ``llmorch_meta``), created on first use. A reservation is one short
+transaction that locks its budget rows in (budget, window) order with a 250 ms
+``lock_timeout``: reservations never queue behind each other or behind a long transaction, and
+never deadlock. Reports are SQL aggregations with integer pico-dollar sums.
+
+Connections come from a :class:`psycopg_pool.ConnectionPool` opened on first use (the
+constructor never connects). A connection that died with the server or the network is dropped
+when next taken, so the first call after an outage works again; a forked child opens a pool of
+its own and never touches its parent's connections. Every driver error becomes
+:class:`~llmorch.ledger.base.LedgerUnavailableError`, naming the URL without its password.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from llmorch.ledger.base import (
+    GROUPS,
+    Aggregate,
+    Bucket,
+    BudgetState,
+    Claim,
+    Entry,
+    Hold,
+    LedgerBackend,
+    LedgerUnavailableError,
+    to_pico,
+)
+from llmorch.ledger.records import SCHEMA_VERSION
+from llmorch.types import UsageRecord
+
+__all__ = ["PostgresLedger"]
+
+CONNECT_TIMEOUT_S = 3
+"""How long one connection attempt may take (libpq ``connect_timeout``)."""
+
+POOL_TIMEOUT_S = 3.0
+"""How long a call waits for a connection before the ledger counts as unavailable."""
+
+POOL_MAX_SIZE = 8
+"""Connections per process."""
+
+RESERVE_LOCK_TIMEOUT = "250ms"
+"""How long a reservation may wait for a budget row another transaction holds."""
+
+WRITE_LOCK_TIMEOUT = "5s"
+"""How long a write may wait for a budget row (reservations hold them for milliseconds)."""
+
+_SCHEMA_LOCK_KEY = 0x6C6C6D6F7263  # pg_advisory_xact_lock key: "llmorc"
+
+_POOL_NAME = "llmorch-ledger"
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "text"),
+    ("v", "integer"),
+    ("ts", "timestamptz"),
+    ("session_id", "text"),
+    ("provider", "text"),
+    ("model", "text"),
+    ("model_answered", "text"),
+    ("request_id", "text"),
+    ("prompt", "bigint"),
+    ("completion", "bigint"),
+    ("total", "bigint"),
+    ("cache_read", "bigint"),
+    ("cache_write", "bigint"),
+    ("reasoning", "bigint"),
+    ("cost", "double precision"),
+    ("cost_pico", "bigint"),
+    ("pricing_as_of", "text"),
+    ("priced", "boolean"),
+    ("complete", "boolean"),
+    ("estimated", "boolean"),
+    ("tags", "jsonb"),
+    ("latency_s", "double precision"),
+    ("tool_calls", "jsonb"),
+    ("warnings", "jsonb"),
+)
+"""``llmorch_records``' columns, in the order rows are built (:func:`_row`)."""
+
+_NULLABLE = frozenset({"model_answered", "request_id", "pricing_as_of", "latency_s"})
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS llmorch_records ("
+    + ", ".join(
+        f"{name} {kind}{'' if name in _NULLABLE else ' NOT NULL'}" for name, kind in _COLUMNS
+    )
+    + ", PRIMARY KEY (id))",
+    "CREATE INDEX IF NOT EXISTS llmorch_records_ts ON llmorch_records (ts)",
+    (
+        'CREATE TABLE IF NOT EXISTS llmorch_budgets (budget text NOT NULL, "window" text NOT NULL, '
+        'limit_pico bigint NOT NULL, spent_pico bigint NOT NULL, PRIMARY KEY (budget, "window"))'
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS llmorch_holds (id text NOT NULL, budget text NOT NULL, "
+        '"window" text NOT NULL, amount_pico bigint NOT NULL, '
+        "expires_at double precision NOT NULL, PRIMARY KEY (id, budget))"
+    ),
+    'CREATE INDEX IF NOT EXISTS llmorch_holds_budget ON llmorch_holds (budget, "window")',
+    (
+        "CREATE TABLE IF NOT EXISTS llmorch_cooldowns (provider text NOT NULL, "
+        'model text NOT NULL, "until" double precision NOT NULL, PRIMARY KEY (provider, model))'
+    ),
+    "CREATE TABLE IF NOT EXISTS llmorch_meta (key text PRIMARY KEY, value text NOT NULL)",
+)
+
+# One statement stores a whole batch: each column travels as one array (JSON ones as text).
+_INSERT = (
+    f"INSERT INTO llmorch_records ({', '.join(name for name, _ in _COLUMNS)}) SELECT "
+    + ", ".join(f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in _COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
+    + f") AS u ({', '.join(name for name, _ in _COLUMNS)}) ON CONFLICT (id) DO NOTHING"
+)
+
+_SELECT = (
+    "SELECT id, v, ts, session_id, provider, model, model_answered, request_id, prompt, "
+    "completion, total, cache_read, cache_write, reasoning, cost, pricing_as_of, priced, "
+    "complete, estimated, tags, latency_s, tool_calls, warnings FROM llmorch_records"
+)
+
+# The forked-away pools of parent processes: kept referenced so that they are never
+# garbage-collected (and their connections never closed) in the child.
+_FORKED_AWAY: list[ConnectionPool[Any]] = []
+
+# Ledgers with an open pool, closed at exit (a pool left to the garbage collector at
+# interpreter shutdown complains that its threads did not stop).
+_OPEN: weakref.WeakSet[PostgresLedger] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for ledger in list(_OPEN):
+        ledger.close()
+
+
+class _QuietPoolFilter(logging.Filter):
+    """Drops psycopg_pool's connection-failure warnings for the ledger's pools.
+
+    During an outage the pool logs every failed attempt; the tracker already warns once per
+    outage and spools, so these would only repeat it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        name = args[0] if isinstance(args, tuple) and args else None
+        return not (isinstance(name, str) and name.startswith(_POOL_NAME))
+
+
+logging.getLogger("psycopg.pool").addFilter(_QuietPoolFilter())
+
+
+def _text(value: str) -> str:
+    r"""A string PostgreSQL can store: a NUL character (which ``text`` refuses) becomes ``\x00``."""
+    return value.replace("\x00", "\\x00") if "\x00" in value else value
+
+
+def _opt_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _json(value: object) -> str:
+    r"""JSON text for a ``jsonb`` column (which refuses ``\u0000`` too)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\\u0000", "\\\\x00") if "\\u0000" in text else text
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+
+
+def _row(record: UsageRecord) -> tuple[Any, ...]:
+    """A record as the values of :data:`_COLUMNS`, in order."""
+    return (
+        _text(record.id),
+        record.v,
+        _utc(record.ts),
+        _text(record.session_id),
+        _text(record.provider),
+        _text(record.model),
+        _opt_text(record.model_answered),
+        _opt_text(record.request_id),
+        record.prompt,
+        record.completion,
+        record.total,
+        record.cache_read,
+        record.cache_write,
+        record.reasoning,
+        record.cost,
+        to_pico(record.cost),
+        _opt_text(record.pricing_as_of),
+        record.priced,
+        record.complete,
+        record.estimated,
+        _json(record.tags),
+        record.latency_s,
+        _json(list(record.tool_calls)),
+        _json(list(record.warnings)),
+    )
+
+
+def _record(row: tuple[Any, ...]) -> UsageRecord:
+    """A row of :data:`_SELECT` as a record."""
+    (
+        rid,
+        v,
+        ts,
+        session_id,
+        provider,
+        model,
+        model_answered,
+        request_id,
+        prompt,
+        completion,
+        total,
+        cache_read,
+        cache_write,
+        reasoning,
+        cost,
+        pricing_as_of,
+        priced,
+        complete,
+        estimated,
+        tags,
+        latency_s,
+        tool_calls,
+        warnings,
+    ) = row
+    return UsageRecord(
+        ts=ts.astimezone(timezone.utc),
+        session_id=session_id,
+        provider=provider,
+        model=model,
+        prompt=prompt,
+        completion=completion,
+        total=total,
+        cost=cost,
+        model_answered=model_answered,
+        request_id=request_id,
+        cache_read=cache_read,
+        cache_write=cache_write,
+        reasoning=reasoning,
+        pricing_as_of=pricing_as_of,
+        priced=priced,
+        complete=complete,
+        estimated=estimated,
+        tags=dict(tags),
+        v=v,
+        id=rid,
+        latency_s=latency_s,
+        tool_calls=tuple(tool_calls),
+        warnings=tuple(warnings),
+    )
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:
+    """``WHERE`` conditions (and their parameters) for ``start <= ts < end``."""
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        where.append("ts >= %s")
+        params.append(_utc(start))
+    if end is not None:
+        where.append("ts < %s")
+        params.append(_utc(end))
+    return where, params
+
+
+def _claim_filter(claim: Claim) -> tuple[str, list[Any]]:
+    """The condition selecting the records a claim's budget counts in its window."""
+    where, params = _window(claim.start, claim.end)
+    match = claim.match
+    for column, value in (
+        ("provider", match.provider),
+        ("model", match.model),
+        ("session_id", match.session),
+    ):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(_text(value))
+    if match.tags:
+        where.append("tags @> %s")
+        params.append(Jsonb({_text(k): _text(v) for k, v in match.tags.items()}))
+    return (" AND ".join(where) or "TRUE"), params
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+class PostgresLedger(LedgerBackend):
+    """A ledger in a PostgreSQL database, shared by every process that uses it.
+
+    Args:
+        url: A libpq connection URL (``postgresql://user:password@host:5432/db``); it may carry
+            a password, which is never shown.
+        display: The URL as messages show it (password redacted).
+    """
+
+    blocking = True
+    shared = True
+
+    def __init__(self, url: str, *, display: str) -> None:
+        self.url = display
+        self._conninfo = url
+        self._secret = _password(url)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._ready = False  # the tables were made (or found) by this process
+
+    # -- connections --
+
+    def _unavailable(self, exc: BaseException, doing: str) -> LedgerUnavailableError:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if self._secret:
+            detail = detail.replace(self._secret, "***")
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            detail = f"budget rows stayed locked past {RESERVE_LOCK_TIMEOUT} ({detail})"
+        return LedgerUnavailableError(f"the ledger {self.url} is unavailable ({doing}): {detail}")
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        pid = os.getpid()
+        if self._pid != pid:  # a forked child: the parent's connections are not ours
+            if self._pool is not None:
+                _FORKED_AWAY.append(self._pool)
+            self._lock = threading.Lock()
+            self._pool, self._pid, self._ready = None, pid, False
+        with self._lock:
+            if self._pool is None:
+                pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                    self._conninfo,
+                    kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True},
+                    min_size=1,
+                    max_size=POOL_MAX_SIZE,
+                    open=False,
+                    timeout=POOL_TIMEOUT_S,
+                    # Give up on a failing connection attempt soon, so that the next call
+                    # starts a fresh one at once instead of waiting out a long backoff.
+                    reconnect_timeout=POOL_TIMEOUT_S,
+                    name=f"{_POOL_NAME} {self.url}",
+                )
+                pool.open(wait=False)
+                self._pool = pool
+                _OPEN.add(self)
+            return self._pool
+
+    @contextlib.contextmanager
+    def _connection(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
+        """A live connection (the tables made), every driver error as unavailability."""
+        try:
+            pool = self._get_pool()
+            deadline = time.monotonic() + POOL_TIMEOUT_S
+            conn = pool.getconn(timeout=POOL_TIMEOUT_S)
+            # A connection that died with the server or the network fails this round trip;
+            # given back, the pool drops it (and opens another), and the next one is tried.
+            for _ in range(POOL_MAX_SIZE + 1):
+                try:
+                    conn.execute("")
+                    break
+                except psycopg.OperationalError:
+                    pool.putconn(conn)
+                    conn = pool.getconn(timeout=max(0.01, deadline - time.monotonic()))
+        except psycopg.Error as exc:
+            raise self._unavailable(exc, doing) from exc
+        try:
+            if not self._ready:
+                self._create_tables(conn)
+            yield conn
+        except psycopg.Error as exc:
+            raise self._unavailable(exc, doing) from exc
+        finally:
+            pool.putconn(conn)
+
+    def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the tables when absent (one process at a time: an advisory lock)."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO llmorch_meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+        self._ready = True
+
+    def close(self) -> None:
+        """Close the pool's connections (a new pool opens on the next call)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            pool.close(timeout=1.0)
+
+    # -- records --
+
+    def write(self, entries: Sequence[Entry]) -> None:
+        """Store records and settle their holds in one transaction (see :class:`LedgerBackend`).
+
+        Args:
+            entries: The records.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached or refused the write.
+        """
+        if not entries:
+            return
+        rows = [_row(entry.record) for entry in entries]
+        columns = [list(values) for values in zip(*rows, strict=True)]
+        holds = [entry for entry in entries if entry.hold is not None]
+        with self._connection("writing records") as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
+            if not holds:
+                conn.execute(_INSERT, columns)
+                return
+            cur = conn.execute(_INSERT + " RETURNING id", columns)
+            stored = {row[0] for row in cur.fetchall()}
+            delta: dict[tuple[str, str], tuple[Claim, int]] = {}
+            for entry, row in zip(entries, rows, strict=True):
+                if entry.hold is None or row[0] not in stored:
+                    continue
+                for claim in entry.hold.claims:
+                    key = (claim.budget, claim.window)
+                    old = delta.get(key, (claim, 0))[1]
+                    delta[key] = (claim, old + row[15])  # row[15]: cost_pico
+            for key in sorted(delta):
+                claim, pico = delta[key]
+                where, params = _claim_filter(claim)
+                conn.execute(
+                    'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
+                    "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records "
+                    f'WHERE {where} ON CONFLICT (budget, "window") DO UPDATE '
+                    "SET spent_pico = llmorch_budgets.spent_pico + %s",
+                    (claim.budget, claim.window, claim.limit_pico, *params, pico),
+                )
+            conn.execute(
+                "DELETE FROM llmorch_holds WHERE id = ANY(%s)",
+                ([entry.hold.id for entry in holds if entry.hold is not None],),
+            )
+
+    def iter_records(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[UsageRecord]:
+        """The records in a window, in timestamp order, streamed by a server-side cursor.
+
+        Args:
+            start: Inclusive lower bound (UTC).
+            end: Exclusive upper bound (UTC).
+
+        Yields:
+            The records.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        where, params = _window(start, end)
+        query = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ts, id"
+        with self._connection("reading records") as conn, conn.transaction():
+            with conn.cursor(name="llmorch_records_scan") as cur:
+                cur.itersize = 2000
+                cur.execute(query, params)
+                for row in cur:
+                    yield _record(row)
+
+    def aggregate(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        by_tags: Sequence[str] = (),
+    ) -> Aggregate:
+        """Sum the records in a window with one ``GROUP BY GROUPING SETS`` query.
+
+        Args:
+            start: Inclusive lower bound.
+            end: Exclusive upper bound.
+            by_tags: Tag names to group by as well.
+
+        Returns:
+            The sums (exact: integer pico-dollars).
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        where, params = _window(start, end)
+        tags = list(dict.fromkeys(by_tags))
+        tag_columns = [sql.SQL("tags ->> {} AS t{}").format(tag, i) for i, tag in enumerate(tags)]
+        keys = ["provider", "model", "session_id", "day"] + [f"t{i}" for i in range(len(tags))]
+        sets = ["()", "(provider)", "(provider, model)", "(session_id)", "(day)"] + [
+            f"(t{i})" for i in range(len(tags))
+        ]
+        query = sql.SQL(
+            "SELECT GROUPING({keys}), {keys}, count(*), COALESCE(SUM(total), 0), "
+            "COALESCE(SUM(cost_pico), 0), count(*) FILTER (WHERE NOT priced) FROM ("
+            "SELECT provider, model, session_id, (ts AT TIME ZONE 'UTC')::date AS day, total, "
+            "cost_pico, priced{tag_columns} FROM llmorch_records{where}) AS r "
+            "GROUP BY GROUPING SETS ({sets})"
+        ).format(
+            keys=sql.SQL(", ").join(sql.Identifier(key) for key in keys),
+            tag_columns=sql.SQL("").join(sql.SQL(", ") + column for column in tag_columns),
+            where=sql.SQL(f" WHERE {' AND '.join(where)}" if where else ""),
+            sets=sql.SQL(", ".join(sets)),
+        )
+        with self._connection("reading a report") as conn:
+            rows = conn.execute(query, params).fetchall()
+        return _fill(rows, len(keys), tags)
+
+    def count(self) -> int:
+        """The number of records stored.
+
+        Returns:
+            The count.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        with self._connection("counting records") as conn:
+            row = conn.execute("SELECT count(*) FROM llmorch_records").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- budgets --
+
+    def reserve(self, hold: Hold, now: float) -> BudgetState | None:
+        """Reserve a hold against its budgets in one transaction (see :class:`LedgerBackend`).
+
+        The budget rows are created when absent (seeded from the stored records), then locked
+        in (budget, window) order, waiting at most 250 ms for another transaction's lock.
+
+        Args:
+            hold: The reservation.
+            now: The current Unix time.
+
+        Returns:
+            ``None`` when reserved, else the state of the first budget it would pass.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached, or a budget row stayed
+                locked past the lock timeout.
+        """
+        if not hold.claims:
+            return None
+        claims = sorted(hold.claims, key=lambda c: (c.budget, c.window))
+        budgets = [c.budget for c in claims]
+        windows = [c.window for c in claims]
+        refused: BudgetState | None = None
+        with self._connection("reserving a budget") as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{RESERVE_LOCK_TIMEOUT}'")
+            for claim in claims:
+                where, params = _claim_filter(claim)
+                conn.execute(
+                    'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
+                    "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records "
+                    f'WHERE {where} ON CONFLICT (budget, "window") DO NOTHING',
+                    (claim.budget, claim.window, claim.limit_pico, *params),
+                )
+            rows = conn.execute(
+                'SELECT b.budget, b."window", b.limit_pico, b.spent_pico FROM llmorch_budgets b '
+                'JOIN unnest(%s::text[], %s::text[]) AS k (budget, "window") '
+                'ON b.budget = k.budget AND b."window" = k."window" '
+                'ORDER BY b.budget, b."window" FOR UPDATE OF b',
+                (budgets, windows),
+            ).fetchall()
+            found = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+            spent = {key: value[1] for key, value in found.items()}
+            for claim in claims:  # a limit changed in the configuration since
+                if found.get((claim.budget, claim.window), (None,))[0] != claim.limit_pico:
+                    conn.execute(
+                        "UPDATE llmorch_budgets SET limit_pico = %s "
+                        'WHERE budget = %s AND "window" = %s',
+                        (claim.limit_pico, claim.budget, claim.window),
+                    )
+            conn.execute(
+                "DELETE FROM llmorch_holds WHERE budget = ANY(%s) AND expires_at <= %s",
+                (budgets, now),
+            )
+            reserved = {
+                (r[0], r[1]): int(r[2])
+                for r in conn.execute(
+                    'SELECT budget, "window", SUM(amount_pico) FROM llmorch_holds '
+                    'WHERE budget = ANY(%s) GROUP BY budget, "window"',
+                    (budgets,),
+                )
+            }
+            for claim in hold.claims:
+                key = (claim.budget, claim.window)
+                state = BudgetState(
+                    claim.budget,
+                    claim.window,
+                    claim.limit_pico,
+                    spent.get(key, 0),
+                    reserved.get(key, 0),
+                )
+                if state.spent_pico + state.reserved_pico + hold.amount_pico > claim.limit_pico:
+                    refused = state
+                    raise psycopg.Rollback()
+            conn.execute(
+                'INSERT INTO llmorch_holds (id, budget, "window", amount_pico, expires_at) '
+                'SELECT %s, k.budget, k."window", %s, %s '
+                'FROM unnest(%s::text[], %s::text[]) AS k (budget, "window")',
+                (hold.id, hold.amount_pico, hold.expires_at, budgets, windows),
+            )
+        return refused
+
+    def release(self, hold_id: str) -> None:
+        """Drop a reservation (unknown ids are ignored).
+
+        Args:
+            hold_id: :attr:`Hold.id`.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        with self._connection("releasing a reservation") as conn:
+            conn.execute("DELETE FROM llmorch_holds WHERE id = %s", (hold_id,))
+
+    def budget_state(self, claims: Sequence[Claim], now: float) -> list[BudgetState]:
+        """The spend and live reservations of budget windows (no row is created).
+
+        Args:
+            claims: The windows.
+            now: The current Unix time.
+
+        Returns:
+            One state per claim, in order.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        states: list[BudgetState] = []
+        with self._connection("reading budgets") as conn, conn.transaction():
+            for claim in claims:
+                row = conn.execute(
+                    'SELECT spent_pico FROM llmorch_budgets WHERE budget = %s AND "window" = %s',
+                    (claim.budget, claim.window),
+                ).fetchone()
+                if row is None:  # not reserved against yet: what the records say
+                    where, params = _claim_filter(claim)
+                    row = conn.execute(
+                        f"SELECT COALESCE(SUM(cost_pico), 0) FROM llmorch_records WHERE {where}",
+                        params,
+                    ).fetchone()
+                held = conn.execute(
+                    "SELECT COALESCE(SUM(amount_pico), 0) FROM llmorch_holds "
+                    'WHERE budget = %s AND "window" = %s AND expires_at > %s',
+                    (claim.budget, claim.window, now),
+                ).fetchone()
+                states.append(
+                    BudgetState(
+                        claim.budget,
+                        claim.window,
+                        claim.limit_pico,
+                        int(row[0]) if row else 0,
+                        int(held[0]) if held else 0,
+                    )
+                )
+        return states
+
+    # -- cooldowns --
+
+    def bench(self, provider: str, model: str, until: float) -> None:
+        """Skip a model on every instance until a time (a later time already stored wins).
+
+        Args:
+            provider: The configured provider name.
+            model: The model id.
+            until: Unix time.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        with self._connection("benching a model") as conn:
+            conn.execute(
+                'INSERT INTO llmorch_cooldowns (provider, model, "until") VALUES (%s, %s, %s) '
+                'ON CONFLICT (provider, model) DO UPDATE SET "until" = '
+                'GREATEST(llmorch_cooldowns."until", EXCLUDED."until")',
+                (_text(provider), _text(model), until),
+            )
+
+    def benched(self, provider: str, now: float) -> dict[str, float]:
+        """The models of a provider benched past ``now`` by any instance.
+
+        Args:
+            provider: The configured provider name.
+            now: The current Unix time.
+
+        Returns:
+            Model id → Unix time it is benched until.
+
+        Raises:
+            LedgerUnavailableError: The database could not be reached.
+        """
+        with self._connection("reading cooldowns") as conn:
+            rows = conn.execute(
+                'SELECT model, "until" FROM llmorch_cooldowns WHERE provider = %s AND "until" > %s',
+                (_text(provider), now),
+            ).fetchall()
+        return {model: float(until) for model, until in rows}
+
+
+def _fill(rows: Sequence[tuple[Any, ...]], nkeys: int, tags: Sequence[str]) -> Aggregate:
+    """An :class:`Aggregate` from the rows of the ``GROUPING SETS`` query.
+
+    Each row is ``(grouping bits, provider, model, session_id, day, tag values..., requests,
+    tokens, cost_pico, unpriced)``; a bit set in ``GROUPING(...)`` (leftmost key: highest bit)
+    means that key is not part of the row's grouping.
+    """
+    agg = Aggregate()
+    for row in rows:
+        bits, keys = row[0], row[1 : 1 + nkeys]
+        requests, tokens, pico, unpriced = row[1 + nkeys :]
+        bucket = Bucket(int(requests), int(tokens), int(pico))
+        grouped = tuple(i for i in range(nkeys) if not (bits >> (nkeys - 1 - i)) & 1)
+        if not grouped:
+            agg.total, agg.unpriced = bucket, int(unpriced)
+        elif grouped == (0,):
+            agg.groups[GROUPS[0]][keys[0]] = bucket
+        elif grouped == (0, 1):
+            agg.groups[GROUPS[1]][f"{keys[0]}/{keys[1]}"] = bucket
+        elif grouped == (2,):
+            agg.groups[GROUPS[2]][keys[2]] = bucket
+        elif grouped == (3,):
+            agg.groups[GROUPS[3]][keys[3].isoformat()] = bucket
+        elif keys[grouped[0]] is not None:  # a tag; records lacking it are in no group
+            agg.tags.setdefault(tags[grouped[0] - 4], {})[keys[grouped[0]]] = bucket
+    return agg
