@@ -105,6 +105,8 @@ _SCHEMA = (
     + ", ".join(
         f"{name} {kind}{'' if name in _NULLABLE else ' NOT NULL'}" for name, kind in _COLUMNS
     )
+    # The UTC day, stored: reports group by it, and the planner gets its statistics.
+    + ", day date GENERATED ALWAYS AS ((ts AT TIME ZONE 'UTC')::date) STORED"
     + ", PRIMARY KEY (id))",
     "CREATE INDEX IF NOT EXISTS llmorch_records_ts ON llmorch_records (ts)",
     (
@@ -124,13 +126,29 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS llmorch_meta (key text PRIMARY KEY, value text NOT NULL)",
 )
 
-# One statement stores a whole batch: each column travels as one array (JSON ones as text).
-_INSERT = (
-    f"INSERT INTO llmorch_records ({', '.join(name for name, _ in _COLUMNS)}) SELECT "
+_NAMES = ", ".join(name for name, _ in _COLUMNS)
+
+COPY_ABOVE = 64
+"""Batches larger than this travel by ``COPY`` through a temporary table (bulk loads)."""
+
+# A small batch is one statement: each column travels as one array (JSON ones as text).
+_INSERT_ARRAYS = (
+    f"INSERT INTO llmorch_records ({_NAMES}) SELECT "
     + ", ".join(f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in _COLUMNS)
     + " FROM unnest("
     + ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
-    + f") AS u ({', '.join(name for name, _ in _COLUMNS)}) ON CONFLICT (id) DO NOTHING"
+    + f") AS u ({_NAMES}) ON CONFLICT (id) DO NOTHING"
+)
+
+# A large one is copied into a temporary table of this session first.
+_STAGE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS llmorch_stage (LIKE llmorch_records) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY = f"COPY llmorch_stage ({_NAMES}) FROM STDIN"
+_INSERT_STAGE = (
+    f"INSERT INTO llmorch_records ({_NAMES}) SELECT {_NAMES} FROM llmorch_stage "
+    "ON CONFLICT (id) DO NOTHING"
 )
 
 _SELECT = (
@@ -429,15 +447,24 @@ class PostgresLedger(LedgerBackend):
         if not entries:
             return
         rows = [_row(entry.record) for entry in entries]
-        columns = [list(values) for values in zip(*rows, strict=True)]
         holds = [entry for entry in entries if entry.hold is not None]
         with self._connection("writing records") as conn, conn.transaction():
             conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
+            returning = " RETURNING id" if holds else ""
+            if len(rows) > COPY_ABOVE:
+                conn.execute(_STAGE)
+                with conn.cursor() as cur:
+                    with cur.copy(_COPY) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    cur.execute(_INSERT_STAGE + returning)
+                    stored = {row[0] for row in cur.fetchall()} if holds else set()
+            else:
+                columns = [list(values) for values in zip(*rows, strict=True)]
+                cur = conn.execute(_INSERT_ARRAYS + returning, columns)
+                stored = {row[0] for row in cur.fetchall()} if holds else set()
             if not holds:
-                conn.execute(_INSERT, columns)
                 return
-            cur = conn.execute(_INSERT + " RETURNING id", columns)
-            stored = {row[0] for row in cur.fetchall()}
             delta: dict[tuple[str, str], tuple[Claim, int]] = {}
             for entry, row in zip(entries, rows, strict=True):
                 if entry.hold is None or row[0] not in stored:
@@ -506,24 +533,30 @@ class PostgresLedger(LedgerBackend):
         """
         where, params = _window(start, end)
         tags = list(dict.fromkeys(by_tags))
-        tag_columns = [sql.SQL("tags ->> {} AS t{}").format(tag, i) for i, tag in enumerate(tags)]
         keys = ["provider", "model", "session_id", "day"] + [f"t{i}" for i in range(len(tags))]
-        sets = ["()", "(provider)", "(provider, model)", "(session_id)", "(day)"] + [
+        # One scan, one hash table per grouping; totals and providers are summed from the
+        # models here (exact: integers).
+        sets = ["(provider, model)", "(session_id)", "(day)"] + [
             f"(t{i})" for i in range(len(tags))
         ]
         query = sql.SQL(
-            "SELECT GROUPING({keys}), {keys}, count(*), COALESCE(SUM(total), 0), "
-            "COALESCE(SUM(cost_pico), 0), count(*) FILTER (WHERE NOT priced) FROM ("
-            "SELECT provider, model, session_id, (ts AT TIME ZONE 'UTC')::date AS day, total, "
-            "cost_pico, priced{tag_columns} FROM llmorch_records{where}) AS r "
-            "GROUP BY GROUPING SETS ({sets})"
+            "SELECT GROUPING({keys}), {keys}, count(*), SUM(total), SUM(cost_pico), "
+            "count(*) FILTER (WHERE NOT priced) FROM ("
+            "SELECT provider, model, session_id, day, total, cost_pico, priced{tag_columns} "
+            "FROM llmorch_records{where}) AS r GROUP BY GROUPING SETS ({sets})"
         ).format(
             keys=sql.SQL(", ").join(sql.Identifier(key) for key in keys),
-            tag_columns=sql.SQL("").join(sql.SQL(", ") + column for column in tag_columns),
+            tag_columns=sql.SQL("").join(
+                sql.SQL(", tags ->> {} AS {}").format(tag, sql.Identifier(f"t{i}"))
+                for i, tag in enumerate(tags)
+            ),
             where=sql.SQL(f" WHERE {' AND '.join(where)}" if where else ""),
             sets=sql.SQL(", ".join(sets)),
         )
-        with self._connection("reading a report") as conn:
+        with self._connection("reading a report") as conn, conn.transaction():
+            # Hash every grouping in memory; a report is not worth compiling (JIT).
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            conn.execute("SET LOCAL jit = off")
             rows = conn.execute(query, params).fetchall()
         return _fill(rows, len(keys), tags)
 
@@ -724,20 +757,21 @@ def _fill(rows: Sequence[tuple[Any, ...]], nkeys: int, tags: Sequence[str]) -> A
 
     Each row is ``(grouping bits, provider, model, session_id, day, tag values..., requests,
     tokens, cost_pico, unpriced)``; a bit set in ``GROUPING(...)`` (leftmost key: highest bit)
-    means that key is not part of the row's grouping.
+    means that key is not part of the row's grouping. The total and ``by_provider`` are the
+    sums of the ``(provider, model)`` groups.
     """
     agg = Aggregate()
+    by_provider = agg.groups[GROUPS[0]]
     for row in rows:
         bits, keys = row[0], row[1 : 1 + nkeys]
-        requests, tokens, pico, unpriced = row[1 + nkeys :]
-        bucket = Bucket(int(requests), int(tokens), int(pico))
+        requests, tokens, pico, unpriced = (int(n) for n in row[1 + nkeys :])
+        bucket = Bucket(requests, tokens, pico)
         grouped = tuple(i for i in range(nkeys) if not (bits >> (nkeys - 1 - i)) & 1)
-        if not grouped:
-            agg.total, agg.unpriced = bucket, int(unpriced)
-        elif grouped == (0,):
-            agg.groups[GROUPS[0]][keys[0]] = bucket
-        elif grouped == (0, 1):
+        if grouped == (0, 1):
             agg.groups[GROUPS[1]][f"{keys[0]}/{keys[1]}"] = bucket
+            by_provider.setdefault(keys[0], Bucket()).add(tokens, pico, requests)
+            agg.total.add(tokens, pico, requests)
+            agg.unpriced += unpriced
         elif grouped == (2,):
             agg.groups[GROUPS[2]][keys[2]] = bucket
         elif grouped == (3,):
