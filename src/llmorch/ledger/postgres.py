@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from llmorch.ledger.base import (
     GROUPS,
@@ -172,20 +172,30 @@ def _close_all() -> None:
         ledger.close()
 
 
-class _QuietPoolFilter(logging.Filter):
-    """Drops psycopg_pool's connection-failure warnings for the ledger's pools.
+class _PoolErrors(logging.Filter):
+    """Keeps psycopg_pool's connection failures for the ledger's pools instead of logging them.
 
     During an outage the pool logs every failed attempt; the tracker already warns once per
-    outage and spools, so these would only repeat it.
+    outage and spools, so those lines would only repeat it. The pool's own error for a caller
+    that waited says only that no connection came; the failure kept here says why.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, str] = {}
+
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        name = args[0] if isinstance(args, tuple) and args else None
-        return not (isinstance(name, str) and name.startswith(_POOL_NAME))
+        args = record.args if isinstance(record.args, tuple) else ()
+        name = args[0] if args else None
+        if not (isinstance(name, str) and name.startswith(_POOL_NAME)):
+            return True
+        if len(args) > 1 and isinstance(args[1], Exception):
+            self.last[name] = str(args[1])
+        return False
 
 
-logging.getLogger("psycopg.pool").addFilter(_QuietPoolFilter())
+_POOL_ERRORS = _PoolErrors()
+logging.getLogger("psycopg.pool").addFilter(_POOL_ERRORS)
 
 
 def _text(value: str) -> str:
@@ -353,7 +363,12 @@ class PostgresLedger(LedgerBackend):
     # -- connections --
 
     def _unavailable(self, exc: BaseException, doing: str) -> LedgerUnavailableError:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, PoolTimeout) and self._pool is not None:
+            cause = _POOL_ERRORS.last.pop(self._pool.name, None)
+            if cause:
+                detail = f"{detail}; the last attempt: {cause}"
+        detail = " ".join(detail.split())
         if self._secret:
             detail = detail.replace(self._secret, "***")
         if isinstance(exc, psycopg.errors.LockNotAvailable):
