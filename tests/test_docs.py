@@ -27,6 +27,7 @@ from llmorch import OrchestratorConfig
 from llmorch.config import (
     AnthropicConfig,
     BedrockConfig,
+    BudgetConfig,
     CostTrackingConfig,
     CustomProviderConfig,
     GeminiConfig,
@@ -152,6 +153,7 @@ def _all_config_keys() -> set[str]:
     for model in _PROVIDER_MODELS:
         keys |= _keys(model, "providers.<name>.")
     keys |= _keys(CostTrackingConfig, "cost_tracking.")
+    keys |= _keys(BudgetConfig, "budgets.")
     keys |= _keys(ModelDiscoveryConfig, "model_discovery.")
     keys |= _keys(ModelPrice, "pricing.<provider>.<model>.")
     return keys

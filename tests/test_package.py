@@ -37,6 +37,7 @@ def test_exception_tree_matches_the_spec() -> None:
         "AllFallbacksFailedError": "OrchestratorError",
         "MaxTurnsExceededError": "OrchestratorError",
         "OutputValidationError": "OrchestratorError",
+        "BudgetExceededError": "OrchestratorError",
         "ProviderError": "OrchestratorError",
         "ContextLengthExceededError": "InvalidRequestError",
     }

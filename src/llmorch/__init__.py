@@ -12,6 +12,7 @@ from llmorch.costs import CostTracker
 from llmorch.exceptions import (
     AllFallbacksFailedError,
     AuthenticationError,
+    BudgetExceededError,
     ConfigurationError,
     ContentFilteredError,
     ContextLengthExceededError,
@@ -45,6 +46,7 @@ __all__ = [
     "AsyncLLMOrchestrator",
     "AuthenticationError",
     "BaseLLMProvider",
+    "BudgetExceededError",
     "ConfigManager",
     "ConfigurationError",
     "ContentFilteredError",

@@ -23,6 +23,7 @@ secret values never appear in messages, ``repr()`` or :meth:`OrchestratorConfig.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -49,6 +50,7 @@ from pydantic import (
 
 from llmorch import pricing as _pricing
 from llmorch.exceptions import ConfigurationError
+from llmorch.ledger.urls import parse_ledger_url, redact_url
 
 __all__ = [
     "AnthropicConfig",
@@ -388,14 +390,84 @@ class CostTrackingConfig(BaseModel):
     """The ``cost_tracking:`` section.
 
     Attributes:
-        enabled: Whether usage records are appended to the ledger.
-        log_path: The JSON-lines ledger, relative to the working directory.
+        enabled: Whether usage records are stored in the ledger.
+        ledger: The ledger's URL: ``jsonl:PATH``, ``sqlite:///PATH`` (``sqlite:////abs``) or
+            ``postgresql://USER@HOST/DB`` (``llmorch[postgres]``). Unset: ``jsonl:`` +
+            ``log_path``.
+        log_path: The JSON-lines ledger, relative to the working directory (the default
+            ledger; not together with ``ledger``).
+        spool_path: Where records wait while the ledger refuses them, relative to the working
+            directory.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+    ledger: str | None = None
     log_path: str = "./llm_costs.log"
+    spool_path: str = "./llm_costs.spool"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_ledger(cls, value: Any) -> Any:
+        """``ledger`` and ``log_path`` name the same thing: only one may be given."""
+        if isinstance(value, Mapping) and value.get("ledger") and value.get("log_path"):
+            raise ValueError(
+                "ledger and log_path are both set: give one (log_path P is ledger jsonl:P)"
+            )
+        return value
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        """A malformed URL fails the load (no connection is tried)."""
+        if value is not None:
+            try:
+                parse_ledger_url(value, key="URL")
+            except ConfigurationError as exc:
+                raise ValueError(str(exc).removeprefix("URL: ")) from None
+        return value
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's URL, ``ledger`` or ``jsonl:`` + ``log_path``."""
+        return self.ledger or f"jsonl:{self.log_path}"
+
+
+class BudgetMatch(BaseModel):
+    """Which calls a budget counts: every key given must hold.
+
+    Attributes:
+        provider: The configured provider name.
+        model: The model id requested (the attempt's model, fallbacks included).
+        session: The orchestrator's ``session_id``.
+        tags: Tags the call must carry with exactly these values.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: _NonEmptyStr | None = None
+    model: _NonEmptyStr | None = None
+    session: _NonEmptyStr | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class BudgetConfig(BaseModel):
+    """One entry of ``budgets:``: a spend limit over a window, shared through the ledger.
+
+    Attributes:
+        name: Unique name (the ledger keeps the spend under it).
+        limit_usd: The most that may be recorded in one window, in USD.
+        window: ``day`` and ``month`` are UTC calendar days and months; ``total`` never resets.
+        match: The calls it counts; empty means every call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: _NonEmptyStr
+    limit_usd: float = Field(ge=0, allow_inf_nan=False)
+    window: Literal["day", "month", "total"]
+    match: BudgetMatch = Field(default_factory=BudgetMatch)
 
 
 class ModelPrice(BaseModel):
@@ -485,6 +557,11 @@ class OrchestratorConfig(BaseModel):
         active_model: The model used when a call names none.
         providers: Provider entries by name.
         cost_tracking: Ledger settings.
+        budgets: Spend limits, enforced before each attempt (SPEC §2.11).
+        budgets_fail_open: Let calls under a budget go on when the ledger cannot be reached
+            (default: they fail with ``BudgetExceededError``).
+        budget_reservation_ttl_s: Seconds after which the reservation of an attempt that
+            never settled (its process died) no longer counts.
         pricing: Price overrides, ``{provider: {model: ModelPrice}}``.
         pricing_file: A YAML or JSON price file (the shipped table's fields, keyed by provider
             type then model id; see :func:`llmorch.pricing.load_price_file`), read once at
@@ -501,6 +578,9 @@ class OrchestratorConfig(BaseModel):
     active_model: _NonEmptyStr
     providers: dict[str, _ProviderEntry]
     cost_tracking: CostTrackingConfig = Field(default_factory=CostTrackingConfig)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    budgets_fail_open: bool = False
+    budget_reservation_ttl_s: float = Field(default=600, gt=0, allow_inf_nan=False)
     pricing: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
     pricing_file: str | None = None
     model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)
@@ -508,7 +588,7 @@ class OrchestratorConfig(BaseModel):
     source: str | None = Field(default=None, exclude=True)
     _price_table: dict[str, dict[str, _pricing.ModelPrice]] | None = PrivateAttr(default=None)
 
-    @field_validator("cost_tracking", "pricing", "model_discovery", mode="before")
+    @field_validator("cost_tracking", "pricing", "model_discovery", "budgets", mode="before")
     @classmethod
     def _null_section(cls, value: Any, info: ValidationInfo) -> Any:
         """An empty section (``pricing:`` with everything commented out) means the defaults."""
@@ -547,6 +627,19 @@ class OrchestratorConfig(BaseModel):
             for name in self.pricing
             if name not in self.providers
         )
+        if self.budgets and not self.cost_tracking.enabled:
+            problems.append("budgets: budgets need the ledger, but cost_tracking.enabled is false")
+        seen: set[str] = set()
+        for index, budget in enumerate(self.budgets):
+            if budget.name in seen:
+                problems.append(f"budgets.{index}.name: {budget.name!r} is used twice")
+            seen.add(budget.name)
+            wanted = budget.match.provider
+            if wanted is not None and wanted not in self.providers:
+                problems.append(
+                    f"budgets[{index}].match.provider: {wanted!r} is not a configured provider "
+                    f"(configured: {configured})"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -672,15 +765,24 @@ class OrchestratorConfig(BaseModel):
                 )
                 for key, value in entry.items()
             }
+        if self.cost_tracking.ledger:
+            data["cost_tracking"]["ledger"] = redact_url(self.cost_tracking.ledger)
         return data
 
     def secrets(self) -> list[str]:
-        """Every configured secret of every provider (see :meth:`ProviderConfig.secrets`).
+        """Every configured secret: the providers' and the ledger URL's password.
+
+        See :meth:`ProviderConfig.secrets` for a provider's.
 
         Returns:
             The distinct non-empty secrets, longest first.
         """
         found = {text for provider in self.providers.values() for text in provider.secrets()}
+        if self.cost_tracking.ledger:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(self.cost_tracking.ledger).password
+                if password:
+                    found.update({password, unquote(password)})
         return sorted(found, key=lambda text: (-len(text), text))
 
     def unset_variables(self) -> dict[str, str]:
@@ -771,6 +873,8 @@ def _allowed_keys(loc: list[int | str], provider_model: type[ProviderConfig] | N
         "model_discovery": ModelDiscoveryConfig,
         "pricing": ModelPrice,
     }
+    if loc and loc[0] == "budgets":
+        sections["budgets"] = BudgetMatch if "match" in loc[:-1] else BudgetConfig
     model = provider_model or (sections[str(loc[0])] if len(loc) > 1 else OrchestratorConfig)
     return sorted(name for name, field in model.model_fields.items() if not field.exclude)
 

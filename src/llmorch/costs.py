@@ -1,15 +1,12 @@
-"""Cost tracking: prices, the JSON-lines ledger, reports and CSV export.
+"""Cost tracking: prices, the ledger, reports and CSV export.
 
 Every call the orchestrator makes ends in one :class:`~llmorch.types.UsageRecord`. The tracker
 prices it (configured overrides first, then the dated table in :mod:`llmorch.pricing`) and
-appends it as one JSON line to the ledger. The ledger is append-only and shared: each line is
-written with a single ``os.write`` on a file opened with ``O_APPEND``, so several processes can
-log to one file without interleaving. Before each write the tracker checks that ``log_path`` is
-still the file it holds open (a rotated or deleted ledger is reopened) and that the file ends in a
-newline (a record torn by a full disk or a killed writer is ended first, so it never swallows the
-next record). Reports and CSV exports read the ledger back, so a weekly report covers every
-process that wrote to it; a corrupt line is skipped with a WARNING, and whole records found glued
-to a torn one on the same line are kept.
+stores it in the ledger, a :class:`~llmorch.ledger.LedgerBackend` named by a URL: a JSON-lines
+file (the default, ``log_path``), SQLite or PostgreSQL. A write the ledger refuses goes to a
+local spool file and is stored with the next write that succeeds, so no record is lost
+silently. Reports and CSV exports read the ledger back, so a weekly report covers every
+process that wrote to it; on a SQL ledger a report is one aggregation in the database.
 
 Token semantics (SPEC §2.2): ``prompt`` counts every input token, ``cache_read`` and
 ``cache_write`` are parts of it; ``completion`` counts every output token, ``reasoning`` is part
@@ -24,25 +21,31 @@ This module knows nothing of vendors or transport.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
-import math
 import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: records are appended without the checks
-    fcntl = None  # type: ignore[assignment]
+import anyio
+import anyio.to_thread
 
-from llmorch.exceptions import OrchestratorError
+from llmorch.ledger import LedgerBackend, LedgerURL, open_ledger
+from llmorch.ledger.base import Aggregate, Entry, Hold, LedgerUnavailableError
+from llmorch.ledger.jsonl import JsonlLedger
+from llmorch.ledger.records import (
+    LEDGER_COLUMNS,
+    opt_text,
+    record_from_dict,
+    record_to_dict,
+    utf8_text,
+)
+from llmorch.ledger.spool import Spool
 from llmorch.pricing import (
     DEFAULT_PRICES,
     PRICING_AS_OF,
@@ -51,17 +54,10 @@ from llmorch.pricing import (
     price_from_mapping,
     resolve_price,
 )
-from llmorch.ledger.records import (
-    LEDGER_COLUMNS,
-    encode_record,
-    opt_text,
-    record_from_dict,
-    record_to_dict,
-    utf8_text,
-)
 from llmorch.types import UsageRecord
 
 __all__ = [
+    "DEFAULT_SPOOL",
     "LEDGER_COLUMNS",
     "CostTracker",
     "compute_cost",
@@ -71,14 +67,11 @@ __all__ = [
 
 logger = logging.getLogger("llmorch.costs")
 
+DEFAULT_SPOOL = "./llm_costs.spool"
+"""Where records wait when the ledger refuses them (relative to the working directory)."""
 
 OVERRIDE = "override"
 _PER_MILLION = 1_000_000
-_RECORD_START = '{"v"'  # every ledger line begins so; a reader resynchronises at it
-_MAX_RESYNC_MISSES = 64  # bounds the work spent on one corrupt line
-_DECODER = json.JSONDecoder()
-_LOCK_TRIES = 1000  # each a sched_yield: about a millisecond when nothing else runs
-_CHECKS = fcntl is not None and hasattr(os, "pread")  # the torn-record check (POSIX)
 
 
 # --- Arithmetic --------------------------------------------------------------------------------
@@ -155,16 +148,6 @@ def _as_utc(value: datetime | date | None, name: str) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def _bucket() -> dict[str, Any]:
-    return {"cost": 0.0, "requests": 0, "tokens": 0}
-
-
-def _add(bucket: dict[str, Any], record: UsageRecord) -> None:
-    bucket["cost"] = round(bucket["cost"] + record.cost, 12)
-    bucket["requests"] += 1
-    bucket["tokens"] += record.total
-
-
 def _csv_value(key: str, value: Any) -> str:
     if value is None:
         return ""
@@ -184,26 +167,33 @@ def _csv_value(key: str, value: Any) -> str:
 class CostTracker:
     """Prices calls, keeps the ledger and reports on it.
 
-    Thread-safe. Several processes may share one ledger file.
+    Thread-safe. Several processes may share one ledger.
 
     Args:
         enabled: When False nothing is written; costs are still computed and returned, and
             reports come from this tracker's in-memory records.
         log_path: The JSON-lines ledger (relative paths resolve against the working directory
-            at construction); ``None`` keeps records in memory only.
+            at construction); ``None`` keeps records in memory only. Ignored when ``ledger``
+            is given.
         pricing: Configured overrides, keyed by configured provider name, then model id; each
             value a mapping or object with ``input``, ``output`` and optionally ``cache_read``,
             ``cache_write`` (and any other :class:`~llmorch.pricing.ModelPrice` field).
+        ledger: The ledger's URL (``jsonl:PATH``, ``sqlite:///PATH``, ``postgresql://...``) or a
+            backend; nothing connects until the first record or report.
+        spool_path: Where records wait while the ledger refuses them
+            (default :data:`DEFAULT_SPOOL`).
         provider_types: Configured provider name → provider type (``{"ollama": "openai"}``),
             used to find the default prices; a name not listed is its own type.
         prices: The table under the overrides, keyed by provider type then model id (what
             :func:`llmorch.pricing.load_price_file` returns, merged over the shipped table);
             ``None`` is :data:`llmorch.pricing.DEFAULT_PRICES`.
-        fsync: Also ``fsync`` after each line (survives power loss, at a cost per call). Each
-            line always reaches the operating system before :meth:`log_usage` returns.
+        fsync: JSON lines: also ``fsync`` after each line (survives power loss, at a cost per
+            call). Each line always reaches the operating system before :meth:`log_usage`
+            returns.
 
     Raises:
-        ConfigurationError: An override lacks ``input`` or ``output`` or has a non-numeric price.
+        ConfigurationError: An override lacks ``input`` or ``output`` or has a non-numeric
+            price, or the ledger URL is malformed.
     """
 
     def __init__(
@@ -212,15 +202,27 @@ class CostTracker:
         log_path: str | os.PathLike[str] | None = "./llm_costs.log",
         pricing: Mapping[str, Mapping[str, Mapping[str, float] | Any]] | None = None,
         *,
+        ledger: str | LedgerURL | LedgerBackend | None = None,
+        spool_path: str | os.PathLike[str] | None = None,
         provider_types: Mapping[str, str] | None = None,
         prices: Mapping[str, Mapping[str, ModelPrice]] | None = None,
         fsync: bool = False,
     ) -> None:
         self.enabled = enabled
-        self.log_path: str | None = (
-            os.path.abspath(os.fspath(log_path)) if log_path is not None else None
-        )
-        self._fsync = fsync
+        backend: LedgerBackend | None
+        if isinstance(ledger, LedgerBackend):
+            backend = ledger
+        elif ledger is not None:
+            backend = open_ledger(ledger, fsync=fsync)
+        elif log_path is not None:
+            backend = JsonlLedger(log_path, fsync=fsync)
+        else:
+            backend = None
+        self.backend = backend
+        """Where records go (``None``: in memory only)."""
+        self.log_path: str | None = backend.path if isinstance(backend, JsonlLedger) else None
+        self._spool = Spool(spool_path if spool_path is not None else DEFAULT_SPOOL)
+        self._outage = False
         self._provider_types = dict(provider_types or {})
         self._prices = DEFAULT_PRICES if prices is None else prices
         self._overrides: dict[str, dict[str, ModelPrice]] = {
@@ -235,18 +237,16 @@ class CostTracker:
         # neither deadlocks nor interleaves with the record being stored.
         self._lock = threading.RLock()
         self._busy = False
-        self._deferred: deque[tuple[UsageRecord, bytes | None]] = deque()
+        self._deferred: deque[Entry] = deque()
         self._warned: set[tuple[str, ...]] = set()
         self._session_costs: dict[str, float] = {}
         self._records: list[UsageRecord] = []
-        self._dir_ready = False
-        self._fd: int | None = None
-        self._fd_pid = 0
-        self._fd_id = (0, 0)  # (st_dev, st_ino) of the open ledger
-        self._end = -1  # the file's size after this tracker's last write (-1: unknown)
-        self._fd_readable = False
         self._price_cache: dict[tuple[str, str], tuple[ModelPrice, str] | None] = {}
         _TRACKERS.add(self)
+
+    def __repr__(self) -> str:
+        where = self.backend.url if self.backend is not None else "memory"
+        return f"CostTracker({where!r}, enabled={self.enabled})"
 
     def _after_fork_in_child(self) -> None:  # pragma: no cover - runs in a forked child
         # A thread of the parent may have held the lock when another one forked; in the child
@@ -256,8 +256,8 @@ class CostTracker:
 
     @property
     def writes_ledger(self) -> bool:
-        """Whether records go to the ledger file (``enabled`` and a ``log_path``)."""
-        return self.enabled and self.log_path is not None
+        """Whether records go to the ledger (``enabled`` and a ledger or ``log_path``)."""
+        return self.enabled and self.backend is not None
 
     # -- pricing --
 
@@ -374,47 +374,24 @@ class CostTracker:
 
     # -- logging --
 
-    def log_usage(
+    def _make_record(
         self,
         provider: str,
         model: str,
         tokens: Mapping[str, int],
         session_id: str,
         *,
-        model_answered: str | None = None,
-        request_id: str | None = None,
-        complete: bool = True,
-        estimated: bool = False,
-        tags: Mapping[str, str] | None = None,
-        cost: float | None = None,
-        dimensions: Mapping[str, str] | None = None,
+        model_answered: str | None,
+        request_id: str | None,
+        complete: bool,
+        estimated: bool,
+        tags: Mapping[str, str] | None,
+        cost: float | None,
+        dimensions: Mapping[str, str] | None,
+        latency_s: float | None,
+        tool_calls: Sequence[str],
+        warnings: Sequence[str],
     ) -> UsageRecord:
-        r"""Record one call.
-
-        The record is priced (unless ``cost`` is given), counted for :meth:`get_session_cost`
-        and, when the ledger is on, appended as one JSON line. A failure to write the ledger is
-        logged as a WARNING and never raised: the call itself succeeded. A string that is not
-        valid Unicode (a lone surrogate, e.g. a file name from :func:`os.fsdecode`) is recorded
-        with the offending code points escaped (``\xff``), never refused.
-
-        Args:
-            provider: The configured provider name.
-            model: The model id requested.
-            tokens: The call's ``tokens_used``.
-            session_id: The orchestrator session.
-            model_answered: The model id the vendor echoed, if any.
-            request_id: The vendor's request id, if any.
-            complete: False when the call was cut short.
-            estimated: True when the token counts were estimated.
-            tags: Free-form labels.
-            cost: A cost already computed for this call; then ``priced`` is True when the model
-                has a price or the cost is non-zero, and no unpriced warning is logged.
-            dimensions: Non-standard billing dimensions the answer reported (see
-                :meth:`price`).
-
-        Returns:
-            The record.
-        """
         if cost is None:
             cost, as_of, priced = self.price(provider, model, tokens, dimensions=dimensions)
         else:
@@ -424,7 +401,7 @@ class CostTracker:
         prompt = _count(tokens, "prompt")
         completion = _count(tokens, "completion")
         total = tokens.get("total")
-        record = UsageRecord(
+        return UsageRecord(
             ts=datetime.now(timezone.utc),
             session_id=utf8_text(session_id),
             provider=utf8_text(provider),
@@ -443,127 +420,214 @@ class CostTracker:
             complete=complete,
             estimated=estimated,
             tags={utf8_text(str(k)): utf8_text(str(v)) for k, v in (tags or {}).items()},
+            latency_s=latency_s,
+            tool_calls=tuple(utf8_text(name) for name in tool_calls),
+            warnings=tuple(utf8_text(w) for w in warnings),
         )
-        line = _encode(record) if self.writes_ledger else None
-        self._commit(record, line)
+
+    def log_usage(
+        self,
+        provider: str,
+        model: str,
+        tokens: Mapping[str, int],
+        session_id: str,
+        *,
+        model_answered: str | None = None,
+        request_id: str | None = None,
+        complete: bool = True,
+        estimated: bool = False,
+        tags: Mapping[str, str] | None = None,
+        cost: float | None = None,
+        dimensions: Mapping[str, str] | None = None,
+        latency_s: float | None = None,
+        tool_calls: Sequence[str] = (),
+        warnings: Sequence[str] = (),
+        hold: Hold | None = None,
+    ) -> UsageRecord:
+        r"""Record one call (blocking: from async code use :meth:`alog_usage`).
+
+        The record is priced (unless ``cost`` is given), counted for :meth:`get_session_cost`
+        and, when the ledger is on, stored. A write the ledger refuses goes to the spool (one
+        WARNING per outage) and is stored with the next write that succeeds; it is never
+        raised: the call itself succeeded. A string that is not valid Unicode (a lone
+        surrogate, e.g. a file name from :func:`os.fsdecode`) is recorded with the offending
+        code points escaped (``\xff``), never refused.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id requested.
+            tokens: The call's ``tokens_used``.
+            session_id: The orchestrator session.
+            model_answered: The model id the vendor echoed, if any.
+            request_id: The vendor's request id, if any.
+            complete: False when the call was cut short.
+            estimated: True when the token counts were estimated.
+            tags: Free-form labels.
+            cost: A cost already computed for this call; then ``priced`` is True when the model
+                has a price or the cost is non-zero, and no unpriced warning is logged.
+            dimensions: Non-standard billing dimensions the answer reported (see
+                :meth:`price`).
+            latency_s: The attempt's latency.
+            tool_calls: The names of the tools the answer called.
+            warnings: What was changed in the request to fit the model.
+            hold: The budget reservation this record settles.
+
+        Returns:
+            The record.
+        """
+        record = self._make_record(
+            provider, model, tokens, session_id, model_answered=model_answered,
+            request_id=request_id, complete=complete, estimated=estimated, tags=tags,
+            cost=cost, dimensions=dimensions, latency_s=latency_s, tool_calls=tool_calls,
+            warnings=warnings,
+        )  # fmt: skip
+        self._commit(Entry(record, hold))
         return record
 
-    def _commit(self, record: UsageRecord, line: bytes | None) -> None:
+    async def alog_usage(
+        self,
+        provider: str,
+        model: str,
+        tokens: Mapping[str, int],
+        session_id: str,
+        *,
+        model_answered: str | None = None,
+        request_id: str | None = None,
+        complete: bool = True,
+        estimated: bool = False,
+        tags: Mapping[str, str] | None = None,
+        cost: float | None = None,
+        dimensions: Mapping[str, str] | None = None,
+        latency_s: float | None = None,
+        tool_calls: Sequence[str] = (),
+        warnings: Sequence[str] = (),
+        hold: Hold | None = None,
+    ) -> UsageRecord:
+        """Record one call from async code: :meth:`log_usage` without blocking the event loop.
+
+        A database ledger is written from a worker thread; the record is stored (or spooled)
+        before this returns, even when the caller is cancelled meanwhile.
+
+        Args:
+            provider: The configured provider name.
+            model: The model id requested.
+            tokens: The call's ``tokens_used``.
+            session_id: The orchestrator session.
+            model_answered: The model id the vendor echoed, if any.
+            request_id: The vendor's request id, if any.
+            complete: False when the call was cut short.
+            estimated: True when the token counts were estimated.
+            tags: Free-form labels.
+            cost: A cost already computed for this call.
+            dimensions: Non-standard billing dimensions the answer reported.
+            latency_s: The attempt's latency.
+            tool_calls: The names of the tools the answer called.
+            warnings: What was changed in the request to fit the model.
+            hold: The budget reservation this record settles.
+
+        Returns:
+            The record.
+        """
+        record = self._make_record(
+            provider, model, tokens, session_id, model_answered=model_answered,
+            request_id=request_id, complete=complete, estimated=estimated, tags=tags,
+            cost=cost, dimensions=dimensions, latency_s=latency_s, tool_calls=tool_calls,
+            warnings=warnings,
+        )  # fmt: skip
+        entry = Entry(record, hold)
+        if self.backend is not None and self.backend.blocking and self.enabled:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._commit, entry)
+        else:
+            self._commit(entry)
+        return record
+
+    def _commit(self, entry: Entry) -> None:
         with self._lock:
             if self._busy:  # re-entered on this thread (a finaliser): store it on the way out
-                self._deferred.append((record, line))
+                self._deferred.append(entry)
                 return
             self._busy = True
             try:
-                self._store(record, line)
+                self._store(entry)
                 while self._deferred:
-                    self._store(*self._deferred.popleft())
+                    self._store(self._deferred.popleft())
             finally:
                 self._busy = False
 
-    def _store(self, record: UsageRecord, line: bytes | None) -> None:
+    def _store(self, entry: Entry) -> None:
+        record = entry.record
         self._session_costs[record.session_id] = round(
             self._session_costs.get(record.session_id, 0.0) + record.cost, 12
         )
-        if line is None:
+        if self.backend is None or not self.enabled:
             self._records.append(record)
         else:
-            self._append(line)
+            self._write([entry])
 
-    def _open_fd(self) -> int:
-        """Open (or create) the ledger for appending; read access too, for the newline check."""
-        assert self.log_path is not None
-        if not self._dir_ready:
-            os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-            self._dir_ready = True
-        flags = os.O_APPEND | os.O_CREAT
+    def _write(self, entries: list[Entry]) -> None:
+        """Store entries, the spool's first; on failure spool them (never raised)."""
+        assert self.backend is not None
         try:
-            fd = os.open(self.log_path, os.O_RDWR | flags, 0o600)
-            self._fd_readable = True
-        except PermissionError:  # a write-only ledger: append without the newline check
-            fd = os.open(self.log_path, os.O_WRONLY | flags, 0o600)
-            self._fd_readable = False
-        self._fd, self._fd_pid = fd, os.getpid()
-        st = os.fstat(fd)
-        self._fd_id = (st.st_dev, st.st_ino)
-        return fd
+            if self._spool.pending:
+                stored = self._spool.flush(self.backend.write)
+                if stored:
+                    logger.warning(
+                        "the cost ledger %s answers again: stored %d spooled record(s)",
+                        self.backend.url,
+                        stored,
+                    )
+            self.backend.write(entries)
+            self._outage = False
+        except LedgerUnavailableError as exc:
+            self._spool_entries(entries, exc)
+        except OSError as exc:  # the spool itself could not be read
+            self._spool_entries(entries, exc)
 
-    def _ledger_fd(self) -> tuple[int, int]:
-        """The descriptor of the file now at ``log_path``, and that file's size (-1: unknown).
-
-        The descriptor is kept open, but a ledger that was renamed (logrotate), replaced or
-        deleted since is closed and ``log_path`` (re)opened, so records always land there.
-        """
-        assert self.log_path is not None
-        if self._fd is not None and self._fd_pid == os.getpid():
-            try:
-                st = os.stat(self.log_path)
-            except FileNotFoundError:
-                self._dir_ready = False  # its directory may be gone too
-            else:
-                if (st.st_dev, st.st_ino) == self._fd_id:
-                    return self._fd, st.st_size
-            self._close_fd()
-        return self._open_fd(), -1
-
-    def _append(self, data: bytes) -> None:
+    def _spool_entries(self, entries: list[Entry], why: Exception) -> None:
+        assert self.backend is not None
         try:
-            fd, size = self._ledger_fd()
-            self._checked_write(fd, data, size)
-            if self._fsync:
-                os.fsync(fd)
+            self._spool.add(entries)
         except OSError as exc:
-            self._end = -1
-            self._dir_ready = False
-            self._close_fd()
-            logger.warning("could not append to the cost ledger %s: %s", self.log_path, exc)
+            logger.warning(
+                "could not store %d cost record(s): the ledger %s failed (%s) and so did its "
+                "spool %s (%s)",
+                len(entries),
+                self.backend.url,
+                why,
+                self._spool.path,
+                exc,
+            )
+            return
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "could not store in the cost ledger %s (%s): records go to the spool %s until "
+                "it answers again",
+                self.backend.url,
+                why,
+                self._spool.path,
+            )
 
-    @staticmethod
-    def _write(fd: int, data: bytes) -> None:
-        # One write per line: O_APPEND makes it land whole at the end of the file even when
-        # other processes append at the same time.
-        written = os.write(fd, data)
-        if written < len(data):  # a full disk: the retry raises ENOSPC
-            os.write(fd, data[written:])
+    def flush_spool(self) -> int:
+        """Store the spooled records now, if the ledger answers.
 
-    def _checked_write(self, fd: int, data: bytes, seen: int) -> None:
-        locked = _CHECKS and _lock_file(fd)
-        try:
-            # A file that does not end in a newline ends in a torn record (a full disk, a
-            # writer killed mid-write): end that line first, or this record would join it.
-            # Under the file lock no other llmorch writer is half-way through its line.
-            end, self._end = self._end, -1
-            if _CHECKS and self._fd_readable:
-                size = os.lseek(fd, 0, os.SEEK_END)
-                # The file still ends where this tracker's last line ended: it ends in that
-                # line's newline, so there is nothing to read.
-                if size and not (locked and size == end == seen):
-                    if os.pread(fd, 1, size - 1) != b"\n":
-                        data = b"\n" + data
-                self._write(fd, data)
-                if locked:  # no other llmorch writer moved the end meanwhile
-                    self._end = size + len(data)
-            else:
-                self._write(fd, data)
-        finally:
-            if locked:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _close_fd(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None and self._fd_pid == os.getpid():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        Returns:
+            How many were stored (0 when none were waiting or the ledger still fails).
+        """
+        if self.backend is None or not self._spool.pending:
+            return 0
+        with self._lock:
+            try:
+                return self._spool.flush(self.backend.write)
+            except (LedgerUnavailableError, OSError):
+                return 0
 
     def close(self) -> None:
-        """Close the ledger file (it reopens on the next record). Safe to call twice."""
+        """Close the ledger's files and connections (they reopen when used). Safe to call twice."""
         with self._lock:
-            if not self._busy:
-                self._close_fd()
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:  # not when __init__ failed half-way
-            self._close_fd()
+            if not self._busy and self.backend is not None:
+                self.backend.close()
 
     # -- reading --
 
@@ -586,11 +650,9 @@ class CostTracker:
     ) -> Iterator[UsageRecord]:
         """Read the records in a time window.
 
-        With the ledger on, the ledger file is read, so records of earlier processes are
-        included; a missing file yields nothing; a corrupt or partial line, or one that does not
-        fit the schema, is skipped with a WARNING naming its line number, and any whole records
-        glued to a torn one on that line are still yielded. Otherwise this tracker's in-memory
-        records are used.
+        With the ledger on, the ledger is read, so records of earlier processes are included
+        (a JSON-lines file skips a corrupt line with a WARNING naming its line number);
+        otherwise this tracker's in-memory records are used.
 
         Args:
             start_date: Inclusive lower bound. Naive datetimes are taken as UTC; a ``date``
@@ -598,118 +660,53 @@ class CostTracker:
             end_date: Exclusive upper bound, same rules.
 
         Yields:
-            The records in ledger order.
+            The records (JSON lines: in file order; SQL: in time order).
         """
         start = _as_utc(start_date, "start_date")
         end = _as_utc(end_date, "end_date")
-        for record in self._all_records():
-            if start is not None and record.ts < start:
-                continue
-            if end is not None and record.ts >= end:
-                continue
-            yield record
-
-    def _all_records(self) -> Iterable[UsageRecord]:
-        if not self.writes_ledger:
-            with self._lock:
-                return list(self._records)
-        return self._read_ledger()
-
-    def _read_ledger(self) -> Iterator[UsageRecord]:
-        assert self.log_path is not None
-        try:
-            fh = open(self.log_path, "rb")
-        except FileNotFoundError:
+        if self.writes_ledger:
+            assert self.backend is not None
+            yield from self.backend.iter_records(start, end)
             return
-        # Bad lines are reported once a line that looks like a record (a JSON object, even a
-        # torn one) shows the file is a ledger; a file with no such line at all (a config, a
-        # CSV) is not a ledger: one error, not a warning per line.
-        held: list[tuple[int, Exception, int]] = []
-        is_ledger = False
-        with fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = record_from_dict(json.loads(raw.decode("utf-8")))
-                except (ValueError, TypeError, RecursionError) as exc:
-                    kept = _resync(raw)
-                    held.append((lineno, exc, len(kept)))
-                    if kept or raw.lstrip().startswith(b"{"):
-                        is_ledger = True
-                    if is_ledger:
-                        self._warn_skipped(held)
-                    yield from kept
-                else:
-                    if not is_ledger:
-                        is_ledger = True
-                        self._warn_skipped(held)
-                    yield record
-        if held and not is_ledger:
-            first, problem, _ = held[0]
-            raise OrchestratorError(
-                f"{self.log_path}: not a llmorch cost ledger (none of its {len(held)} "
-                f"line(s) is a ledger record; line {first}: {problem})"
-            )
-
-    def _warn_skipped(self, held: list[tuple[int, Exception, int]]) -> None:
-        for lineno, exc, kept in held:
-            logger.warning(
-                "skipping line %d of the cost ledger %s: %s%s",
-                lineno,
-                self.log_path,
-                exc,
-                f" (kept the {kept} whole record(s) glued to it)" if kept else "",
-            )
-        held.clear()
+        with self._lock:
+            records = list(self._records)
+        for record in records:
+            if (start is None or record.ts >= start) and (end is None or record.ts < end):
+                yield record
 
     def get_usage_report(
         self,
         start_date: datetime | date | None = None,
         end_date: datetime | date | None = None,
+        *,
+        by_tags: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Summarise the records in a time window.
+        """Summarise the records in a time window (on a SQL ledger: aggregated in SQL).
 
         Args:
             start_date: Inclusive lower bound (see :meth:`iter_records`).
             end_date: Exclusive upper bound.
+            by_tags: Tag names to group by as well: ``by_tag[name][value]``; records without
+                that tag are in no group of it.
 
         Returns:
             ``total_requests``, ``total_tokens``, ``total_cost``, ``unpriced_requests``,
             ``start_date`` and ``end_date`` (UTC ISO strings or ``None``), and the groupings
             ``by_provider`` (provider name), ``by_model`` (``"provider/model"``), ``by_session``
             and ``by_day`` (``"YYYY-MM-DD"``, UTC), each mapping a key to
-            ``{"cost", "requests", "tokens"}``.
+            ``{"cost", "requests", "tokens"}``; ``by_tag`` when ``by_tags`` is given.
         """
         start = _as_utc(start_date, "start_date")
         end = _as_utc(end_date, "end_date")
-        report: dict[str, Any] = {
-            "total_requests": 0,
-            "total_tokens": 0,
-            "total_cost": 0.0,
-            "by_provider": {},
-            "by_model": {},
-            "by_session": {},
-            "by_day": {},
-            "unpriced_requests": 0,
-            "start_date": start.isoformat() if start else None,
-            "end_date": end.isoformat() if end else None,
-        }
-        for record in self.iter_records(start, end):
-            report["total_requests"] += 1
-            report["total_tokens"] += record.total
-            report["total_cost"] = round(report["total_cost"] + record.cost, 12)
-            if not record.priced:
-                report["unpriced_requests"] += 1
-            keys = (
-                ("by_provider", record.provider),
-                ("by_model", f"{record.provider}/{record.model}"),
-                ("by_session", record.session_id),
-                ("by_day", record.ts.astimezone(timezone.utc).date().isoformat()),
-            )
-            for group, key in keys:
-                _add(report[group].setdefault(key, _bucket()), record)
-        return report
+        tags = [by_tags] if isinstance(by_tags, str) else list(by_tags)
+        if self.writes_ledger:
+            assert self.backend is not None
+            agg = self.backend.aggregate(start, end, tags)
+        else:
+            agg = Aggregate()
+            for record in self.iter_records(start, end):
+                agg.add(record, tags)
+        return agg.report(start, end, tags)
 
     def export_to_csv(
         self,
@@ -754,62 +751,3 @@ def _reset_trackers_in_child() -> None:  # pragma: no cover - runs in a forked c
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(after_in_child=_reset_trackers_in_child)
-
-
-def _lock_file(fd: int) -> bool:
-    """Take the ledger's advisory lock between llmorch writers, if it comes within ~1 ms.
-
-    It only makes the torn-record check exact. A writer stopped (SIGSTOP, a debugger) while
-    holding it must not stall every other process, so after a bounded wait, or where the
-    filesystem has no locks, the record is appended without it.
-    """
-    for _ in range(_LOCK_TRIES):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # noqa: PERF203 - a retry loop
-            os.sched_yield()
-        except OSError:  # e.g. ENOLCK on some network filesystems
-            return False
-        else:
-            return True
-    return False
-
-
-def _resync(raw: bytes) -> list[UsageRecord]:
-    """The whole records in a corrupt ledger line.
-
-    A torn record (a writer killed mid-write, a full disk) followed on the same line by the next
-    process's record makes one unparseable line. The records in it start at ``{"v"``; a JSON
-    string cannot hold that text unescaped, so each candidate is tried in turn and every one that
-    parses as a record, with valid UTF-8 throughout, is kept. A torn record never parses: it lacks
-    at least its closing brace.
-    """
-    text = raw.decode("utf-8", "surrogateescape")
-    kept: list[UsageRecord] = []
-    misses = 0
-    pos = text.find(_RECORD_START)
-    while pos != -1 and misses < _MAX_RESYNC_MISSES:
-        found = _record_at(text, pos)
-        if found is None:
-            misses += 1
-            pos = text.find(_RECORD_START, pos + 1)
-        else:
-            kept.append(found[0])
-            pos = text.find(_RECORD_START, found[1])
-    return kept
-
-
-def _record_at(text: str, pos: int) -> tuple[UsageRecord, int] | None:
-    """The record that starts at ``text[pos]`` and where it ends, or ``None``."""
-    try:
-        obj, end = _DECODER.raw_decode(text, pos)
-        text[pos:end].encode("utf-8")  # bytes that were not UTF-8 are not a record
-        return record_from_dict(obj), end
-    except (ValueError, TypeError, RecursionError):
-        return None
-
-
-def _encode(record: UsageRecord) -> bytes:
-    """One ledger line (its strings are already UTF-8-safe, see :func:`_utf8_text`)."""
-    line = json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
-    return (line + "\n").encode("utf-8")

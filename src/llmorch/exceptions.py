@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AllFallbacksFailedError",
     "AuthenticationError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentFilteredError",
     "ContextLengthExceededError",
@@ -234,6 +235,42 @@ class OutputValidationError(OrchestratorError):
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
         super().__init__(f"the answer does not match the response_format: {where}: "
                          f"{first['msg']}{more}")  # fmt: skip
+
+
+class BudgetExceededError(OrchestratorError):
+    """A call was refused before any network call because of a budget (SPEC §2.11).
+
+    It stops the fallback chain: no other model is tried.
+
+    Attributes:
+        budget: The budget's name (``None`` when the ledger could not be asked at all).
+        reason: ``"limit"`` (the attempt's worst case would pass the limit), ``"unavailable"``
+            (the ledger could not be reached, and ``budgets_fail_open`` is off) or
+            ``"unpriced"`` (the model has no price, so its cost cannot be bounded).
+        limit_usd: The budget's limit.
+        spent_usd: Spend recorded in its current window.
+        reserved_usd: Reservations of calls in flight.
+        requested_usd: This attempt's worst-case cost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str | None,
+        reason: str,
+        limit_usd: float | None = None,
+        spent_usd: float | None = None,
+        reserved_usd: float | None = None,
+        requested_usd: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.reason = reason
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.reserved_usd = reserved_usd
+        self.requested_usd = requested_usd
 
 
 class AllFallbacksFailedError(OrchestratorError):

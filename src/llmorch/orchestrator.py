@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.to_thread
 
 from llmorch import _http
 from llmorch._call import full_request as _full_request
@@ -24,6 +25,7 @@ from llmorch._call import given as _given
 from llmorch._call import settle
 from llmorch._options import refuse_unknown
 from llmorch._retry import Backoff, decide
+from llmorch.budgets import BudgetGuard
 from llmorch.capabilities import learn
 from llmorch.config import ConfigManager, OrchestratorConfig
 from llmorch.costs import CostTracker
@@ -40,6 +42,7 @@ from llmorch.exceptions import (
     ProviderUnavailableError,
 )
 from llmorch.fit import fit
+from llmorch.ledger.base import Hold, LedgerUnavailableError
 from llmorch.messages import validate_messages
 from llmorch.output import parse_answer, retry_messages, tool_answer, tool_events_as_text
 from llmorch.pricing import usage_dimensions
@@ -274,12 +277,21 @@ class AsyncLLMOrchestrator:
         self._finalizer = weakref.finalize(self, self._leftovers.release)
         self._cooldown: dict[tuple[str, str], float] = {}
         self._owned: dict[str, frozenset[str]] = {}  # per provider: the body fields it builds
+        tracking = config.cost_tracking
         self.cost_tracker = CostTracker(
-            enabled=config.cost_tracking.enabled,
-            log_path=config.cost_tracking.log_path,
+            enabled=tracking.enabled,
+            log_path=tracking.log_path,
             pricing=config.pricing,
+            ledger=tracking.ledger,
+            spool_path=tracking.spool_path,
             provider_types={name: p.type for name, p in config.providers.items()},
             prices=config.price_table(),
+        )
+        self._budgets = BudgetGuard(
+            config.budgets,
+            self.cost_tracker,
+            ttl_s=config.budget_reservation_ttl_s,
+            fail_open=config.budgets_fail_open,
         )
 
     def __repr__(self) -> str:
@@ -394,10 +406,34 @@ class AsyncLLMOrchestrator:
             )
         return name, chain
 
-    def _cooling(self, name: str, chain: list[str]) -> list[str]:
-        now = time.monotonic()
-        ready = [m for m in chain if self._cooldown.get((name, m), 0.0) <= now]
+    async def _cooling(self, name: str, chain: list[str]) -> list[str]:
+        """The chain without the models benched by ``cooldown_s`` (all of it if all are).
+
+        With a shared ledger (SQL) a model another process benched is skipped too.
+        """
+        if self.config.providers[name].cooldown_s <= 0:
+            return chain
+        now = time.time()
+        benched = {m for (p, m), until in self._cooldown.items() if p == name and until > now}
+        backend = self.cost_tracker.backend
+        if backend is not None and backend.shared:
+            try:
+                benched |= set(await anyio.to_thread.run_sync(backend.benched, name, now))
+            except LedgerUnavailableError as exc:
+                logger.debug("shared cooldowns unavailable: %s", exc)
+        ready = [m for m in chain if m not in benched]
         return ready or chain
+
+    async def _bench(self, name: str, model: str, seconds: float) -> None:
+        until = time.time() + seconds
+        self._cooldown[(name, model)] = until
+        backend = self.cost_tracker.backend
+        if backend is not None and backend.shared:
+            try:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(backend.bench, name, model, until)
+            except LedgerUnavailableError as exc:
+                logger.debug("could not share the cooldown of %s/%s: %s", name, model, exc)
 
     async def _run_chain(
         self,
@@ -409,7 +445,7 @@ class AsyncLLMOrchestrator:
         provider_config = self.config.providers[name]
         backoff = Backoff(max_s=provider_config.max_backoff_s)
         attempts: list[tuple[str, OrchestratorError]] = []
-        models = self._cooling(name, chain)
+        models = await self._cooling(name, chain)
         for index, model in enumerate(models):
             if self._registry is not None:
                 self._registry.warn_if_deprecated(name, model)
@@ -453,7 +489,7 @@ class AsyncLLMOrchestrator:
                 break
             attempts.append((model, error))
             if provider_config.cooldown_s > 0 and benches_model(error):
-                self._cooldown[(name, model)] = time.monotonic() + provider_config.cooldown_s
+                await self._bench(name, model, provider_config.cooldown_s)
             if index + 1 < len(models):
                 logger.warning(
                     "model %s/%s failed with %s%s; falling back to %s",
@@ -772,19 +808,25 @@ class AsyncLLMOrchestrator:
         """One call down the chain, recorded; with the request the answering model got."""
         first = self._fit(request.with_model(chain[0]), name)  # raises before any I/O
         fitted = {first.model: first}
+        holds: dict[str, Hold | None] = {}
 
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse[Any]:
             base = request.with_model(model_id)
             sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
+            hold = holds[model_id] = await self._reserve(adapter, sent, tags)
             started = time.perf_counter()
             try:
-                response = await adapter.send_request(sent)
-            except ProviderError as exc:
-                again = self._relearned(adapter, base, sent, exc)
-                if again is None:
-                    raise
-                sent = fitted[model_id] = again
-                response = await adapter.send_request(sent)
+                try:
+                    response = await adapter.send_request(sent)
+                except ProviderError as exc:
+                    again = self._relearned(adapter, base, sent, exc)
+                    if again is None:
+                        raise
+                    sent = fitted[model_id] = again
+                    response = await adapter.send_request(sent)
+            except BaseException:
+                await self._budgets.release(hold)
+                raise
             response.latency_s = time.perf_counter() - started
             if sent.output is not None and sent.output.mode == "tool":
                 tool_answer(response)
@@ -796,13 +838,26 @@ class AsyncLLMOrchestrator:
 
         response, model_id, attempts = await self._run_chain(name, chain, attempt)
         response.attempts = attempts
-        self._record_response(response, tags)
+        await self._record_response(response, tags, holds.get(model_id))
         return response, fitted[model_id]
 
-    def _record_response(
-        self, response: LLMResponse, tags: Mapping[str, str] | None = None
+    async def _reserve(
+        self, adapter: BaseLLMProvider, sent: ChatRequest, tags: Mapping[str, str] | None
+    ) -> Hold | None:
+        """Reserve an attempt's worst case under its budgets (raises before any I/O)."""
+        if not self._budgets.budgets:
+            return None
+        return await self._budgets.reserve(
+            adapter.name, adapter.config.type, sent, self.session_id, tags
+        )
+
+    async def _record_response(
+        self,
+        response: LLMResponse,
+        tags: Mapping[str, str] | None = None,
+        hold: Hold | None = None,
     ) -> None:
-        record = self.cost_tracker.log_usage(
+        record = await self.cost_tracker.alog_usage(
             response.provider,
             response.model,
             response.tokens_used,
@@ -811,6 +866,10 @@ class AsyncLLMOrchestrator:
             request_id=response.request_id,
             tags=tags,
             dimensions=usage_dimensions(response.raw_response),
+            latency_s=response.latency_s,
+            tool_calls=[call.name for call in response.tool_calls],
+            warnings=response.warnings,
+            hold=hold,
         )
         response.cost = record.cost
 
@@ -923,27 +982,27 @@ class AsyncLLMOrchestrator:
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
             base = request.with_model(model_id)
             sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
+            hold = await self._reserve(adapter, sent, tags)
             try:
-                return await open_attempt(
-                    OpenedStream(
-                        name,
-                        model_id,
-                        events_for(adapter, sent),
-                        StreamAccumulator(),
-                        [],
-                        time.perf_counter(),
-                    )
-                )
-            except ProviderError as exc:
-                again = self._relearned(adapter, base, sent, exc)
-                if again is None:
-                    raise
-                sent = fitted[model_id] = again
-                opened = OpenedStream(
-                    name, model_id, events_for(adapter, sent), StreamAccumulator(), [],
-                    time.perf_counter(),
-                )  # fmt: skip
-                return await open_attempt(opened)
+                try:
+                    opened = OpenedStream(
+                        name, model_id, events_for(adapter, sent), StreamAccumulator(), [],
+                        time.perf_counter(), hold=hold,
+                    )  # fmt: skip
+                    return await open_attempt(opened)
+                except ProviderError as exc:
+                    again = self._relearned(adapter, base, sent, exc)
+                    if again is None:
+                        raise
+                    sent = fitted[model_id] = again
+                    opened = OpenedStream(
+                        name, model_id, events_for(adapter, sent), StreamAccumulator(), [],
+                        time.perf_counter(), hold=hold,
+                    )  # fmt: skip
+                    return await open_attempt(opened)
+            except BaseException:
+                await self._budgets.release(hold)
+                raise
 
         async def opener() -> OpenedStream:
             await self._ensure_started()
@@ -954,6 +1013,9 @@ class AsyncLLMOrchestrator:
         def finish(opened: OpenedStream, complete: bool) -> LLMResponse[Any]:
             return self._finish_stream(opened, complete, fitted[opened.model], tags)
 
+        async def afinish(opened: OpenedStream, complete: bool) -> LLMResponse[Any]:
+            return await self._afinish_stream(opened, complete, fitted[opened.model], tags)
+
         def validate(response: LLMResponse[Any]) -> None:
             try:
                 parse_answer(response, fitted[response.model])
@@ -961,7 +1023,9 @@ class AsyncLLMOrchestrator:
                 exc.response = response
                 raise
 
-        return ResponseStream(opener, finish, validate if request.response_format else None)
+        return ResponseStream(
+            opener, finish, validate if request.response_format else None, afinish
+        )
 
     def _finish_stream(
         self,
@@ -970,6 +1034,31 @@ class AsyncLLMOrchestrator:
         request: ChatRequest,
         tags: Mapping[str, str] | None,
     ) -> LLMResponse[Any]:
+        """Record a stream that ended and build its response, blocking (a finaliser's path)."""
+        usage = self._stream_usage(opened, complete, request, tags)
+        record = self.cost_tracker.log_usage(*usage[0], **usage[1])
+        return self._stream_response(opened, request, usage[0][2], record.cost, usage[1])
+
+    async def _afinish_stream(
+        self,
+        opened: OpenedStream,
+        complete: bool,
+        request: ChatRequest,
+        tags: Mapping[str, str] | None,
+    ) -> LLMResponse[Any]:
+        """Record a stream that ended and build its response, off the event loop."""
+        usage = self._stream_usage(opened, complete, request, tags)
+        record = await self.cost_tracker.alog_usage(*usage[0], **usage[1])
+        return self._stream_response(opened, request, usage[0][2], record.cost, usage[1])
+
+    def _stream_usage(
+        self,
+        opened: OpenedStream,
+        complete: bool,
+        request: ChatRequest,
+        tags: Mapping[str, str] | None,
+    ) -> tuple[tuple[str, str, dict[str, int], str], dict[str, Any]]:
+        """The ledger record's arguments for a stream that ended."""
         acc = opened.accumulator
         text = acc.text
         tokens = acc.tokens
@@ -984,27 +1073,37 @@ class AsyncLLMOrchestrator:
             estimated = True
             tokens = {**tokens, "completion": estimate_tokens(text)}
             tokens["total"] = tokens["prompt"] + tokens["completion"]
-        record = self.cost_tracker.log_usage(
-            opened.provider,
-            opened.model,
-            tokens,
-            self.session_id,
-            model_answered=acc.model_answered,
-            request_id=acc.request_id,
-            complete=complete,
-            estimated=estimated,
-            tags=tags,
-            dimensions=usage_dimensions(acc.raw),
-        )
+        return (opened.provider, opened.model, tokens, self.session_id), {
+            "model_answered": acc.model_answered,
+            "request_id": acc.request_id,
+            "complete": complete,
+            "estimated": estimated,
+            "tags": tags,
+            "dimensions": usage_dimensions(acc.raw),
+            "latency_s": time.perf_counter() - opened.started,
+            "tool_calls": [call.name for call in acc.tool_calls],
+            "warnings": request.warnings,
+            "hold": opened.hold,
+        }
+
+    def _stream_response(
+        self,
+        opened: OpenedStream,
+        request: ChatRequest,
+        tokens: dict[str, int],
+        cost: float,
+        usage: Mapping[str, Any],
+    ) -> LLMResponse[Any]:
+        acc = opened.accumulator
         response: LLMResponse[Any] = LLMResponse(
-            content=text,
+            content=acc.text,
             model=opened.model,
             provider=opened.provider,
             tokens_used=tokens,
             finish_reason=acc.finish_reason,
-            cost=record.cost,
+            cost=cost,
             request_id=acc.request_id,
-            latency_s=time.perf_counter() - opened.started,
+            latency_s=usage["latency_s"],
             attempts=opened.attempts,
             raw_response=acc.raw,
             model_answered=acc.model_answered,
@@ -1054,6 +1153,19 @@ class AsyncLLMOrchestrator:
             The sum of the recorded costs.
         """
         return self.cost_tracker.get_session_cost(self.session_id)
+
+    async def budgets(self) -> list[dict[str, Any]]:
+        """Every configured budget's current window, read from the ledger (all processes).
+
+        Returns:
+            One dict per budget, in configured order: ``name``, ``window`` (``2026-12-01``,
+            ``2026-12`` or ``total``), ``limit_usd``, ``spent_usd``, ``reserved_usd`` (calls in
+            flight) and ``remaining_usd``.
+
+        Raises:
+            OrchestratorError: The ledger cannot be reached.
+        """
+        return await self._budgets.state()
 
     def conversation(
         self,

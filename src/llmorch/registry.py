@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import math
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -175,8 +176,9 @@ class ModelRegistry:
             for an unset ``${VAR}``): a refresh of every provider then skips that provider with
             one WARNING; any other use raises the error.
         cache_path: The JSON cache file, or ``None`` to keep everything in memory only.
-        on_usage: Called with the response of every successful :meth:`validate_model` call,
-            which is billed (the orchestrator passes its cost tracker's hook).
+        on_usage: Called (and awaited, if it returns an awaitable) with the response of every
+            successful :meth:`validate_model` call, which is billed (the orchestrator passes its
+            cost tracker's hook).
         listing_keys: Per provider name, what identifies its listing (see :func:`listing_key`);
             the cache is keyed by it, and names with one key share one listing. A name not in
             it is its own key.
@@ -195,7 +197,7 @@ class ModelRegistry:
         *,
         adapter: Callable[[str], BaseLLMProvider] | None = None,
         cache_path: str | os.PathLike[str] | None = None,
-        on_usage: Callable[[LLMResponse], None] | None = None,
+        on_usage: Callable[[LLMResponse], Awaitable[None] | None] | None = None,
         listing_keys: Mapping[str, str] | None = None,
     ) -> None:
         if adapter is None:
@@ -649,7 +651,9 @@ class ModelRegistry:
         if info is not None:
             info.last_validated = _utcnow()
         if self._on_usage is not None:
-            self._on_usage(response)
+            recorded = self._on_usage(response)
+            if inspect.isawaitable(recorded):
+                await recorded
         if info is not None:
             await self._save()
         return True

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -25,6 +25,9 @@ from llmorch.exceptions import OrchestratorError, ProviderError, StreamInterrupt
 from llmorch.messages import ReasoningItem
 from llmorch.tools import ToolCall, generated_id, parse_arguments
 from llmorch.types import LLMResponse, StreamEvent
+
+if TYPE_CHECKING:
+    from llmorch.ledger.base import Hold
 
 __all__ = ["OpenedStream", "ResponseStream", "StreamAccumulator", "open_attempt"]
 
@@ -259,6 +262,7 @@ class OpenedStream:
         started: ``time.perf_counter()`` when the attempt was sent.
         attempts: The failed attempts before this one.
         exhausted: True when the adapter's stream already ended.
+        hold: The attempt's budget reservation, settled when the call is recorded.
     """
 
     provider: str
@@ -269,6 +273,7 @@ class OpenedStream:
     started: float
     attempts: list[tuple[str, OrchestratorError]] = field(default_factory=list)
     exhausted: bool = False
+    hold: Hold | None = None
 
 
 async def open_attempt(opened: OpenedStream) -> OpenedStream:
@@ -317,12 +322,15 @@ class ResponseStream:
         opener: Callable[[], Awaitable[OpenedStream]],
         finish: Callable[[OpenedStream, bool], LLMResponse],
         validate: Callable[[LLMResponse], None] | None = None,
+        afinish: Callable[[OpenedStream, bool], Awaitable[LLMResponse]] | None = None,
     ) -> None:
         self._opener = opener
         self._finish = finish
+        self._afinish = afinish
         self._validate = validate
         self._opened: OpenedStream | None = None
         self._response: LLMResponse | None = None
+        self._ending = False  # the call is being recorded
         self._closed = False
         self._consumer: str | None = None
         self._on_complete: list[Callable[[LLMResponse], None]] = []
@@ -401,7 +409,7 @@ class ResponseStream:
             if type(first) is TextDelta:
                 return first.text
         if opened.exhausted:
-            self._exhausted(opened)
+            await self._exhausted(opened)
         add = opened.accumulator.add
         try:
             while True:
@@ -410,22 +418,22 @@ class ResponseStream:
                     return text
         except StopAsyncIteration:
             opened.accumulator.finish_calls()
-            self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
         except BaseException:
-            self._end(opened, complete=False)
+            await self._aend(opened, complete=False)
             await self._release(opened)
             raise
+        await self._exhausted(opened)
 
-    def _exhausted(self, opened: OpenedStream) -> NoReturn:
+    async def _exhausted(self, opened: OpenedStream) -> NoReturn:
         """The stream ended normally: record it, validate the answer, stop the iteration.
 
         Raises:
             StopAsyncIteration: Always, unless the answer fails its ``response_format``.
             OutputValidationError: The answer does not validate (it is recorded).
         """
-        self._end(opened, complete=True)
+        await self._aend(opened, complete=True)
         if self._validate is not None and self._response is not None:
             validate, self._validate = self._validate, None
             validate(self._response)
@@ -451,7 +459,7 @@ class ResponseStream:
         if opened.pending:
             return opened.pending.pop(0)
         if opened.exhausted:
-            self._exhausted(opened)
+            await self._exhausted(opened)
         translate = opened.accumulator.translate
         try:
             while True:
@@ -462,18 +470,18 @@ class ResponseStream:
                     return out[0]
         except StopAsyncIteration:
             opened.accumulator.finish_calls()
-            self._exhausted(opened)
         except ProviderError as exc:
             raise await self._interrupted(opened, exc) from exc
         except BaseException:
-            self._end(opened, complete=False)
+            await self._aend(opened, complete=False)
             await self._release(opened)
             raise
+        await self._exhausted(opened)
 
     async def _interrupted(
         self, opened: OpenedStream, exc: ProviderError
     ) -> StreamInterruptedError:
-        self._end(opened, complete=False)
+        await self._aend(opened, complete=False)
         await self._release(opened)
         acc = opened.accumulator
         partial = acc.text
@@ -492,11 +500,26 @@ class ResponseStream:
         )
 
     def _end(self, opened: OpenedStream, *, complete: bool) -> None:
-        """Record the call exactly once and build the response (sync, so it survives cancel)."""
-        if self._response is not None:
+        """Record the call exactly once and build the response, blocking (the finaliser's way)."""
+        if self._response is not None or self._ending:
             return
-        self._closed = True
-        self._response = self._finish(opened, complete)
+        self._closed = self._ending = True
+        self._ended(self._finish(opened, complete), complete)
+
+    async def _aend(self, opened: OpenedStream, *, complete: bool) -> None:
+        """Record the call exactly once and build the response; a cancel waits for the record."""
+        if self._response is not None or self._ending:
+            return
+        self._closed = self._ending = True
+        if self._afinish is None:
+            self._ended(self._finish(opened, complete), complete)
+            return
+        with anyio.CancelScope(shield=True):
+            response = await self._afinish(opened, complete)
+        self._ended(response, complete)
+
+    def _ended(self, response: LLMResponse, complete: bool) -> None:
+        self._response = response
         for end_callback in self._on_end:
             end_callback(self._response, complete)
         if complete:
@@ -520,7 +543,7 @@ class ResponseStream:
         if opened is None or self._response is not None and opened.exhausted:
             return
         if self._response is None:
-            self._end(opened, complete=opened.exhausted and not opened.pending)
+            await self._aend(opened, complete=opened.exhausted and not opened.pending)
         await self._release(opened)
 
     def __del__(self) -> None:

@@ -896,6 +896,16 @@ class LLMOrchestrator:
         """
         self._call("refresh_models", provider_name)
 
+    def budgets(self) -> list[dict[str, Any]]:
+        """Every configured budget's current window; see :meth:`AsyncLLMOrchestrator.budgets`.
+
+        Returns:
+            One dict per budget: ``name``, ``window``, ``limit_usd``, ``spent_usd``,
+            ``reserved_usd`` and ``remaining_usd``.
+        """
+        states: list[dict[str, Any]] = self._call("budgets")
+        return states
+
     def get_session_cost(self) -> float:
         """USD spent by this session so far (in this process).
 

@@ -399,7 +399,7 @@ class Aggregate:
             record.session_id,
             record.ts.date().isoformat(),
         )
-        for name, key in zip(GROUPS, keys):
+        for name, key in zip(GROUPS, keys, strict=True):
             group = groups[name]
             bucket = group.get(key)
             if bucket is None:

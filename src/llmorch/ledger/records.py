@@ -59,6 +59,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 )
 """The keys of one ledger line, in order; also the CSV header (``v`` always comes first)."""
 
+
 def iso_ts(ts: datetime) -> str:
     """A timestamp as the ledger writes it: UTC ISO-8601 ending in ``+00:00``.
 
