@@ -151,6 +151,55 @@ _INSERT_STAGE = (
     "ON CONFLICT (id) DO NOTHING"
 )
 
+# A budget window's row, created when absent with the spend of the records it matches.
+_SEED = (
+    'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
+    "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records"
+)
+
+_KEYS = (
+    "SELECT * FROM unnest(%(budgets)s::text[], %(windows)s::text[], %(limits)s::bigint[]) "
+    'AS k (budget, "window", limit_pico)'
+)
+
+_LOCK = (
+    f"SELECT b.budget FROM llmorch_budgets b JOIN ({_KEYS}) AS k "
+    'USING (budget, "window") ORDER BY b.budget, b."window" FOR UPDATE OF b'
+)
+
+# With the rows locked: drop expired holds, check every claim, store the hold only if all fit,
+# keep the limit as configured now, and say how each budget stands.
+_RESERVE = f"""
+WITH k AS ({_KEYS}),
+held AS (
+    SELECT h.budget, h."window", SUM(h.amount_pico) AS reserved FROM llmorch_holds h
+    JOIN k USING (budget, "window") WHERE h.expires_at > %(now)s GROUP BY h.budget, h."window"
+),
+state AS (
+    SELECT b.budget, b."window", k.limit_pico, b.spent_pico, COALESCE(held.reserved, 0) AS reserved,
+        b.spent_pico + COALESCE(held.reserved, 0) + %(amount)s <= k.limit_pico AS fits
+    FROM llmorch_budgets b JOIN k USING (budget, "window") LEFT JOIN held USING (budget, "window")
+),
+expired AS (
+    DELETE FROM llmorch_holds WHERE budget = ANY(%(budgets)s) AND expires_at <= %(now)s
+),
+limits AS (
+    UPDATE llmorch_budgets b SET limit_pico = k.limit_pico FROM k
+    WHERE b.budget = k.budget AND b."window" = k."window" AND b.limit_pico <> k.limit_pico
+),
+added AS (
+    INSERT INTO llmorch_holds (id, budget, "window", amount_pico, expires_at)
+    SELECT %(id)s, budget, "window", %(amount)s, %(expires)s FROM state
+    WHERE (SELECT count(*) = %(n)s AND bool_and(fits) FROM state)
+)
+SELECT budget, "window", limit_pico, spent_pico, reserved, fits FROM state
+"""
+
+
+def _key(claim: Claim) -> tuple[str, str, int]:
+    return claim.budget, claim.window, claim.limit_pico
+
+
 _SELECT = (
     "SELECT id, v, ts, session_id, provider, model, model_answered, request_id, prompt, "
     "completion, total, cache_read, cache_write, reasoning, cost, pricing_as_of, priced, "
@@ -492,11 +541,9 @@ class PostgresLedger(LedgerBackend):
                 claim, pico = delta[key]
                 where, params = _claim_filter(claim)
                 conn.execute(
-                    'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
-                    "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records "
-                    f'WHERE {where} ON CONFLICT (budget, "window") DO UPDATE '
+                    _SEED + f' WHERE {where} ON CONFLICT (budget, "window") DO UPDATE '
                     "SET spent_pico = llmorch_budgets.spent_pico + %s",
-                    (claim.budget, claim.window, claim.limit_pico, *params, pico),
+                    (*_key(claim), *params, pico),
                 )
             conn.execute(
                 "DELETE FROM llmorch_holds WHERE id = ANY(%s)",
@@ -594,7 +641,12 @@ class PostgresLedger(LedgerBackend):
         """Reserve a hold against its budgets in one transaction (see :class:`LedgerBackend`).
 
         The budget rows are created when absent (seeded from the stored records), then locked
-        in (budget, window) order, waiting at most 250 ms for another transaction's lock.
+        in (budget, window) order, waiting at most 250 ms for another transaction's lock. The
+        whole transaction goes to the server in one pipeline, so the rows stay locked only
+        while the server runs it, never while this process waits for its turn to run. Its
+        commit does not wait for the disk (``synchronous_commit = off``): a reservation is
+        released as soon as it is decided; only a crash of the database server itself could
+        lose the reservations of its last fraction of a second (records are always durable).
 
         Args:
             hold: The reservation.
@@ -610,66 +662,47 @@ class PostgresLedger(LedgerBackend):
         if not hold.claims:
             return None
         claims = sorted(hold.claims, key=lambda c: (c.budget, c.window))
-        budgets = [c.budget for c in claims]
-        windows = [c.window for c in claims]
-        refused: BudgetState | None = None
-        with self._connection("reserving a budget") as conn, conn.transaction():
-            conn.execute(f"SET LOCAL lock_timeout = '{RESERVE_LOCK_TIMEOUT}'")
-            for claim in claims:
-                where, params = _claim_filter(claim)
+        keys = {
+            "budgets": [c.budget for c in claims],
+            "windows": [c.window for c in claims],
+            "limits": [c.limit_pico for c in claims],
+        }
+        with self._connection("reserving a budget") as conn:
+            with conn.pipeline(), conn.transaction():
                 conn.execute(
-                    'INSERT INTO llmorch_budgets (budget, "window", limit_pico, spent_pico) '
-                    "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records "
-                    f'WHERE {where} ON CONFLICT (budget, "window") DO NOTHING',
-                    (claim.budget, claim.window, claim.limit_pico, *params),
+                    "SELECT set_config('lock_timeout', %s, true), "
+                    "set_config('synchronous_commit', 'off', true)",
+                    (RESERVE_LOCK_TIMEOUT,),
                 )
-            rows = conn.execute(
-                'SELECT b.budget, b."window", b.limit_pico, b.spent_pico FROM llmorch_budgets b '
-                'JOIN unnest(%s::text[], %s::text[]) AS k (budget, "window") '
-                'ON b.budget = k.budget AND b."window" = k."window" '
-                'ORDER BY b.budget, b."window" FOR UPDATE OF b',
-                (budgets, windows),
-            ).fetchall()
-            found = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
-            spent = {key: value[1] for key, value in found.items()}
-            for claim in claims:  # a limit changed in the configuration since
-                if found.get((claim.budget, claim.window), (None,))[0] != claim.limit_pico:
+                for claim in claims:
+                    where, params = _claim_filter(claim)
                     conn.execute(
-                        "UPDATE llmorch_budgets SET limit_pico = %s "
-                        'WHERE budget = %s AND "window" = %s',
-                        (claim.limit_pico, claim.budget, claim.window),
+                        _SEED + f" WHERE {where} ON CONFLICT DO NOTHING", (*_key(claim), *params)
                     )
-            conn.execute(
-                "DELETE FROM llmorch_holds WHERE budget = ANY(%s) AND expires_at <= %s",
-                (budgets, now),
-            )
-            reserved = {
-                (r[0], r[1]): int(r[2])
-                for r in conn.execute(
-                    'SELECT budget, "window", SUM(amount_pico) FROM llmorch_holds '
-                    'WHERE budget = ANY(%s) GROUP BY budget, "window"',
-                    (budgets,),
+                # Lock first: the next statement's snapshot, taken once the locks are held,
+                # then sees every reservation committed by the transactions waited for.
+                conn.execute(_LOCK, keys)
+                cur = conn.execute(
+                    _RESERVE,
+                    keys
+                    | {
+                        "id": hold.id,
+                        "amount": hold.amount_pico,
+                        "expires": hold.expires_at,
+                        "now": now,
+                        "n": len(claims),
+                    },
                 )
-            }
-            for claim in hold.claims:
-                key = (claim.budget, claim.window)
-                state = BudgetState(
-                    claim.budget,
-                    claim.window,
-                    claim.limit_pico,
-                    spent.get(key, 0),
-                    reserved.get(key, 0),
+            found = {(r[0], r[1]): r for r in cur.fetchall()}
+        for claim in hold.claims:
+            row = found.get((claim.budget, claim.window))
+            if row is None:
+                raise LedgerUnavailableError(f"the ledger {self.url} lost budget {claim.budget!r}")
+            if not row[5]:
+                return BudgetState(
+                    claim.budget, claim.window, claim.limit_pico, int(row[3]), int(row[4])
                 )
-                if state.spent_pico + state.reserved_pico + hold.amount_pico > claim.limit_pico:
-                    refused = state
-                    raise psycopg.Rollback()
-            conn.execute(
-                'INSERT INTO llmorch_holds (id, budget, "window", amount_pico, expires_at) '
-                'SELECT %s, k.budget, k."window", %s, %s '
-                'FROM unnest(%s::text[], %s::text[]) AS k (budget, "window")',
-                (hold.id, hold.amount_pico, hold.expires_at, budgets, windows),
-            )
-        return refused
+        return None
 
     def release(self, hold_id: str) -> None:
         """Drop a reservation (unknown ids are ignored).
