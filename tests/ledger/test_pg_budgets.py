@@ -5,8 +5,8 @@ worst-case reservations. Each call's real cost is its worst case (the emulator r
 prompt bound as its prompt tokens and the reply fills ``max_tokens``), so a budget that let one
 reservation too many through would show as recorded spend over the limit. The refused calls
 raise ``BudgetExceededError`` before any request; no reservation waits on another's lock (every
-refusal says "limit", none "unavailable", each reserve is quick, and 40 calls of 0.3 s each take
-far less than 40 × 0.3 s). A process killed with SIGKILL mid-call leaves a reservation that
+refusal says "limit", none "unavailable" — the 250 ms lock timeout would have said so — and 40
+calls of 0.3 s each take far less than 40 × 0.3 s). A process killed with SIGKILL mid-call leaves a reservation that
 expires after ``budget_reservation_ttl_s``.
 """
 
@@ -168,9 +168,9 @@ def test_three_processes_never_pass_a_shared_budget(pg_url: str, tmp_path: Path)
         f"max={max(reserve_s) * 1000:.1f} ms; 40 calls wall: {[f'{w:.2f}' for w in walls]} s"
     )
     assert len(reserve_s) == PROCESSES * CALLS
-    # No reservation waited 250 ms for a lock (that is a refusal "unavailable", above); the
-    # time measured here also counts waiting for a pooled connection and this busy process.
-    assert statistics.median(reserve_s) < 0.25
+    # No reservation waited 250 ms for a lock: that would have been a refusal "unavailable"
+    # (checked above). The times printed also count waiting for a pooled connection and for
+    # the CPU (three busy processes), so they are reported, not asserted.
     # Forty 0.3 s calls one after another would take 12 s.
     assert max(walls) < CALLS * CHUNK_DELAY * MAX_TOKENS / 4
 
