@@ -6,8 +6,8 @@ prompt bound as its prompt tokens and the reply fills ``max_tokens``), so a budg
 reservation too many through would show as recorded spend over the limit. The refused calls
 raise ``BudgetExceededError`` before any request; no reservation waits on another's lock (every
 refusal says "limit", none "unavailable" — the 250 ms lock timeout would have said so — and 40
-calls of 0.3 s each take far less than 40 × 0.3 s). A process killed with SIGKILL mid-call leaves a reservation that
-expires after ``budget_reservation_ttl_s``.
+calls of 0.3 s each take far less than 40 × 0.3 s). A process killed with SIGKILL mid-call
+leaves a reservation that expires after ``budget_reservation_ttl_s``.
 """
 
 from __future__ import annotations
