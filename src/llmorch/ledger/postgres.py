@@ -3,9 +3,10 @@
 Every process of a fleet points at one database. Records, budget windows, reservations and
 cooldowns live in five tables (``llmorch_records``, ``llmorch_budgets``, ``llmorch_holds``,
 ``llmorch_cooldowns``, ``llmorch_meta``), created on first use. A reservation is one short
-transaction that locks its budget rows in (budget, window) order with a 250 ms
-``lock_timeout``: reservations never queue behind each other or behind a long transaction, and
-never deadlock. Reports are SQL aggregations with integer pico-dollar sums.
+transaction, sent as one pipeline, that locks its budget rows in (budget, window) order: the
+rows stay locked only while the server runs it, a reservation never waits more than 250 ms for
+a lock (``lock_timeout``; then the ledger counts as unavailable) and never deadlocks. Reports
+are SQL aggregations with integer pico-dollar sums.
 
 Connections come from a :class:`psycopg_pool.ConnectionPool` opened on first use (the
 constructor never connects). A connection that died with the server or the network is dropped
@@ -200,10 +201,9 @@ def _key(claim: Claim) -> tuple[str, str, int]:
     return claim.budget, claim.window, claim.limit_pico
 
 
+# A record's columns, in :data:`_COLUMNS` order (without ``cost_pico``, derived from ``cost``).
 _SELECT = (
-    "SELECT id, v, ts, session_id, provider, model, model_answered, request_id, prompt, "
-    "completion, total, cache_read, cache_write, reasoning, cost, pricing_as_of, priced, "
-    "complete, estimated, tags, latency_s, tool_calls, warnings FROM llmorch_records"
+    f"SELECT {', '.join(name for name, _ in _COLUMNS if name != 'cost_pico')} FROM llmorch_records"
 )
 
 # The forked-away pools of parent processes: kept referenced so that they are never
