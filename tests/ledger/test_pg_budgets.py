@@ -169,8 +169,9 @@ def test_three_processes_never_pass_a_shared_budget(pg_url: str, tmp_path: Path)
     )
     assert len(reserve_s) == PROCESSES * CALLS
     # No reservation waited 250 ms for a lock: that would have been a refusal "unavailable"
-    # (checked above). The times printed also count waiting for a pooled connection and for
-    # the CPU (three busy processes), so they are reported, not asserted.
+    # (checked above). These times also count waiting for a pooled connection and for the CPU
+    # (three busy processes on a small machine), so only most of them must be that quick.
+    assert sorted(reserve_s)[len(reserve_s) * 9 // 10] < 0.25
     # Forty 0.3 s calls one after another would take 12 s.
     assert max(walls) < CALLS * CHUNK_DELAY * MAX_TOKENS / 4
 

@@ -2,11 +2,11 @@
 
 Every process of a fleet points at one database. Records, budget windows, reservations and
 cooldowns live in five tables (``llmorch_records``, ``llmorch_budgets``, ``llmorch_holds``,
-``llmorch_cooldowns``, ``llmorch_meta``), created on first use. A reservation is one short
-transaction, sent as one pipeline, that locks its budget rows in (budget, window) order: the
-rows stay locked only while the server runs it, a reservation never waits more than 250 ms for
-a lock (``lock_timeout``; then the ledger counts as unavailable) and never deadlocks. Reports
-are SQL aggregations with integer pico-dollar sums.
+``llmorch_cooldowns``, ``llmorch_meta``) and one function (``llmorch_reserve``), created on
+first use. A reservation is one statement, its own transaction, that locks its budget rows in
+(budget, window) order: the rows stay locked only while the server runs it, a reservation never
+waits more than 250 ms for a lock (``lock_timeout``; then the ledger counts as unavailable) and
+never deadlocks. Reports are SQL aggregations with integer pico-dollar sums.
 
 Connections come from a :class:`psycopg_pool.ConnectionPool` opened on first use (the
 constructor never connects). A connection that died with the server or the network is dropped
@@ -158,42 +158,44 @@ _SEED = (
     "SELECT %s, %s, %s, COALESCE(SUM(cost_pico), 0) FROM llmorch_records"
 )
 
-_KEYS = (
-    "SELECT * FROM unnest(%(budgets)s::text[], %(windows)s::text[], %(limits)s::bigint[]) "
-    'AS k (budget, "window", limit_pico)'
-)
-
-_LOCK = (
-    f"SELECT b.budget FROM llmorch_budgets b JOIN ({_KEYS}) AS k "
-    'USING (budget, "window") ORDER BY b.budget, b."window" FOR UPDATE OF b'
-)
-
-# With the rows locked: drop expired holds, check every claim, store the hold only if all fit,
-# keep the limit as configured now, and say how each budget stands.
-_RESERVE = f"""
-WITH k AS ({_KEYS}),
-held AS (
-    SELECT h.budget, h."window", SUM(h.amount_pico) AS reserved FROM llmorch_holds h
-    JOIN k USING (budget, "window") WHERE h.expires_at > %(now)s GROUP BY h.budget, h."window"
-),
-state AS (
-    SELECT b.budget, b."window", k.limit_pico, b.spent_pico, COALESCE(held.reserved, 0) AS reserved,
-        b.spent_pico + COALESCE(held.reserved, 0) + %(amount)s <= k.limit_pico AS fits
-    FROM llmorch_budgets b JOIN k USING (budget, "window") LEFT JOIN held USING (budget, "window")
-),
-expired AS (
-    DELETE FROM llmorch_holds WHERE budget = ANY(%(budgets)s) AND expires_at <= %(now)s
-),
-limits AS (
-    UPDATE llmorch_budgets b SET limit_pico = k.limit_pico FROM k
-    WHERE b.budget = k.budget AND b."window" = k."window" AND b.limit_pico <> k.limit_pico
-),
-added AS (
-    INSERT INTO llmorch_holds (id, budget, "window", amount_pico, expires_at)
-    SELECT %(id)s, budget, "window", %(amount)s, %(expires)s FROM state
-    WHERE (SELECT count(*) = %(n)s AND bool_and(fits) FROM state)
-)
-SELECT budget, "window", limit_pico, spent_pico, reserved, fits FROM state
+# A reservation, run by the server in one call: lock the budget rows in (budget, window) order
+# (waiting at most the lock timeout), then — each statement with a snapshot taken after the
+# locks, so it sees every reservation committed by the transactions it waited for — drop the
+# expired holds, keep the limits as configured now, check every claim and store the hold only
+# when all fit. The commit need not wait for the disk: the locks go as soon as it is decided.
+_RESERVE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION llmorch_reserve(
+    p_id text, p_amount bigint, p_expires double precision, p_now double precision,
+    p_budgets text[], p_windows text[], p_limits bigint[]
+) RETURNS TABLE (r_budget text, r_window text, r_spent bigint, r_reserved bigint, r_fits boolean)
+LANGUAGE plpgsql SET lock_timeout = '{RESERVE_LOCK_TIMEOUT}' AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM 1 FROM llmorch_budgets b
+        JOIN unnest(p_budgets, p_windows) AS k (budget, "window")
+        ON b.budget = k.budget AND b."window" = k."window"
+        ORDER BY b.budget, b."window" FOR UPDATE OF b;
+    DELETE FROM llmorch_holds h WHERE h.budget = ANY(p_budgets) AND h.expires_at <= p_now;
+    UPDATE llmorch_budgets b SET limit_pico = k.limit_pico
+        FROM unnest(p_budgets, p_windows, p_limits) AS k (budget, "window", limit_pico)
+        WHERE b.budget = k.budget AND b."window" = k."window" AND b.limit_pico <> k.limit_pico;
+    RETURN QUERY WITH state AS (
+        SELECT b.budget, b."window", b.spent_pico, COALESCE(SUM(h.amount_pico), 0)::bigint AS held,
+            b.spent_pico + COALESCE(SUM(h.amount_pico), 0) + p_amount <= b.limit_pico AS fits
+        FROM llmorch_budgets b
+        JOIN unnest(p_budgets, p_windows) AS k (budget, "window")
+            ON b.budget = k.budget AND b."window" = k."window"
+        LEFT JOIN llmorch_holds h
+            ON h.budget = b.budget AND h."window" = b."window" AND h.expires_at > p_now
+        GROUP BY b.budget, b."window", b.spent_pico, b.limit_pico
+    ), added AS (
+        INSERT INTO llmorch_holds (id, budget, "window", amount_pico, expires_at)
+        SELECT p_id, s.budget, s."window", p_amount, p_expires FROM state s
+        WHERE (SELECT count(*) = cardinality(p_budgets) AND bool_and(t.fits) FROM state t)
+    )
+    SELECT s.budget, s."window", s.spent_pico, s.held, s.fits FROM state s;
+END
+$$
 """
 
 
@@ -408,6 +410,7 @@ class PostgresLedger(LedgerBackend):
         self._pid = os.getpid()
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._ready = False  # the tables were made (or found) by this process
+        self._windows: set[tuple[str, str]] = set()  # budget rows known to exist
 
     # -- connections --
 
@@ -481,7 +484,7 @@ class PostgresLedger(LedgerBackend):
         """Create the tables when absent (one process at a time: an advisory lock)."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, _RESERVE_FUNCTION):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO llmorch_meta (key, value) VALUES ('schema_version', %s) "
@@ -640,13 +643,13 @@ class PostgresLedger(LedgerBackend):
     def reserve(self, hold: Hold, now: float) -> BudgetState | None:
         """Reserve a hold against its budgets in one transaction (see :class:`LedgerBackend`).
 
-        The budget rows are created when absent (seeded from the stored records), then locked
-        in (budget, window) order, waiting at most 250 ms for another transaction's lock. The
-        whole transaction goes to the server in one pipeline, so the rows stay locked only
-        while the server runs it, never while this process waits for its turn to run. Its
-        commit does not wait for the disk (``synchronous_commit = off``): a reservation is
-        released as soon as it is decided; only a crash of the database server itself could
-        lose the reservations of its last fraction of a second (records are always durable).
+        The budget rows are created when absent (seeded from the stored records); then one
+        call of the ``llmorch_reserve`` function locks them in (budget, window) order, waiting
+        at most 250 ms for another transaction's lock, and decides. The rows stay locked only
+        while the server runs that one statement, never while this process waits for the CPU.
+        Its commit does not wait for the disk (``synchronous_commit = off``): only a crash of
+        the database server itself could lose the reservations of its last fraction of a
+        second (records are always written durably).
 
         Args:
             hold: The reservation.
@@ -662,45 +665,40 @@ class PostgresLedger(LedgerBackend):
         if not hold.claims:
             return None
         claims = sorted(hold.claims, key=lambda c: (c.budget, c.window))
-        keys = {
-            "budgets": [c.budget for c in claims],
-            "windows": [c.window for c in claims],
-            "limits": [c.limit_pico for c in claims],
-        }
         with self._connection("reserving a budget") as conn:
-            with conn.pipeline(), conn.transaction():
-                conn.execute(
-                    "SELECT set_config('lock_timeout', %s, true), "
-                    "set_config('synchronous_commit', 'off', true)",
-                    (RESERVE_LOCK_TIMEOUT,),
-                )
-                for claim in claims:
-                    where, params = _claim_filter(claim)
-                    conn.execute(
-                        _SEED + f" WHERE {where} ON CONFLICT DO NOTHING", (*_key(claim), *params)
-                    )
-                # Lock first: the next statement's snapshot, taken once the locks are held,
-                # then sees every reservation committed by the transactions waited for.
-                conn.execute(_LOCK, keys)
-                cur = conn.execute(
-                    _RESERVE,
-                    keys
-                    | {
-                        "id": hold.id,
-                        "amount": hold.amount_pico,
-                        "expires": hold.expires_at,
-                        "now": now,
-                        "n": len(claims),
-                    },
-                )
-            found = {(r[0], r[1]): r for r in cur.fetchall()}
+            fresh = [c for c in claims if (c.budget, c.window) not in self._windows]
+            if fresh:  # a window's first reservation here: create its row if absent
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL lock_timeout = '{RESERVE_LOCK_TIMEOUT}'")
+                    for claim in fresh:
+                        where, params = _claim_filter(claim)
+                        conn.execute(
+                            _SEED + f" WHERE {where} ON CONFLICT DO NOTHING",
+                            (*_key(claim), *params),
+                        )
+            # One statement (its own transaction): the rows are locked only while it runs.
+            rows = conn.execute(
+                "SELECT * FROM llmorch_reserve(%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    hold.id,
+                    hold.amount_pico,
+                    hold.expires_at,
+                    now,
+                    [c.budget for c in claims],
+                    [c.window for c in claims],
+                    [c.limit_pico for c in claims],
+                ),
+            ).fetchall()
+        found = {(r[0], r[1]): r for r in rows}
+        if len(found) < len(claims):  # a budget row was deleted: create it again next time
+            self._windows.difference_update((c.budget, c.window) for c in claims)
+            raise LedgerUnavailableError(f"the ledger {self.url} lost a budget row; retry")
+        self._windows.update(found)
         for claim in hold.claims:
-            row = found.get((claim.budget, claim.window))
-            if row is None:
-                raise LedgerUnavailableError(f"the ledger {self.url} lost budget {claim.budget!r}")
-            if not row[5]:
+            row = found[(claim.budget, claim.window)]
+            if not row[4]:
                 return BudgetState(
-                    claim.budget, claim.window, claim.limit_pico, int(row[3]), int(row[4])
+                    claim.budget, claim.window, claim.limit_pico, int(row[2]), int(row[3])
                 )
         return None
 
