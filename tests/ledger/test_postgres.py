@@ -245,6 +245,15 @@ def test_a_refused_reservation_leaves_nothing(ledger: LedgerBackend) -> None:
     assert [s.reserved_pico for s in states] == [0, 0]
 
 
+def test_a_lowered_limit_applies_to_the_next_reservation(ledger: LedgerBackend) -> None:
+    """The limit is the claim's, as configured now, not the one stored with the window."""
+    assert ledger.reserve(_hold(0.1), time.time()) is None
+    lowered = Claim(DAY.budget, DAY.window, DAY.start, DAY.end, to_pico(0.15), DAY.match)
+    state = ledger.reserve(_hold(0.1, lowered), time.time())
+    assert state is not None
+    assert (state.limit_pico, state.reserved_pico) == (to_pico(0.15), to_pico(0.1))
+
+
 def test_budget_rows_are_seeded_from_the_records_and_settled_once(
     ledger: LedgerBackend,
 ) -> None:
