@@ -438,7 +438,7 @@ class PostgresLedger(LedgerBackend):
             if self._pool is None:
                 pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                     self._conninfo,
-                    kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True},
+                    kwargs=self._connect_kwargs(),
                     min_size=1,
                     max_size=POOL_MAX_SIZE,
                     open=False,
@@ -452,6 +452,12 @@ class PostgresLedger(LedgerBackend):
                 self._pool = pool
                 _OPEN.add(self)
             return self._pool
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self._conninfo:  # the URL's own wins
+            kwargs["connect_timeout"] = CONNECT_TIMEOUT_S
+        return kwargs
 
     @contextlib.contextmanager
     def _connection(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
