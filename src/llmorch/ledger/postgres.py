@@ -224,25 +224,30 @@ def _close_all() -> None:
 
 
 class _PoolErrors(logging.Filter):
-    """Keeps psycopg_pool's connection failures for the ledger's pools instead of logging them.
+    """Keeps psycopg_pool's warnings about the ledger's pools instead of logging them.
 
-    During an outage the pool logs every failed attempt; the tracker already warns once per
-    outage and spools, so those lines would only repeat it. The pool's own error for a caller
-    that waited says only that no connection came; the failure kept here says why.
+    During an outage the pool logs every failed attempt and every dead connection it drops;
+    the tracker already warns once per outage and spools, so those lines would only repeat it.
+    The pool's own error for a caller that waited says only that no connection came; the
+    failure kept here says why.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.last: dict[str, str] = {}
+        self.connections: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        name = args[0] if args else None
-        if not (isinstance(name, str) and name.startswith(_POOL_NAME)):
+        subject = args[0] if args else None
+        if isinstance(subject, psycopg.Connection) and subject in self.connections:
+            return record.levelno < logging.WARNING  # "discarding closed connection"
+        name = subject if isinstance(subject, str) else ""
+        if not name.startswith(_POOL_NAME):
             return True
         if len(args) > 1 and isinstance(args[1], Exception):
             self.last[name] = str(args[1])
-        return False
+        return record.levelno < logging.WARNING  # its debugging lines still show
 
 
 _POOL_ERRORS = _PoolErrors()
@@ -439,6 +444,7 @@ class PostgresLedger(LedgerBackend):
                 pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                     self._conninfo,
                     kwargs=self._connect_kwargs(),
+                    configure=_POOL_ERRORS.connections.add,
                     min_size=1,
                     max_size=POOL_MAX_SIZE,
                     open=False,
