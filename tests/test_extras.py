@@ -32,15 +32,18 @@ def _name(requirement: str) -> str:
 
 
 def test_newcomer_8_runtime_dependencies_leave_the_cloud_sdks_to_extras() -> None:
-    """Runtime deps are SPEC §1's; vertex = google-auth, bedrock = botocore, all = both."""
+    """Runtime deps are SPEC §1's; vertex = google-auth, bedrock = botocore, postgres = psycopg;
+    all = every one of them."""
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert {_name(r) for r in project["dependencies"]} == RUNTIME
     extras = {k: {_name(r) for r in v} for k, v in project["optional-dependencies"].items()}
     assert extras["vertex"] == {"google-auth"}
     assert extras["bedrock"] == {"botocore"}
+    assert extras["postgres"] == {"psycopg"}
     assert extras["otel"] == {"opentelemetry-api"}
-    assert extras["all"] == extras["vertex"] | extras["bedrock"] | extras["otel"]
+    expected = extras["vertex"] | extras["bedrock"] | extras["postgres"] | extras["otel"]
+    assert extras["all"] == expected
 
 
 def _block(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:

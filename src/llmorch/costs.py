@@ -642,9 +642,14 @@ class CostTracker:
                 return 0
 
     def close(self) -> None:
-        """Close the ledger's files and connections (they reopen when used). Safe to call twice."""
+        """Close the ledger's files and connections (they reopen when used). Safe to call twice.
+
+        Records still in the spool are stored first, if the ledger answers.
+        """
         with self._lock:
             if not self._busy and self.backend is not None:
+                if self.enabled and not self.ledger_down:
+                    self.flush_spool()
                 self.backend.close()
 
     # -- reading --

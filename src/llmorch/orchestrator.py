@@ -384,7 +384,11 @@ class AsyncLLMOrchestrator:
                 await self._adapters.aclose()
             if self._owns_http and self._http is not None:
                 await self._http.aclose()
-        self.cost_tracker.close()
+            backend = self.cost_tracker.backend
+            if backend is not None and backend.blocking:  # a database pool: may take a while
+                await anyio.to_thread.run_sync(self.cost_tracker.close)
+            else:
+                self.cost_tracker.close()
 
     async def _ensure_started(self) -> None:
         if not self._started:
