@@ -347,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.ab import main as ab
 
         return ab(argv[1:])
+    if argv and argv[0] == "ledger":
+        from benchmarks.ledger import main as ledger
+
+        return ledger(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
     parser.add_argument("--requests", type=int, default=2000)
@@ -357,6 +361,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="subprocess repeats (imports, cold)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--clients", help="comma-separated subset of: " + ", ".join(CLIENTS))
+    parser.add_argument(
+        "--ledger-records",
+        type=int,
+        default=1_000_000,
+        help="records in the ledger benchmark (also alone: python -m benchmarks ledger --help)",
+    )
+    parser.add_argument("--no-ledger", action="store_true", help="skip the ledger benchmark")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.streams, args.total, args.inflight, args.rounds, args.repeat = (
@@ -367,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             2,
             1,
         )
+        args.ledger_records = 2000
     names = available()
     if args.clients:
         wanted = args.clients.split(",")
@@ -405,7 +417,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+    if not args.no_ledger:
+        from benchmarks.ledger import measure as measure_ledger
+        from benchmarks.ledger import table as ledger_table
+
+        quick = {"rounds": 1, "writes": 200, "tasks": 20} if args.quick else {}
+        results["ledger"] = measure_ledger(args.ledger_records, **quick)
     results["table"] = _table(results)
+    if "ledger" in results:
+        results["table"] += "\n\n" + ledger_table(results["ledger"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(results["table"] + f"\n\nwritten to {args.out}\n")

@@ -1,6 +1,7 @@
 """The ``llmorch`` command line (SPEC §4), built on stdlib :mod:`argparse`.
 
-Subcommands: ``ask``, ``models``, ``costs``, ``config check``, ``emulator`` and ``demo``.
+Subcommands: ``ask``, ``models``, ``costs``, ``ledger migrate``, ``budgets``, ``config check``,
+``emulator`` and ``demo``.
 Errors print one line, ``llmorch: error: <message>``, and exit 1; usage errors exit 2; Ctrl-C
 exits 130. Importing this module is cheap: the orchestrator, the emulator and YAML are loaded
 inside the command that needs them.
@@ -160,35 +161,37 @@ def _load_config(explicit: str | None) -> OrchestratorConfig:
     return ConfigManager.load_config(path)
 
 
-def _ledger_path(log: str | None, config: str | None) -> str:
-    """The ledger: ``--log``, else the config's ``cost_tracking.log_path``, else the default.
+def _ledger_url(ledger: str | None, log: str | None, config: str | None) -> str:
+    """The ledger's URL: ``--ledger``, else ``--log`` (``jsonl:PATH``), else the config's.
 
-    The config is ``-c``, else ``$LLMORCH_CONFIG``, else ``./config.yaml`` when it exists. Only
-    its ``cost_tracking`` section matters here, so a file that fails validation for another
-    reason (say an unset ``${OPENAI_API_KEY}``) still gives its ``log_path`` when that is a
+    The config's is ``cost_tracking.ledger``, else ``jsonl:`` + its ``log_path``; the config is
+    ``-c``, else ``$LLMORCH_CONFIG``, else ``./config.yaml`` when it exists, else the default
+    ledger. Only its ``cost_tracking`` section matters here, so a file that fails validation for
+    another reason (say an unset ``${OPENAI_API_KEY}``) still gives its ledger when that is a
     literal string.
     """
+    if ledger:
+        return ledger
     if log:
-        return log
+        return f"jsonl:{log}"
     path = config or os.environ.get(CONFIG_ENV)
     if not path:
         if not os.path.exists(DEFAULT_CONFIG):
-            return DEFAULT_LEDGER
+            return f"jsonl:{DEFAULT_LEDGER}"
         path = DEFAULT_CONFIG
     try:
-        return _load_config(path).cost_tracking.log_path
+        tracking = _load_config(path).cost_tracking
     except OrchestratorError as exc:
-        literal = _literal_log_path(path)
+        literal = _literal_ledger(path)
         if literal is None:
             raise
-        logger.debug(
-            "config %s does not validate (%s); using its cost_tracking.log_path", path, exc
-        )
+        logger.debug("config %s does not validate (%s); using its cost_tracking ledger", path, exc)
         return literal
+    return tracking.ledger or f"jsonl:{tracking.log_path}"
 
 
-def _literal_log_path(path: str) -> str | None:
-    """``cost_tracking.log_path`` read straight from the YAML, if it is a literal (or absent)."""
+def _literal_ledger(path: str) -> str | None:
+    """The ledger URL read straight from the YAML's ``cost_tracking``, if literal (or absent)."""
     import yaml
 
     try:
@@ -197,13 +200,14 @@ def _literal_log_path(path: str) -> str | None:
         return None
     section = data.get("cost_tracking") if isinstance(data, dict) else None
     if section is None:
-        return DEFAULT_LEDGER if isinstance(data, dict) else None
-    if not isinstance(section, dict):
+        return f"jsonl:{DEFAULT_LEDGER}" if isinstance(data, dict) else None
+    if not isinstance(section, dict) or (section.get("ledger") and section.get("log_path")):
         return None
-    value = section.get("log_path", DEFAULT_LEDGER)
+    url = section.get("ledger")
+    value = url if url else section.get("log_path", DEFAULT_LEDGER)
     if not isinstance(value, str) or not value or "${" in value:
         return None
-    return value
+    return value if url else f"jsonl:{value}"
 
 
 # --- ask ---------------------------------------------------------------------------------------
@@ -351,8 +355,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
 # --- costs -------------------------------------------------------------------------------------
 
 
+def _by(text: str) -> str:
+    """A ``--by`` value: a grouping, or ``tag:NAME``."""
+    value = text.strip()
+    if value in GROUPS or (value.startswith("tag:") and value[4:].strip()):
+        return value if value in GROUPS else "tag:" + value[4:].strip()
+    raise argparse.ArgumentTypeError(
+        f"invalid grouping {text!r}: use {', '.join(GROUPS)} or tag:NAME"
+    )
+
+
+def _groups(report: dict[str, Any], by: str) -> dict[str, dict[str, Any]]:
+    if by.startswith("tag:"):
+        groups: dict[str, dict[str, Any]] = report["by_tag"][by[4:]]
+        return groups
+    groups = report[f"by_{by}"]
+    return groups
+
+
 def _rows(report: dict[str, Any], by: str) -> list[tuple[str, dict[str, Any]]]:
-    groups: dict[str, dict[str, Any]] = report[f"by_{by}"]
+    groups = _groups(report, by)
     if by == "day":
         return sorted(groups.items())
     return sorted(groups.items(), key=lambda item: (-item[1]["cost"], item[0]))
@@ -363,8 +385,21 @@ def _bar(cost: float, largest: float) -> str:
     return "█" * max(1, round(cost / largest * BAR_WIDTH))
 
 
+def _untagged(report: dict[str, Any], rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The records in no row of a tag's table (they lack the tag)."""
+    return {
+        "requests": report["total_requests"] - sum(v["requests"] for _, v in rows),
+        "tokens": report["total_tokens"] - sum(v["tokens"] for _, v in rows),
+        "cost": max(0.0, round(report["total_cost"] - sum(v["cost"] for _, v in rows), 12)),
+    }
+
+
 def _costs_table(report: dict[str, Any], by: str) -> list[str]:
     rows = _rows(report, by)
+    if by.startswith("tag:"):
+        rest = _untagged(report, rows)
+        if rest["requests"]:
+            rows.append((f"(no {by[4:]} tag)", rest))
     total = {
         "requests": report["total_requests"],
         "tokens": report["total_tokens"],
@@ -400,17 +435,37 @@ def _window(report: dict[str, Any]) -> str:
     return f"{start} → {end}"
 
 
-def _cmd_costs(args: argparse.Namespace) -> int:
-    from llmorch.costs import CostTracker
+def _open_tracker(url: str) -> tuple[Any, str, bool]:
+    """A tracker on the ledger at ``url``, what to call that ledger, and whether it exists.
 
-    ledger = _ledger_path(args.log, args.config)
+    A JSON-lines or SQLite ledger that does not exist yet is not created by reading it.
+    """
+    from llmorch.costs import CostTracker
+    from llmorch.ledger import parse_ledger_url
+
+    parsed = parse_ledger_url(url, key="--ledger")
+    exists = parsed.scheme == "postgresql" or os.path.exists(parsed.target)
+    where = parsed.target if parsed.scheme == "jsonl" else parsed.display
+    if not exists:  # nothing recorded: an empty report, and no file created
+        return CostTracker(log_path=None), where, False
+    return CostTracker(ledger=parsed), where, True
+
+
+def _cmd_costs(args: argparse.Namespace) -> int:
+    url = _ledger_url(args.ledger, args.log, args.config)
     if args.since and args.until and args.since >= args.until:
         raise OrchestratorError("--since must be earlier than --until")
-    tracker = CostTracker(log_path=ledger)
-    assert tracker.log_path is not None
-    logger.debug("reading the cost ledger %s", tracker.log_path)
-    if not os.path.exists(tracker.log_path):
-        _err(f"llmorch: warning: no cost ledger at {tracker.log_path} (nothing recorded yet)")
+    tracker, where, exists = _open_tracker(url)
+    logger.debug("reading the cost ledger %s", where)
+    if not exists:
+        _err(f"llmorch: warning: no cost ledger at {where} (nothing recorded yet)")
+    try:
+        return _report_costs(args, tracker, where)
+    finally:
+        tracker.close()
+
+
+def _report_costs(args: argparse.Namespace, tracker: Any, where: str) -> int:
     if args.csv:
         rows = tracker.export_to_csv(args.csv, args.since, args.until)
         message = f"wrote {rows} row{'' if rows == 1 else 's'} to {args.csv}"
@@ -418,17 +473,87 @@ def _cmd_costs(args: argparse.Namespace) -> int:
             _out(message)
             return 0
         _err(message)
-    report = tracker.get_usage_report(args.since, args.until)
+    groupings: list[str] = list(dict.fromkeys(args.by or ["provider"]))
+    tags = [by[4:] for by in groupings if by.startswith("tag:")]
+    report = tracker.get_usage_report(args.since, args.until, by_tags=tags)
     if args.json:
         _out(_json(report))
         return 0
-    _out(f"Costs by {args.by}, {_window(report)}  (ledger: {tracker.log_path})")
-    _out()
-    for text in _costs_table(report, args.by):
-        _out(text)
+    _out(f"Costs by {', '.join(groupings)}, {_window(report)}  (ledger: {where})")
+    for by in groupings:
+        _out()
+        for text in _costs_table(report, by):
+            _out(text)
     unpriced = report["unpriced_requests"]
     _out()
     _out(f"{unpriced} unpriced request{'' if unpriced == 1 else 's'} (counted at cost 0)")
+    return 0
+
+
+# --- ledger migrate ----------------------------------------------------------------------------
+
+
+def _cmd_ledger_migrate(args: argparse.Namespace) -> int:
+    from llmorch.ledger.migrate import migrate
+
+    result = migrate(args.src, args.dst, batch=args.batch)
+    _out(
+        f"read {result.read} record{'' if result.read == 1 else 's'} from {result.src}; "
+        f"stored {result.stored} in {result.dst}, {result.present} already there"
+    )
+    return 0
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+
+def _cmd_budgets(args: argparse.Namespace) -> int:
+    import anyio
+
+    from llmorch.budgets import BudgetGuard
+    from llmorch.costs import CostTracker
+
+    config = _load_config(args.config)
+    if not config.budgets:
+        _err(f"llmorch: warning: {_config_path(args.config)}: no budgets configured")
+        if args.json:
+            _out(_json([]))
+        return 0
+    tracking = config.cost_tracking
+    tracker = CostTracker(
+        log_path=tracking.log_path,
+        ledger=tracking.ledger,
+        spool_path=tracking.spool_path,
+        provider_types={name: p.type for name, p in config.providers.items()},
+    )
+    guard = BudgetGuard(
+        config.budgets,
+        tracker,
+        ttl_s=config.budget_reservation_ttl_s,
+        fail_open=config.budgets_fail_open,
+    )
+    try:
+        states: list[dict[str, Any]] = anyio.run(guard.state)
+    finally:
+        tracker.close()
+    if args.json:
+        _out(_json(states))
+        return 0
+    assert tracker.backend is not None
+    _out(f"Budgets  (ledger: {tracker.backend.url})")
+    _out()
+    header = ("budget", "window", "limit", "spent", "reserved", "remaining")
+    keys = ("limit_usd", "spent_usd", "reserved_usd", "remaining_usd")
+    cells = [(s["name"], s["window"], *(f"{s[k]:.6f}" for k in keys)) for s in states]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+    for i, row in enumerate([header, *cells]):
+        text = "  ".join(
+            cell.ljust(w) if j < 2 else cell.rjust(w)
+            for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        _out(text.rstrip())
+        if i == 0:
+            _out("-" * len(text))
     return 0
 
 
@@ -600,7 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="llmorch",
         description="One async interface to five LLM providers: ask, list models, "
-        "report costs, check a config, run the provider emulator.",
+        "report costs and budgets, migrate a ledger, check a config, run the provider emulator.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
@@ -651,11 +776,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     costs = sub.add_parser("costs", parents=[with_config], help="report spending from the ledger")
-    costs.add_argument(
-        "--log",
-        metavar="PATH",
-        help=f"the ledger (default: the config's cost_tracking.log_path, else {DEFAULT_LEDGER})",
+    where = costs.add_mutually_exclusive_group()
+    where.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="the ledger: jsonl:PATH, sqlite:///PATH or postgresql://USER@HOST/DB (default: "
+        f"the config's cost_tracking.ledger, else its log_path, else {DEFAULT_LEDGER})",
     )
+    where.add_argument("--log", metavar="PATH", help="a JSON-lines ledger (= --ledger jsonl:PATH)")
     costs.add_argument(
         "--since",
         type=_parse_when,
@@ -665,10 +793,37 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument(
         "--until", type=_parse_when, metavar="WHEN", help="exclusive end, same forms"
     )
-    costs.add_argument("--by", choices=GROUPS, default="provider", help="group rows by")
+    costs.add_argument(
+        "--by",
+        type=_by,
+        action="append",
+        metavar="GROUP",
+        help="group rows by provider (default), model, session, day or tag:NAME (repeatable: "
+        "one table each)",
+    )
     costs.add_argument("--csv", metavar="FILE", help="write the records as CSV instead")
     costs.add_argument("--json", action="store_true", help="print the report as JSON")
     costs.set_defaults(func=_cmd_costs)
+
+    ledger = sub.add_parser("ledger", parents=[common], help="ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    migrate = ledger_sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy every record of one ledger into another (idempotent: by record id)",
+    )
+    migrate.add_argument("src", metavar="SRC_URL", help="the ledger to read")
+    migrate.add_argument("dst", metavar="DST_URL", help="the ledger to write (created if absent)")
+    migrate.add_argument(
+        "--batch", type=_positive_int, default=5000, metavar="N", help="records per write"
+    )
+    migrate.set_defaults(func=_cmd_ledger_migrate)
+
+    budgets = sub.add_parser(
+        "budgets", parents=[with_config], help="each budget's window: limit, spent, reserved"
+    )
+    budgets.add_argument("--json", action="store_true", help="print the budgets as JSON")
+    budgets.set_defaults(func=_cmd_budgets)
 
     config = sub.add_parser("config", parents=[with_config], help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
