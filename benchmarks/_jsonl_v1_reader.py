@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmorch.exceptions import OrchestratorError
+from llmorch.ledger._jsonl_read import resync
 from llmorch.ledger.base import Aggregate
-from llmorch.ledger.jsonl import _resync
 from llmorch.ledger.records import record_from_dict
 from llmorch.types import UsageRecord
 
@@ -51,7 +51,7 @@ def read_v1(path: str) -> Iterator[UsageRecord]:
             try:
                 record = record_from_dict(json.loads(raw.decode("utf-8")))
             except (ValueError, TypeError, RecursionError) as exc:
-                kept = _resync(raw)
+                kept = resync(raw)
                 held.append((lineno, exc, len(kept)))
                 if kept or raw.lstrip().startswith(b"{"):
                     is_ledger = True

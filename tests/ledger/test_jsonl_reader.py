@@ -20,7 +20,7 @@ from benchmarks._jsonl_v1_reader import aggregate_v1, read_v1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import llmorch.ledger.jsonl as jsonl_module
+import llmorch.ledger._jsonl_read as jsonl_module
 from llmorch.exceptions import OrchestratorError
 from llmorch.ledger import JsonlLedger
 from llmorch.ledger.records import LEDGER_COLUMNS, encode_record, record_to_dict

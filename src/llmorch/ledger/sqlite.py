@@ -50,7 +50,7 @@ __all__ = ["RESERVE_TIMEOUT_MS", "WRITE_TIMEOUT_MS", "SqliteLedger"]
 RESERVE_TIMEOUT_MS = 250
 """How long a reservation (or a cooldown) waits for the write lock before failing."""
 
-WRITE_TIMEOUT_MS = 2000
+WRITE_TIMEOUT_MS = 5000
 """How long a write of records waits for the write lock before failing (it is spooled then)."""
 
 _SETUP_TIMEOUT_S = 5.0  # opening: switching to WAL and creating the tables, once per file
