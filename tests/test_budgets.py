@@ -130,3 +130,75 @@ def test_windows_are_utc_calendar_days_and_months() -> None:
 def test_the_worst_case_takes_the_highest_rates() -> None:
     price = ModelPrice(input=1, output=2, cache_write=3, output_long=5)
     assert worst_case_usd(price, 1_000_000, 1_000_000) == pytest.approx(3 + 5)
+
+
+def test_the_prompt_bound_counts_every_input() -> None:
+    """Text, media bytes, tool calls, reasoning, tool definitions and the schema all count."""
+    from llmorch.messages import ReasoningItem
+    from llmorch.output import ResponseFormat
+    from llmorch.parts import DocumentPart, ImagePart, TextPart
+    from llmorch.request import ChatMessage
+    from llmorch.tools import Tool, ToolCall
+
+    base = ChatRequest((ChatMessage("user", (TextPart("héllo"),)),), "m")
+    assert prompt_bytes(base) == 16 + len("héllo".encode())
+    image = ImagePart("image/png", data=b"x" * 1000)
+    url = ImagePart("image/png", url="https://example.com/a.png")
+    doc = DocumentPart("application/pdf", b"y" * 500)
+    media = ChatRequest((ChatMessage("user", (image, url, doc)),), "m")
+    assert prompt_bytes(media) == 16 + 1000 + len("https://example.com/a.png") + 500
+    call = ToolCall("c1", "lookup", {"q": "x"}, '{"q": "x"}')
+    turn = ChatMessage("assistant", (), tool_calls=(call,), reasoning=(ReasoningItem("think"),))
+    tool = Tool("lookup", "finds things", {"type": "object", "properties": {}})
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    full = ChatRequest(
+        (turn,), "m", tools=(tool,), response_format=ResponseFormat("json_schema", schema=schema)
+    )
+    assert prompt_bytes(full) > 16 + len("lookup") + len("think") + len(json.dumps(schema))
+
+
+def test_the_output_bound_follows_max_tokens_the_table_or_the_vendor_default() -> None:
+    from llmorch.budgets import _max_output
+    from llmorch.request import Reasoning
+
+    messages = validate_messages(MESSAGES)
+    assert _max_output(ChatRequest(messages, "gpt-5.4-mini", max_tokens=7), "openai") == 7
+    thinking = ChatRequest(
+        messages, "claude-x", max_tokens=100, reasoning=Reasoning(budget_tokens=2000)
+    )
+    assert _max_output(thinking, "anthropic") == 2100
+    assert _max_output(ChatRequest(messages, "claude-unknown-9"), "anthropic") == 4096
+    assert _max_output(ChatRequest(messages, "claude-unknown-9"), "vertex") == 4096
+    assert _max_output(ChatRequest(messages, "nobody-knows-this"), "openai") is None
+
+
+async def test_a_model_without_a_known_ceiling_needs_max_tokens(tmp_path: Path) -> None:
+    async with ProviderEmulator() as emu:
+        raw = _config(emu, tmp_path / "l.jsonl", 1.0)
+        raw["active_model"] = "gpt-unheard-of"
+        raw["pricing"] = {"openai": {"gpt-unheard-of": PRICE}}
+        async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(raw)) as orch:
+            with pytest.raises(BudgetExceededError, match="set max_tokens") as info:
+                await orch.send_request(MESSAGES)
+            assert info.value.reason == "unbounded"
+            assert _chat_requests(emu) == 0
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+async def test_a_ledger_that_is_down_fails_closed_unless_told_otherwise(
+    tmp_path: Path, fail_open: bool
+) -> None:
+    """Once a write was refused the ledger counts as down: budgets fail at once, or open."""
+    async with ProviderEmulator() as emu:
+        raw = _config(emu, tmp_path / "l.jsonl", 1.0, budgets_fail_open=fail_open)
+        async with AsyncLLMOrchestrator(OrchestratorConfig.from_dict(raw)) as orch:
+            orch.cost_tracker._outage = True  # as after a refused write
+            orch.cost_tracker._retry_at = float("inf")
+            if fail_open:
+                ok = await orch.send_request(MESSAGES, max_tokens=5)
+                assert ok.cost > 0 and _chat_requests(emu) == 1
+            else:
+                with pytest.raises(BudgetExceededError, match="unreachable") as info:
+                    await orch.send_request(MESSAGES, max_tokens=5)
+                assert info.value.reason == "unavailable" and info.value.budget is None
+                assert _chat_requests(emu) == 0
