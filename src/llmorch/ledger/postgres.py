@@ -204,9 +204,8 @@ def _key(claim: Claim) -> tuple[str, str, int]:
 
 
 # A record's columns, in :data:`_COLUMNS` order (without ``cost_pico``, derived from ``cost``).
-_SELECT = (
-    f"SELECT {', '.join(name for name, _ in _COLUMNS if name != 'cost_pico')} FROM llmorch_records"
-)
+_SELECTED = tuple(name for name, _ in _COLUMNS if name != "cost_pico")  # = UsageRecord fields
+_SELECT = f"SELECT {', '.join(_SELECTED)} FROM llmorch_records"
 
 # The forked-away pools of parent processes: kept referenced so that they are never
 # garbage-collected (and their connections never closed) in the child.
@@ -304,57 +303,13 @@ def _row(record: UsageRecord) -> tuple[Any, ...]:
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
-    """A row of :data:`_SELECT` as a record."""
-    (
-        rid,
-        v,
-        ts,
-        session_id,
-        provider,
-        model,
-        model_answered,
-        request_id,
-        prompt,
-        completion,
-        total,
-        cache_read,
-        cache_write,
-        reasoning,
-        cost,
-        pricing_as_of,
-        priced,
-        complete,
-        estimated,
-        tags,
-        latency_s,
-        tool_calls,
-        warnings,
-    ) = row
-    return UsageRecord(
-        ts=ts.astimezone(timezone.utc),
-        session_id=session_id,
-        provider=provider,
-        model=model,
-        prompt=prompt,
-        completion=completion,
-        total=total,
-        cost=cost,
-        model_answered=model_answered,
-        request_id=request_id,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        reasoning=reasoning,
-        pricing_as_of=pricing_as_of,
-        priced=priced,
-        complete=complete,
-        estimated=estimated,
-        tags=dict(tags),
-        v=v,
-        id=rid,
-        latency_s=latency_s,
-        tool_calls=tuple(tool_calls),
-        warnings=tuple(warnings),
-    )
+    """A row of :data:`_SELECT` as a record (its column names are the record's fields)."""
+    fields = dict(zip(_SELECTED, row, strict=True))
+    fields["ts"] = fields["ts"].astimezone(timezone.utc)
+    fields["tags"] = dict(fields["tags"])
+    fields["tool_calls"] = tuple(fields["tool_calls"])
+    fields["warnings"] = tuple(fields["warnings"])
+    return UsageRecord(**fields)
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:

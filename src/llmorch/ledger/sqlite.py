@@ -303,57 +303,16 @@ def _row(record: UsageRecord) -> tuple[Any, ...]:
 
 
 def _record(row: Sequence[Any]) -> UsageRecord:
-    """The record a stored row (:data:`LEDGER_COLUMNS` order) holds."""
-    (
-        v,
-        ts,
-        session_id,
-        provider,
-        model,
-        model_answered,
-        request_id,
-        prompt,
-        completion,
-        total,
-        cache_read,
-        cache_write,
-        reasoning,
-        cost,
-        pricing_as_of,
-        priced,
-        complete,
-        estimated,
-        tags,
-        record_id,
-        latency_s,
-        tool_calls,
-        warnings,
-    ) = row
-    return UsageRecord(
-        ts=datetime.fromisoformat(ts),
-        session_id=session_id,
-        provider=provider,
-        model=model,
-        prompt=prompt,
-        completion=completion,
-        total=total,
-        cost=cost,
-        model_answered=model_answered,
-        request_id=request_id,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        reasoning=reasoning,
-        pricing_as_of=pricing_as_of,
-        priced=bool(priced),
-        complete=bool(complete),
-        estimated=bool(estimated),
-        tags=json.loads(tags) if tags != "{}" else {},
-        v=v,
-        id=record_id,
-        latency_s=latency_s,
-        tool_calls=tuple(json.loads(tool_calls)) if tool_calls != "[]" else (),
-        warnings=tuple(json.loads(warnings)) if warnings != "[]" else (),
-    )
+    """The record a stored row (:data:`LEDGER_COLUMNS` order: the record's fields) holds."""
+    fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
+    fields["ts"] = datetime.fromisoformat(fields["ts"])
+    for flag in ("priced", "complete", "estimated"):
+        fields[flag] = bool(fields[flag])
+    tags, calls, warnings = fields["tags"], fields["tool_calls"], fields["warnings"]
+    fields["tags"] = json.loads(tags) if tags != "{}" else {}
+    fields["tool_calls"] = tuple(json.loads(calls)) if calls != "[]" else ()
+    fields["warnings"] = tuple(json.loads(warnings)) if warnings != "[]" else ()
+    return UsageRecord(**fields)
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:
