@@ -417,8 +417,6 @@ class AsyncLLMOrchestrator:
 
         With a shared ledger (SQL) a model another process benched is skipped too.
         """
-        if self.config.providers[name].cooldown_s <= 0:
-            return chain
         now = time.time()
         benched = {m for (p, m), until in self._cooldown.items() if p == name and until > now}
         backend = self.cost_tracker.backend
@@ -451,7 +449,7 @@ class AsyncLLMOrchestrator:
         provider_config = self.config.providers[name]
         backoff = Backoff(max_s=provider_config.max_backoff_s)
         attempts: list[tuple[str, OrchestratorError]] = []
-        models = await self._cooling(name, chain)
+        models = await self._cooling(name, chain) if provider_config.cooldown_s > 0 else chain
         for index, model in enumerate(models):
             if self._registry is not None:
                 self._registry.warn_if_deprecated(name, model)
@@ -820,7 +818,9 @@ class AsyncLLMOrchestrator:
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> LLMResponse[Any]:
             base = request.with_model(model_id)
             sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
-            hold = holds[model_id] = await self._reserve(adapter, sent, tags)
+            hold = holds[model_id] = (
+                await self._reserve(adapter, sent, tags) if self._budgets.budgets else None
+            )
             started = time.perf_counter()
             try:
                 try:
@@ -854,8 +854,6 @@ class AsyncLLMOrchestrator:
         self, adapter: BaseLLMProvider, sent: ChatRequest, tags: Mapping[str, str] | None
     ) -> Hold | None:
         """Reserve an attempt's worst case under its budgets (raises before any I/O)."""
-        if not self._budgets.budgets:
-            return None
         return await self._budgets.reserve(
             adapter.name, adapter.config.type, sent, self.session_id, tags
         )
@@ -992,7 +990,7 @@ class AsyncLLMOrchestrator:
         async def attempt(adapter: BaseLLMProvider, model_id: str) -> OpenedStream:
             base = request.with_model(model_id)
             sent = fitted.get(model_id) or fitted.setdefault(model_id, self._fit(base, name))
-            hold = await self._reserve(adapter, sent, tags)
+            hold = await self._reserve(adapter, sent, tags) if self._budgets.budgets else None
             try:
                 try:
                     opened = OpenedStream(
