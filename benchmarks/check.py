@@ -6,7 +6,7 @@ out by ``--clients``), never a PASS; the exit code is 1 when any target is a MIS
 
 from __future__ import annotations
 
-import importlib.util
+from importlib.util import find_spec
 from typing import Any
 
 from benchmarks.clients import NEEDS
@@ -19,7 +19,7 @@ def _missing(target: Target, results: dict[str, Any]) -> str | None:
         if name in results["request"]:
             continue
         package = NEEDS.get(name)
-        if package and importlib.util.find_spec(package) is None:
+        if package and find_spec(package) is None:
             return f"{package} is not installed (pip install {package}, or nox -s bench)"
         return f"{name} was not measured (--clients)"
     return None

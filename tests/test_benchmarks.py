@@ -69,7 +69,7 @@ def test_check_passes_misses_and_skips_by_the_target_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every target holds → exit 0; one ratio over its limit → MISS and exit 1; absent → SKIP."""
-    monkeypatch.setattr(check.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr("benchmarks.check.find_spec", lambda name: object())
     results = _passing()
     rows = check.evaluate(results)
     assert {row["verdict"] for row in rows} == {"PASS"}
