@@ -105,7 +105,8 @@ def prices(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark suite (loopback only): medians and ratios to bare httpx, as a table + JSON.
 
-    LiteLLM is measured too when it is importable in the session's environment.
+    LiteLLM is measured too when it is importable in the session's environment. Arguments after
+    ``--`` go to ``python -m benchmarks``: ``nox -s bench -- --check`` judges every target.
     """
     session.install("-e", ".[all]", "openai>=1.40", "anthropic>=0.40", "httpx-aiohttp>=0.1.8")
     # LiteLLM is measured "where it installs": a failed install only drops its column.

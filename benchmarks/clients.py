@@ -1,4 +1,10 @@
-"""The clients under test, each with the same two calls: one request, one 50-chunk stream."""
+"""The clients under test, each with the same calls: one request and one 50-chunk stream.
+
+The bare-httpx baselines and llmorch also have the typed-event calls: a 50-chunk stream read
+through ``stream.events()`` (bare httpx: the same line parsing as its plain stream, the floor any
+event layer adds to) and a tool call whose arguments arrive in 50 deltas, read whole (bare httpx:
+lines parsed, the argument fragments joined and parsed once).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +19,46 @@ from typing import Any
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 OPENAI_BODY = {"model": "gpt-4o-mini", "messages": MESSAGES}
 ANTHROPIC_BODY = {"model": "claude-haiku-4-5", "max_tokens": 256, "messages": MESSAGES}
+TOOL = {
+    "type": "function",
+    "function": {"name": "f", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 @dataclass
 class Client:
-    """One client, ready to call."""
+    """One client, ready to call (``events`` and ``tools`` only where the client has them)."""
 
     request: Callable[[], Awaitable[str]]
     stream: Callable[[], Awaitable[int]]
+    events: Callable[[], Awaitable[int]] | None = None
+    tools: Callable[[], Awaitable[int]] | None = None
+
+
+def llmorch_config(
+    base: str, ledger: str, provider: str = "openai", transport: str = "auto"
+) -> dict[str, Any]:
+    """The configuration every llmorch case runs with (ledger on, as users run it).
+
+    Args:
+        base: The benchmark server's base URL.
+        ledger: The JSON-lines ledger's path.
+        provider: ``openai`` or ``anthropic``.
+        transport: The ``http_transport`` setting.
+
+    Returns:
+        The configuration, as a dict for ``OrchestratorConfig.from_dict``.
+    """
+    prefix = "/openai/v1" if provider == "openai" else "/anthropic"
+    model = OPENAI_BODY["model"] if provider == "openai" else ANTHROPIC_BODY["model"]
+    return {
+        "active_provider": provider,
+        "active_model": model,
+        "providers": {provider: {"type": provider, "base_url": base + prefix, "api_key": "k"}},
+        "cost_tracking": {"log_path": ledger},
+        "model_discovery": {"refresh_on_start": False, "cache_path": None},
+        "http_transport": transport,
+    }
 
 
 def _limits() -> Any:
@@ -57,7 +95,22 @@ def _bare(transport: str) -> Callable[[str], contextlib.AbstractAsyncContextMana
                                 count += 1
                 return count
 
-            yield Client(request, stream)
+            async def tools() -> int:
+                fragments: list[str] = []
+                body = {**OPENAI_BODY, "stream": True, "tools": [TOOL]}
+                async with http.stream("POST", url, json=body) as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith("data: ") and line != "data: [DONE]":
+                            chunk = json.loads(line[6:])
+                            fragments.extend(
+                                call["function"].get("arguments") or ""
+                                for choice in chunk["choices"]
+                                for call in choice["delta"].get("tool_calls") or ()
+                            )
+                arguments: dict[str, Any] = json.loads("".join(fragments))
+                return len(arguments["items"])
+
+            yield Client(request, stream, events=stream, tools=tools)
 
     return make
 
@@ -69,20 +122,9 @@ def _llmorch(
     async def make(base: str) -> AsyncIterator[Client]:
         from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
 
-        prefix = "/openai/v1" if provider == "openai" else "/anthropic"
-        model = OPENAI_BODY["model"] if provider == "openai" else ANTHROPIC_BODY["model"]
         with tempfile.TemporaryDirectory() as tmp:
             config = OrchestratorConfig.from_dict(
-                {
-                    "active_provider": provider,
-                    "active_model": model,
-                    "providers": {
-                        provider: {"type": provider, "base_url": base + prefix, "api_key": "k"}
-                    },
-                    "cost_tracking": {"log_path": f"{tmp}/ledger.jsonl"},
-                    "model_discovery": {"refresh_on_start": False, "cache_path": None},
-                    "http_transport": transport,
-                }
+                llmorch_config(base, f"{tmp}/ledger.jsonl", provider, transport)
             )
             async with AsyncLLMOrchestrator(config) as orch:
 
@@ -95,7 +137,18 @@ def _llmorch(
                         count += 1
                     return count
 
-                yield Client(request, stream)
+                async def events() -> int:
+                    stream = orch.send_streaming_request(MESSAGES)
+                    return len([e async for e in stream.events()])
+
+                async def tools() -> int:
+                    stream = orch.send_streaming_request(MESSAGES, tools=[TOOL])
+                    async for _ in stream.events():
+                        pass
+                    return len(stream.response.tool_calls[0].arguments["items"])
+
+                tool_stream = tools if provider == "openai" else None
+                yield Client(request, stream, events=events, tools=tool_stream)
 
     return make
 

@@ -10,6 +10,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 import anyio
 
-from benchmarks.clients import CLIENTS, available
-from benchmarks.events import measure as measure_events
+from benchmarks import check
+from benchmarks.clients import CLIENTS, MESSAGES, available, llmorch_config
+from benchmarks.targets import IMPORT_DEPS
 from benchmarks.telemetry import measure as measure_telemetry
 from benchmarks.telemetry import table_lines as telemetry_lines
 
@@ -30,6 +32,13 @@ os.environ.setdefault("NO_GCE_CHECK", "True")
 ROOT = Path(__file__).parent.parent
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 BASELINES = ("httpx", "httpx+aiohttp")
+KINDS = ("request", "stream", "events", "tools")
+CHECK_HELP = """\
+--check prints every target of issue 17 (benchmarks/targets.py) with its measured figure and
+PASS, MISS or SKIP (a peer that is not installed), and exits 1 when one is missed. Run it as
+`python -m benchmarks --check` or, with the SDKs installed, `nox -s bench -- --check` (nox takes
+the session's arguments after `--`); `--quick --check` is a smoke test, not a measurement.
+"""
 
 
 def _ms(seconds: float) -> float:
@@ -44,13 +53,18 @@ def _pct(values: list[float], q: float) -> float:
 async def _latency(
     base: str, names: list[str], count: int, rounds: int, kind: str
 ) -> dict[str, Any]:
-    """Sequential calls, in rounds whose client order alternates, after a warm-up."""
+    """Sequential calls, in rounds whose client order alternates, after a warm-up.
+
+    ``kind`` is one of :data:`KINDS`; a client without that call is left out of the result.
+    """
     times: dict[str, list[float]] = {n: [] for n in names}
     per_round = max(1, count // rounds)
     for r in range(rounds):
         for name in names if r % 2 == 0 else list(reversed(names)):
             async with CLIENTS[name](base) as client:
-                call = client.request if kind == "request" else client.stream
+                call = getattr(client, kind)
+                if call is None:
+                    continue
                 for _ in range(max(3, per_round // 10)):
                     await call()
                 for _ in range(per_round):
@@ -60,6 +74,24 @@ async def _latency(
     return {
         n: {"median_ms": _ms(statistics.median(t)), "p99_ms": _ms(_pct(t, 0.99)), "n": len(t)}
         for n, t in times.items()
+        if t
+    }
+
+
+def _concurrency(base: str, names: list[str], total: int, inflight: int, rounds: int) -> Any:
+    """Each client's concurrency run in its own process, in alternating rounds: the medians."""
+    runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else list(reversed(names)):
+            worker = ["-m", "benchmarks", "worker", name, base, str(total), str(inflight)]
+            runs[name].append(_subprocess_json(worker))
+    return {
+        n: {
+            "wall_s": round(statistics.median(x["wall_s"] for x in got), 4),
+            "peak_rss_mib": round(statistics.median(x["peak_rss_mib"] for x in got), 1),
+            "rounds": len(got),
+        }
+        for n, got in runs.items()
     }
 
 
@@ -149,9 +181,7 @@ def _imports(repeat: int, names: list[str]) -> dict[str, Any]:
     from llmorch.providers import BUILTIN_TYPES
 
     cases = {
-        "dependencies (httpx, pydantic, yaml, anyio, aiohttp)": (
-            "import httpx, pydantic, yaml, anyio, aiohttp"
-        ),
+        IMPORT_DEPS: "import httpx, pydantic, yaml, anyio, aiohttp",
         "import llmorch": "import llmorch",
         "llmorch + openai configured": _CONFIGURED.format(names=["openai"]),
         f"llmorch + all {len(BUILTIN_TYPES)} built-in providers configured": _CONFIGURED.format(
@@ -166,12 +196,15 @@ def _imports(repeat: int, names: list[str]) -> dict[str, Any]:
         if name in names:
             cases[f"import {module}"] = f"import {module}"
     env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", "NO_GCE_CHECK": "True"}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in cases}
+    for r in range(repeat):
+        for label in cases if r % 2 == 0 else list(reversed(cases)):
+            runs[label].append(_subprocess_json(["-c", _IMPORT.format(code=cases[label])], env))
     out: dict[str, Any] = {}
-    for label, code in cases.items():
-        runs = [_subprocess_json(["-c", _IMPORT.format(code=code)], env) for _ in range(repeat)]
+    for label, got in runs.items():
         out[label] = {
-            "median_s": round(statistics.median(r["s"] for r in runs), 4),
-            "rss_mib": round(statistics.median(r["rss"] for r in runs), 1),
+            "median_s": round(statistics.median(r["s"] for r in got), 4),
+            "rss_mib": round(statistics.median(r["rss"] for r in got), 1),
         }
     return out
 
@@ -206,28 +239,56 @@ def _cold(base: str, repeat: int) -> dict[str, float]:
     }
 
 
-def _sync_overhead(base: str, count: int) -> dict[str, float]:
-    from benchmarks.clients import MESSAGES
+async def _async_core_times(base: str, ledger: str, count: int) -> list[float]:
+    from llmorch import AsyncLLMOrchestrator, OrchestratorConfig
+
+    async with AsyncLLMOrchestrator(
+        OrchestratorConfig.from_dict(llmorch_config(base, ledger))
+    ) as orch:
+        for _ in range(max(3, count // 10)):
+            await orch.send_request(MESSAGES)
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            await orch.send_request(MESSAGES)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def _sync_times(base: str, ledger: str, count: int) -> list[float]:
     from llmorch import LLMOrchestrator, OrchestratorConfig
 
-    config = OrchestratorConfig.from_dict(
-        {
-            "active_provider": "openai",
-            "active_model": "gpt-4o-mini",
-            "providers": {"openai": {"base_url": base + "/openai/v1", "api_key": "k"}},
-            "model_discovery": {"refresh_on_start": False, "cache_path": None},
-            "cost_tracking": {"enabled": False},
-        }
-    )
-    times = []
-    with LLMOrchestrator(config) as orch:
+    with LLMOrchestrator(OrchestratorConfig.from_dict(llmorch_config(base, ledger))) as orch:
         for _ in range(max(3, count // 10)):
             orch.send_request(MESSAGES)
+        times = []
         for _ in range(count):
             started = time.perf_counter()
             orch.send_request(MESSAGES)
             times.append(time.perf_counter() - started)
-    return {"median_ms": _ms(statistics.median(times)), "n": count}
+    return times
+
+
+def _sync_overhead(base: str, count: int, rounds: int) -> dict[str, Any]:
+    """The sync facade against the async core per call: one config, alternating rounds."""
+    per_round = max(1, count // rounds)
+    sync: list[float] = []
+    core: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = f"{tmp}/ledger.jsonl"
+        for r in range(rounds):
+            for facade in ("sync", "async") if r % 2 == 0 else ("async", "sync"):
+                if facade == "sync":
+                    sync += _sync_times(base, ledger, per_round)
+                else:
+                    core += anyio.run(_async_core_times, base, ledger, per_round)
+    median, async_median = statistics.median(sync), statistics.median(core)
+    return {
+        "median_ms": _ms(median),
+        "async_median_ms": _ms(async_median),
+        "ratio": _ratio(median, async_median),
+        "n": len(sync),
+    }
 
 
 def _server_floor(base: str, count: int) -> float:
@@ -301,8 +362,8 @@ def _table(results: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(str(x) for x in cells) + " |")
     lines += ["", "| import (subprocess, median) | seconds | RSS MiB |", "|---|---|---|"]
     lines += [f"| {k} | {v['median_s']} | {v['rss_mib']} |" for k, v in results["imports"].items()]
+    lines += _typed_lines(results)
     cold, sync = results["cold_first_request"], results["sync_facade"]
-    sync_ratio = _ratio(sync["median_ms"], lat["llmorch"]["median_ms"])
     lines += [
         "",
         f"server floor: {results['server_floor_ms']} ms per request (raw asyncio client)",
@@ -310,29 +371,42 @@ def _table(results: dict[str, Any]) -> str:
             f"cold process to first answer: {cold['in_process_s']} s in-process, "
             f"{cold['with_interpreter_start_s']} s with interpreter start"
         ),
-        f"sync facade: {sync['median_ms']} ms per request, {sync_ratio}× the async core",
+        (
+            f"sync facade: {sync['median_ms']} ms per request against {sync['async_median_ms']} ms "
+            f"for the async core (same config, alternating rounds): {sync['ratio']}×"
+        ),
     ]
-    events = results.get("events")
-    if events:
-        tool = events["tool_stream"]
-        lines += [
-            (
-                f"stream.events(): {events['events_stream_ms']} ms per 50-chunk stream against "
-                f"{events['plain_stream_ms']} ms iterated plain: "
-                f"{events['events_per_event_us']} µs per event"
-            ),
-            (
-                f"50-delta tool-call stream: llmorch {tool['llmorch_ms']} ms, bare httpx+aiohttp "
-                f"{tool['httpx+aiohttp_ms']} ms: {tool['ratio']}×"
-            ),
-        ]
     if "telemetry" in results:
         lines += telemetry_lines(results["telemetry"])
     return "\n".join(lines)
 
 
+def _typed_lines(results: dict[str, Any]) -> list[str]:
+    """The typed-event cases: ``stream.events()`` and the tool-call stream, against bare httpx."""
+    events, tools = results["events"], results["tools"]
+    lines = [
+        "",
+        (
+            "| client | 50-chunk stream.events() ms | ×httpx | ×httpx+aiohttp "
+            "| 50-delta tool-call stream ms | ×httpx | ×httpx+aiohttp |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in events.items():
+        cells: list[object] = [name, f"{e['median_ms']:.3f}"]
+        cells += [_ratio(e["median_ms"], events[b]["median_ms"]) for b in BASELINES]
+        t = tools.get(name)
+        if t:
+            cells.append(f"{t['median_ms']:.3f}")
+            cells += [_ratio(t["median_ms"], tools[b]["median_ms"]) for b in BASELINES]
+        else:
+            cells += ["—", "—", "—"]
+        lines.append("| " + " | ".join(str(x) for x in cells) + " |")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the suite; ``--quick`` runs every scenario on tiny counts (the smoke test).
+    """Run the suite; ``--quick`` runs every scenario on tiny counts, ``--check`` judges targets.
 
     Args:
         argv: Command-line arguments.
@@ -351,8 +425,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.ledger import main as ledger
 
         return ledger(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        epilog=CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print every target with PASS/MISS/SKIP; exit 1 when one is missed (see below)",
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--streams", type=int, default=300)
     parser.add_argument("--total", type=int, default=1000)
@@ -396,18 +479,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "counts": {k: getattr(args, k) for k in ("requests", "streams", "total", "inflight")},
             "server_floor_ms": _server_floor(base, args.requests),
-            "request": anyio.run(_latency, base, names, args.requests, args.rounds, "request"),
-            "stream": anyio.run(_latency, base, names, args.streams, args.rounds, "stream"),
-            "concurrency": {
-                n: _subprocess_json(
-                    ["-m", "benchmarks", "worker", n, base, str(args.total), str(args.inflight)]
+            **{
+                kind: anyio.run(
+                    _latency,
+                    base,
+                    names,
+                    args.requests if kind == "request" else args.streams,
+                    args.rounds,
+                    kind,
                 )
-                for n in names
+                for kind in KINDS
             },
+            "concurrency": _concurrency(base, names, args.total, args.inflight, args.rounds),
             "imports": _imports(args.repeat, names),
             "cold_first_request": _cold(base, args.repeat),
-            "sync_facade": _sync_overhead(base, args.requests // args.rounds),
-            "events": anyio.run(measure_events, base, args.streams),
+            "sync_facade": _sync_overhead(base, args.requests // 2, args.rounds),
             "telemetry": anyio.run(
                 measure_telemetry, base, args.requests, args.streams, args.rounds
             ),
@@ -421,12 +507,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.ledger import measure as measure_ledger
         from benchmarks.ledger import table as ledger_table
 
-        quick = {"rounds": 1, "writes": 200, "tasks": 20} if args.quick else {}
+        quick: dict[str, Any] = {"rounds": 1, "writes": 200, "tasks": 20} if args.quick else {}
         results["ledger"] = measure_ledger(args.ledger_records, **quick)
     results["table"] = _table(results)
     if "ledger" in results:
         results["table"] += "\n\n" + ledger_table(results["ledger"])
+    code = 0
+    report = results["table"]
+    if args.check:
+        results["check"] = check.evaluate(results)
+        code = check.exit_code(results["check"])
+        report += "\n\nTargets (issue 17):\n\n" + check.table(results["check"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    sys.stdout.write(results["table"] + f"\n\nwritten to {args.out}\n")
-    return 0
+    sys.stdout.write(report + f"\n\nwritten to {args.out}\n")
+    return code

@@ -109,7 +109,7 @@ def _anthropic_sse() -> bytes:
     def event(name: str, data: dict[str, object]) -> bytes:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
-    message = {
+    message: dict[str, object] = {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",
