@@ -13,11 +13,12 @@ import contextlib
 import email.utils
 import importlib.util
 import io
+import json
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 import httpx
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncClient",
+    "Head",
     "Response",
     "StreamBody",
     "SyncHTTP",
@@ -50,8 +52,35 @@ __all__ = [
 ]
 
 AsyncClient = httpx.AsyncClient
-Response = httpx.Response
 Timeout = httpx.Timeout
+
+
+class Head(Protocol):
+    """What callers read of an answer's head: an ``httpx.Response`` or a direct-route answer."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The headers (case-insensitive)."""
+
+
+class Response(Head, Protocol):
+    """What callers read of a whole answer: an ``httpx.Response`` or a direct-route answer."""
+
+    @property
+    def content(self) -> bytes:
+        """The body, content-decoded."""
+
+    @property
+    def text(self) -> str:
+        """The body as text (the charset of its content type, else UTF-8)."""
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body, decoded as JSON."""
+
 
 _USER_AGENT = "llmorch/0.1"
 logger = logging.getLogger("llmorch")
@@ -116,13 +145,16 @@ def create_client(transport: str = "auto", *, on_asyncio: bool | None = None) ->
     kwargs: dict[str, Any] = {}
     if resolve_transport(transport, on_asyncio=on_asyncio) == "aiohttp":
         kwargs["transport"] = AiohttpTransport(limits)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         headers={"user-agent": _USER_AGENT},
         limits=limits,
         follow_redirects=False,
         trust_env=True,
         **kwargs,
     )
+    if isinstance(client._transport, AiohttpTransport):
+        client._transport.adopt(client)
+    return client
 
 
 def release_unawaited(client: httpx.AsyncClient) -> None:
@@ -158,7 +190,7 @@ def transport_name(client: httpx.AsyncClient) -> str:
 _LARGE_BODY = 1 << 20  # aiohttp's limit for a bytes body (images, PDFs): above it, a file object
 
 
-def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+def _transport_error(exc: Exception, request: httpx.Request | None) -> httpx.TransportError:
     """The httpx exception for anything aiohttp (or its parser) raised for one request.
 
     Every failure is mapped, including the ones aiohttp reports as ``ClientResponseError``
@@ -229,6 +261,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl = httpx.create_ssl_context()  # loads the CA bundle: not on the event loop
         self._session: aiohttp.ClientSession | None = None
+        self.direct: _Direct | None = None
+
+    def adopt(self, client: httpx.AsyncClient) -> None:
+        """Open the direct route for the client :func:`create_client` built on this transport.
+
+        Only where httpx would add nothing of its own to a request: no proxy from the
+        environment (a proxy is one of httpx's mounts), and response encodings aiohttp decodes.
+
+        Args:
+            client: The client this transport carries.
+        """
+        from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
+
+        decodable = {"gzip", "deflate", "identity"}
+        decodable |= {"br"} if HAS_BROTLI else set()
+        decodable |= {"zstd"} if HAS_ZSTD else set()
+        accepted = {e.strip() for e in client.headers.get("accept-encoding", "").split(",")}
+        if not client._mounts and accepted <= decodable:
+            self.direct = _Direct(self, dict(client.headers))
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -311,6 +362,203 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             close()
 
 
+class _Head:
+    """The status and headers of an answer read on the direct route."""
+
+    __slots__ = ("headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.headers = headers
+
+
+class _Answer(_Head):
+    """A whole answer read on the direct route: what llmorch reads of an ``httpx.Response``."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        super().__init__(status_code, headers)
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        """The body as text: the content type's charset, else UTF-8 (undecodable bytes replaced)."""
+        _, _, params = self.headers.get("content-type", "").partition(";")
+        charset = "utf-8"
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.lower() == "charset" and value:
+                charset = value.strip("\"' ")
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body decoded as JSON."""
+        return json.loads(self.content, **kwargs)
+
+
+class _Direct:
+    """llmorch's own requests straight onto aiohttp, skipping httpx's request and response models.
+
+    What goes on the wire is what httpx would send through :class:`AiohttpTransport`: the
+    client's default headers under the request's (names lower-cased, as httpx hands them over),
+    the URL as httpx normalises it (parsed once per URL), the same timeouts, no redirects; the
+    body is content-decoded by aiohttp for the encodings the client advertises. Failures become
+    the httpx errors the transport raises, so :func:`map_transport_errors` maps them alike.
+
+    Args:
+        transport: The transport whose pool carries the requests.
+        defaults: The client's default headers.
+    """
+
+    __slots__ = ("_defaults", "_timeouts", "_transport", "_urls")
+
+    def __init__(self, transport: AiohttpTransport, defaults: dict[str, str]) -> None:
+        self._transport = transport
+        self._defaults = {name.lower(): value for name, value in defaults.items()}
+        self._urls: dict[str, Any] = {}
+        self._timeouts: dict[tuple[float | None, ...], Any] = {}
+
+    def takes(self, url: str) -> bool:
+        """Whether this URL goes the direct route (not one with credentials in it).
+
+        Args:
+            url: The absolute URL.
+
+        Returns:
+            False for a URL with userinfo (httpx turns it into an Authorization header).
+        """
+        return url in self._urls or self._url(url) is not None
+
+    def _url(self, url: str) -> Any:
+        import yarl
+
+        known = self._urls.get(url)
+        if known is None:
+            parsed = httpx.URL(url)
+            if parsed.userinfo:
+                return None
+            if len(self._urls) >= 512:  # URLs carry model ids: a bounded cache
+                self._urls.clear()
+            known = self._urls[url] = yarl.URL(str(parsed), encoded=True)
+        return known
+
+    def _timeout(self, per_request: httpx.Timeout) -> Any:
+        key = (per_request.connect, per_request.read, per_request.pool)
+        known = self._timeouts.get(key)
+        if known is None:
+            import aiohttp
+
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            known = self._timeouts[key] = aiohttp.ClientTimeout(
+                sock_connect=per_request.connect,
+                sock_read=per_request.read,
+                connect=per_request.pool,
+            )
+        return known
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        per_request: httpx.Timeout,
+    ) -> aiohttp.ClientResponse:
+        """Send one request; the answer's body is still unread.
+
+        Raises:
+            httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
+        """
+        transport = self._transport
+        session = transport._session or transport._open()
+        merged = self._defaults.copy()
+        for name, value in headers.items():
+            merged[name.lower()] = value
+        body: bytes | io.BytesIO | None = content or None
+        if content is not None and len(content) > _LARGE_BODY:
+            body = io.BytesIO(content)
+        try:
+            return await session.request(
+                method,
+                self._url(url),
+                headers=merged,
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout(per_request),
+                auto_decompress=True,
+            )
+        except Exception as exc:
+            raise _transport_error(exc, None) from exc
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        per_request: httpx.Timeout,
+    ) -> _Answer:
+        """Send one request and read its whole answer.
+
+        Raises:
+            httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
+        """
+        response = await self.send(method, url, headers, content, per_request)
+        try:
+            body = await response.read()
+        except Exception as exc:
+            raise _transport_error(exc, None) from exc
+        finally:
+            response.release()
+        return _Answer(response.status, response.headers, body)
+
+    async def open(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        per_request: httpx.Timeout,
+    ) -> tuple[_Head, AsyncGenerator[bytes, None], Callable[[], Awaitable[None]]]:
+        """Send one request and hand over its head, its body's chunks and its release.
+
+        Raises:
+            httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
+        """
+        response = await self.send(method, url, headers, content, per_request)
+
+        async def release() -> None:
+            response.release()  # a body not read to its end closes the connection
+
+        return _Head(response.status, response.headers), _chunks(response), release
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+    content = response.content
+    while True:
+        try:
+            chunk = await content.readany()
+        except Exception as exc:
+            raise _transport_error(exc, None) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _direct(client: httpx.AsyncClient, url: str) -> _Direct | None:
+    transport = client._transport
+    if type(transport) is AiohttpTransport:
+        direct = transport.direct
+        if direct is not None and direct.takes(url):
+            return direct
+    return None
+
+
 # -- timeouts and deadlines --------------------------------------------------------------------
 
 
@@ -350,7 +598,7 @@ async def fetch(
     headers: Mapping[str, str],
     content: bytes | None = None,
     params: Mapping[str, Any] | None = None,
-) -> httpx.Response:
+) -> Response:
     """One non-streamed attempt, from connect to the last byte of the body within the timeout.
 
     Args:
@@ -372,18 +620,23 @@ async def fetch(
         ProviderConnectionError: Any other transport failure.
     """
     per_request, seconds = timeout(timeout_s)
+    direct = None if params else _direct(client, url)
     started = time.monotonic()
     try:
         with map_transport_errors(provider, model):
             with anyio.move_on_after(seconds) as scope:
-                response = await client.request(
-                    method,
-                    url,
-                    headers=headers,
-                    content=content,
-                    params=params,
-                    timeout=per_request,
-                )
+                response: Response
+                if direct is not None:
+                    response = await direct.fetch(method, url, headers, content, per_request)
+                else:
+                    response = await client.request(
+                        method,
+                        url,
+                        headers=headers,
+                        content=content,
+                        params=params,
+                        timeout=per_request,
+                    )
                 _log_attempt(provider, model, method, url, started, response)
                 return response
         assert scope.cancelled_caught
@@ -402,7 +655,7 @@ def _log_attempt(
     method: str,
     url: str,
     started: float,
-    outcome: httpx.Response | ProviderError,
+    outcome: Head | ProviderError,
 ) -> None:
     """Log one DEBUG line for an attempt (SPEC §2.12).
 
@@ -411,7 +664,7 @@ def _log_attempt(
     """
     if not logger.isEnabledFor(logging.DEBUG):
         return
-    if isinstance(outcome, httpx.Response):
+    if not isinstance(outcome, ProviderError):
         result = f"HTTP {outcome.status_code}"
         found = (outcome.headers.get(name) for name in _REQUEST_ID_HEADERS)
         request_id = next((value for value in found if value), None)
@@ -444,10 +697,25 @@ class StreamBody:
         response: The response (status and headers; the body is read through this object).
     """
 
-    __slots__ = ("_chunks", "_deadline", "_fresh", "_model", "_provider", "_seconds", "response")
+    __slots__ = (
+        "_chunks",
+        "_deadline",
+        "_fresh",
+        "_model",
+        "_provider",
+        "_release",
+        "_seconds",
+        "response",
+    )
 
     def __init__(
-        self, response: httpx.Response, provider: str, model: str | None, seconds: float
+        self,
+        response: Head,
+        chunks: AsyncGenerator[bytes, None],
+        release: Callable[[], Awaitable[None]],
+        provider: str,
+        model: str | None,
+        seconds: float,
     ) -> None:
         self.response = response
         self._provider = provider
@@ -455,8 +723,8 @@ class StreamBody:
         self._seconds = seconds
         self._deadline = anyio.current_time() + seconds
         self._fresh = False
-        # Content-decoded (gzip), like the body fetch() reads; an async generator to close.
-        self._chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+        self._chunks = chunks  # content-decoded (gzip), like the body fetch() reads
+        self._release = release
 
     def event(self) -> None:
         """A whole event arrived: the next one has ``t`` seconds (a flag: called per event)."""
@@ -497,7 +765,7 @@ class StreamBody:
         with anyio.CancelScope(shield=True):
             try:
                 await self._chunks.aclose()
-                await self.response.aclose()
+                await self._release()
             except Exception:  # the connection is going away either way
                 logger.debug("error while closing a response", exc_info=True)
 
@@ -536,16 +804,25 @@ async def open_stream(
         ProviderConnectionError: Any other transport failure.
     """
     per_request, seconds = timeout(timeout_s)
-    request = client.build_request(
-        method, url, headers=headers, content=content, timeout=per_request
-    )
+    direct = _direct(client, url)
     started = time.monotonic()
     try:
         with map_transport_errors(provider, model):
             with anyio.move_on_after(seconds) as scope:
-                response = await client.send(request, stream=True)
-                _log_attempt(provider, model, method, url, started, response)
-                return StreamBody(response, provider, model, seconds)
+                head: Head
+                if direct is not None:
+                    head, chunks, release = await direct.open(
+                        method, url, headers, content, per_request
+                    )
+                else:
+                    request = client.build_request(
+                        method, url, headers=headers, content=content, timeout=per_request
+                    )
+                    response = await client.send(request, stream=True)
+                    head, release = response, response.aclose
+                    chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+                _log_attempt(provider, model, method, url, started, head)
+                return StreamBody(head, chunks, release, provider, model, seconds)
         assert scope.cancelled_caught
         raise _deadline_error(provider, model, seconds, "no answer")
     except ProviderError as exc:

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
-from llmorch._http import Response, fetch, open_stream, parse_retry_after
+from llmorch._http import Head, fetch, open_stream, parse_retry_after
 from llmorch._scrub import scrub
 from llmorch._sse import ServerSentEvent, SSEDecoder, SSEError
 from llmorch.exceptions import (
@@ -288,9 +288,7 @@ class HTTPProvider(BaseLLMProvider):
             body=body,
         )
 
-    def _error_from_response(
-        self, response: Response, body: bytes, model: str | None
-    ) -> ProviderError:
+    def _error_from_response(self, response: Head, body: bytes, model: str | None) -> ProviderError:
         try:
             payload: Any = json.loads(body)
         except ValueError:

@@ -15,7 +15,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
-from llmorch._http import AsyncClient, Response, StreamBody, fetch, open_stream, parse_retry_after
+from llmorch._http import (
+    AsyncClient,
+    Head,
+    StreamBody,
+    fetch,
+    open_stream,
+    parse_retry_after,
+)
 from llmorch._scrub import scrub
 from llmorch.config import BedrockConfig, ProviderConfig
 from llmorch.exceptions import (
@@ -149,7 +156,7 @@ class BedrockProvider(BaseLLMProvider):
         """
         return unsupported_parameter(error_message(error.body, error.status_code))
 
-    def _error_from_response(self, response: Response, raw: bytes, model: str | None) -> Exception:
+    def _error_from_response(self, response: Head, raw: bytes, model: str | None) -> Exception:
         try:
             payload: Any = json.loads(raw)
         except ValueError:
