@@ -107,12 +107,14 @@ class RawUpstream:
         port: The loopback port.
         served: How many requests were read.
         paths: The request line path of each request.
+        heads: The request line and headers of each request, as sent.
     """
 
     scenes: list[Scene]
     port: int = 0
     served: int = 0
     paths: list[str] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
     _writers: list[Writer] = field(default_factory=list)
 
     @property
@@ -130,6 +132,7 @@ class RawUpstream:
                         length = int(line.split(b":")[1])
                 body = await reader.readexactly(length)
                 self.paths.append(head.split(b" ", 2)[1].decode())
+                self.heads.append(head)
                 stream = b'"stream":true' in body
                 index = self.served
                 self.served += 1
