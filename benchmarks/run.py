@@ -425,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.ledger import main as ledger
 
         return ledger(argv[1:])
+    if argv and argv[0] == "readme":
+        from benchmarks.readme import main as readme
+
+        return readme(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         epilog=CHECK_HELP,
@@ -443,6 +447,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=5, help="subprocess repeats (imports, cold)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        nargs="?",
+        const=ROOT / "README.md",
+        help="write the results into the README's Performance section (default: this repo's)",
+    )
     parser.add_argument("--clients", help="comma-separated subset of: " + ", ".join(CLIENTS))
     parser.add_argument(
         "--ledger-records",
@@ -520,5 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report += "\n\nTargets (issue 17):\n\n" + check.table(results["check"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.readme is not None:
+        from benchmarks.readme import rewrite
+
+        rewrite(args.readme, results)
     sys.stdout.write(report + f"\n\nwritten to {args.out}\n")
     return code

@@ -101,3 +101,36 @@ def test_every_target_is_in_the_docs_with_its_limit() -> None:
         assert f"- {target.label}" in text
         assert f"{target.limit:g}" in target.label
     assert "nox -s bench -- --check" in text
+
+
+def test_readme_block_is_rewritten_from_a_run(tmp_path: Path) -> None:
+    """`--readme` replaces only the block between the markers, with the run's tables."""
+    from benchmarks import readme
+
+    results = _passing()
+    results["machine"] = {"python": "3.13.0", "platform": "Linux", "cpus": 2}
+    results["counts"] = {"requests": 10, "streams": 5, "total": 20, "inflight": 5}
+    results["table"] = "| client | ms |\n|---|---|\n| llmorch | 0.3 |\n\nsync facade: 1.1×"
+    results["check"] = check.evaluate(results)
+    page = tmp_path / "README.md"
+    page.write_text(f"# Title\n\n{readme.START}\nold table\n{readme.END}\n\n## Next\n")
+    readme.rewrite(page, results)
+    readme.rewrite(page, results)  # idempotent: the markers survive
+    text = page.read_text()
+    assert text.startswith("# Title\n\n" + readme.START + "\nMeasured on 2 cores, Linux")
+    assert text.endswith(readme.END + "\n\n## Next\n")
+    assert "old table" not in text
+    assert "| llmorch | 0.3 |" in text and "- sync facade: 1.1×" in text
+    assert text.count(TARGETS[0].label) == 1
+    page.write_text("no markers\n")
+    with pytest.raises(ValueError, match="has no block"):
+        readme.rewrite(page, results)
+
+
+def test_the_repository_readme_has_the_results_block() -> None:
+    """The README carries the markers `--readme` writes between, once each, in order."""
+    from benchmarks import readme
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    assert text.count(readme.START) == 1 == text.count(readme.END)
+    assert text.index(readme.START) < text.index(readme.END)
