@@ -109,3 +109,36 @@ def test_a_configured_provider_imports_only_its_own_module() -> None:
     modules = set(json.loads(out.stdout))
     assert "llmorch.providers.anthropic" in modules
     assert "llmorch.providers.openai" not in modules
+
+
+def test_lazy_names_resolve_on_access_and_unknown_names_raise() -> None:
+    """The sync facade and conversations load on first access; ``dir()`` lists them already."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import llmorch
+        lazy = ("llmorch.sync", "llmorch.conversation", "yaml")
+        before = sorted(m for m in lazy if m in sys.modules)
+        listed = {"LLMOrchestrator", "Conversation"} <= set(dir(llmorch))
+        from llmorch import SyncConversation
+        from llmorch.sync import LLMOrchestrator
+        same = llmorch.LLMOrchestrator is LLMOrchestrator and "SyncConversation" in vars(llmorch)
+        try:
+            llmorch.NoSuchName
+            missing = ""
+        except AttributeError as exc:
+            missing = str(exc)
+        print(json.dumps([before, listed, same, missing]))
+        """
+    )
+    src = str(Path(llmorch.__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": src, "PATH": ""},
+    )
+    before, listed, same, missing = json.loads(out.stdout)
+    assert [[], True, True] == [before, listed, same]
+    assert "module 'llmorch' has no attribute 'NoSuchName'" == missing

@@ -5,9 +5,11 @@ Raw HTTP with httpx, model discovery, ordered within-provider fallback and a cos
 
 from __future__ import annotations
 
+import importlib
+import typing
+
 from llmorch import events
 from llmorch.config import ConfigManager, OrchestratorConfig
-from llmorch.conversation import Conversation
 from llmorch.costs import CostTracker
 from llmorch.exceptions import (
     AllFallbacksFailedError,
@@ -34,12 +36,24 @@ from llmorch.parts import document, image
 from llmorch.providers.base import BaseLLMProvider
 from llmorch.registry import ModelRegistry
 from llmorch.streaming import ResponseStream
-from llmorch.sync import LLMOrchestrator, SyncConversation, SyncResponseStream
 from llmorch.tool_loop import ToolLoopResult
 from llmorch.tools import Tool, ToolCall
 from llmorch.types import LLMResponse, ModelInfo, StreamEvent, UsageRecord
 
+if typing.TYPE_CHECKING:
+    from llmorch.conversation import Conversation
+    from llmorch.sync import LLMOrchestrator, SyncConversation, SyncResponseStream
+
 __version__ = "0.1.0"
+
+# Imported on first access (PEP 562): the sync facade (a portal thread, anyio.from_thread) and
+# conversations are not on an async caller's path, so ``import llmorch`` does not pay for them.
+_LAZY = {
+    "Conversation": "llmorch.conversation",
+    "LLMOrchestrator": "llmorch.sync",
+    "SyncConversation": "llmorch.sync",
+    "SyncResponseStream": "llmorch.sync",
+}
 
 __all__ = [
     "AllFallbacksFailedError",
@@ -83,3 +97,18 @@ __all__ = [
     "events",
     "image",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    """Import the module behind a lazily exported name on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmorch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included."""
+    return sorted({*globals(), *__all__})

@@ -13,10 +13,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from typing import Any, Literal
-
-import yaml
 
 __all__ = [
     "Capabilities",
@@ -91,10 +88,19 @@ _TUPLES = ("image_types", "document_types")
 Row = tuple[frozenset[str], tuple[str, ...], dict[str, Any]]
 
 
+def _table() -> Any:
+    """The shipped YAML table, parsed (yaml and importlib.resources imported only here)."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("llmorch").joinpath("data/capabilities.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
 @functools.lru_cache(maxsize=1)
 def _rows() -> tuple[Row, ...]:
-    text = resources.files("llmorch").joinpath("data/capabilities.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = _table()
     rows: list[Row] = []
     for row in data["models"]:
         types = row["provider_type"]
@@ -120,8 +126,7 @@ def as_of() -> str:
     Returns:
         ``YYYY-MM-DD``.
     """
-    text = resources.files("llmorch").joinpath("data/capabilities.yaml").read_text("utf-8")
-    return str(yaml.safe_load(text)["as_of"])
+    return str(_table()["as_of"])
 
 
 @functools.lru_cache(maxsize=512)

@@ -24,15 +24,13 @@ secret values never appear in messages, ``repr()`` or :meth:`OrchestratorConfig.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -51,6 +49,9 @@ from pydantic import (
 from llmorch import pricing as _pricing
 from llmorch.exceptions import ConfigurationError
 from llmorch.ledger.urls import parse_ledger_url, redact_url
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = [
     "AnthropicConfig",
@@ -177,7 +178,7 @@ class ProviderConfig(BaseModel):
             and list it, no log) or ``error`` (raise ``InvalidRequestError`` before any call).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
 
     type: str
     api_key: SecretStr | None = None
@@ -338,6 +339,8 @@ class CustomProviderConfig(ProviderConfig):
     @classmethod
     def _class_path(cls, value: str) -> str:
         if not _CLASS_PATH.match(value):
+            import difflib
+
             hint = difflib.get_close_matches(value.lower(), _BUILTIN_TYPES, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ValueError(
@@ -401,7 +404,7 @@ class CostTrackingConfig(BaseModel):
             directory.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enabled: bool = True
     ledger: str | None = None
@@ -445,7 +448,7 @@ class BudgetMatch(BaseModel):
         tags: Tags the call must carry with exactly these values.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     provider: _NonEmptyStr | None = None
     model: _NonEmptyStr | None = None
@@ -463,7 +466,7 @@ class BudgetConfig(BaseModel):
         match: The calls it counts; empty means every call.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: _NonEmptyStr
     limit_usd: float = Field(ge=0, allow_inf_nan=False)
@@ -488,7 +491,7 @@ class ModelPrice(BaseModel):
         cache_write_1h_long: ``cache_write_1h`` above the threshold.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
@@ -515,7 +518,7 @@ class ObservabilityConfig(BaseModel):
             (``gen_ai.input.messages``, ``gen_ai.output.messages``); they may hold personal data.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enabled: bool = True
     capture_content: bool = False
@@ -544,7 +547,7 @@ class ModelDiscoveryConfig(BaseModel):
             takes seconds or a duration: ``90s``, ``30m``, ``24h`` (the default), ``7d``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     refresh_on_start: bool = True
     cache_path: str | None = Field(default_factory=_default_cache_path)
@@ -592,7 +595,7 @@ class OrchestratorConfig(BaseModel):
         source: The file this configuration came from, if any (never dumped).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     active_provider: _NonEmptyStr
     active_model: _NonEmptyStr
@@ -739,6 +742,8 @@ class OrchestratorConfig(BaseModel):
         try:
             return self.providers[name]
         except KeyError:
+            import difflib
+
             hint = difflib.get_close_matches(name, self.providers, n=1)
             did_you_mean = f"did you mean {hint[0]!r}? " if hint else ""
             raise ConfigurationError(
@@ -904,6 +909,8 @@ def _allowed_keys(loc: list[int | str], provider_model: type[ProviderConfig] | N
 
 
 def _suggest(key: str, allowed: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(key, allowed, n=1)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -917,6 +924,8 @@ def _load_yaml(text: str, source: str) -> Any:
         ConfigurationError: A duplicate key (named by file, line and key path).
         yaml.YAMLError: The text is not YAML.
     """
+    import yaml  # here, not at import: only a configuration file needs it
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -934,6 +943,8 @@ def _refuse_duplicate_keys(
     if id(node) in visited:  # an alias of a node already checked (or a recursive one)
         return
     visited.add(id(node))
+    import yaml
+
     if isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _refuse_duplicate_keys(item, (*path, str(index)), source, visited)
@@ -969,6 +980,8 @@ class ConfigManager:
             ConfigurationError: The file is missing, unreadable, not YAML, not a mapping, or
                 invalid; the message names the file and, where there is one, the key path.
         """
+        import yaml
+
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmorch.exceptions import ConfigurationError
 
 __all__ = [
@@ -855,6 +853,8 @@ def load_price_file(path: str | Path) -> dict[str, dict[str, ModelPrice]]:
         ConfigurationError: The file cannot be read or parsed, or an entry is invalid; the
             message names the file and the key path.
     """
+    import yaml  # here, not at import: only a price file needs it
+
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
