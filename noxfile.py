@@ -108,7 +108,14 @@ def bench(session: nox.Session) -> None:
     LiteLLM is measured too when it is importable in the session's environment. Arguments after
     ``--`` go to ``python -m benchmarks``: ``nox -s bench -- --check`` judges every target.
     """
-    session.install("-e", ".[all]", "openai>=1.40", "anthropic>=0.40", "httpx-aiohttp>=0.1.8")
+    session.install(
+        "-e",
+        ".[all]",
+        "opentelemetry-sdk",
+        "openai>=1.40",
+        "anthropic>=0.40",
+        "httpx-aiohttp>=0.1.8",
+    )
     # LiteLLM is measured "where it installs": a failed install only drops its column.
     session.run("python", "-m", "pip", "install", "--quiet", "litellm", success_codes=[0, 1])
     session.run("python", "-m", "benchmarks", *session.posargs)
