@@ -12,6 +12,10 @@ Lifetime rules (SPEC §2.1, §2.2, §2.8):
   and its first call starts a fresh generation.
 - A sync stream left early (``break``, an exception, garbage collection) cancels its pump task,
   which records the call and releases the connection.
+- A call from another thread is one hop each way: a callback on the loop starts its task, and
+  the caller waits on a lock the task releases with the outcome. Calls still in flight when the
+  generation stops are cancelled, and calls that reach a stopped loop are refused, so no caller
+  is left waiting.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import inspect
 import os
 import threading
 import time
@@ -64,6 +69,25 @@ class _Failure:
         self.error = error
 
 
+class _Call:
+    """One call from another thread: what to run, its outcome, and the lock its caller waits on.
+
+    The lock is taken when the call is made and released, exactly once, on the portal thread
+    when the outcome (``value`` or ``error``) is set.
+    """
+
+    __slots__ = ("error", "func", "lock", "scope", "task", "value")
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        self.func = func
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.scope: anyio.CancelScope | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
 class _Generation:
     """One process's portal thread, its asyncio loop and the async core it drives.
 
@@ -77,7 +101,10 @@ class _Generation:
         self.core = AsyncLLMOrchestrator(config, session_id=session_id)
         self.core._finalizer.detach()  # this generation closes (or, after a fork, abandons) it
         self.pumps: set[_Pump] = set()
+        #: Calls made and not yet answered (added by callers, removed on the portal thread).
+        self.calls: set[_Call] = set()
         self.stopping = False
+        self._accepting = False
         self.portal: BlockingPortal
         self.loop: asyncio.AbstractEventLoop
         self._stop_event: anyio.Event
@@ -86,7 +113,7 @@ class _Generation:
         self.thread.start()
         self._ready.result()
         try:
-            self.portal.call(self.core.start)
+            self.call(self.core.start)
         except BaseException:
             self.stop()
             raise
@@ -100,12 +127,14 @@ class _Generation:
         finally:
             with _registry_lock():
                 _LIVE.discard(self)
+            self._refuse_waiting()
 
     async def _serve(self) -> None:
         try:
             async with BlockingPortal() as portal:
                 self.portal, self.loop = portal, asyncio.get_running_loop()
                 self._stop_event = anyio.Event()
+                self._accepting = True
                 with _registry_lock():
                     _LIVE.add(self)
                 self._ready.set_result(None)
@@ -117,6 +146,7 @@ class _Generation:
                 for pump in pumps:
                     if pump.finished is not None:
                         await pump.finished.wait()
+                await self._cancel_calls()  # calls still in flight from other threads
                 await portal.stop(cancel_remaining=True)  # calls still in flight from other threads
         finally:
             with anyio.CancelScope(shield=True):
@@ -152,13 +182,89 @@ class _Generation:
 
         Raises:
             OrchestratorError: The orchestrator was closed before or during the call.
+            RuntimeError: Called on the portal thread itself.
+            concurrent.futures.CancelledError: The call was cancelled on the portal.
         """
+        error: BaseException | None
+        if threading.get_ident() == self.thread.ident:
+            error = RuntimeError("This method cannot be called from the event loop thread")
+        else:
+            call = _Call(func)
+            self.calls.add(call)
+            try:
+                self.loop.call_soon_threadsafe(self._begin, call)
+            except RuntimeError:  # the loop has closed
+                self.calls.discard(call)
+                error = RuntimeError("This portal is not running")
+            else:
+                call.lock.acquire()
+                error, call.error = call.error, None
+                if error is None:
+                    return call.value
         try:
-            return self.portal.call(func)
-        except (RuntimeError, concurrent.futures.CancelledError):
-            if self.stopping:
+            if self.stopping and isinstance(
+                error, (RuntimeError, concurrent.futures.CancelledError)
+            ):
                 raise OrchestratorError("the orchestrator is closed") from None
-            raise
+            raise error
+        finally:
+            del error  # the traceback would hold this frame, and this frame the error
+
+    def _begin(self, call: _Call) -> None:
+        """Start a call's task (on the portal thread, in a copy of the caller's context)."""
+        if self._accepting:
+            call.task = self.loop.create_task(self._run_call(call))
+        else:
+            self._answer(call, RuntimeError("This portal is not running"))
+
+    async def _run_call(self, call: _Call) -> None:
+        """A call's task: run it and answer; cancelled (at stop or before it began), it says so."""
+        error: BaseException | None = concurrent.futures.CancelledError()
+        try:
+            result = call.func()
+            if inspect.isawaitable(result):
+                with anyio.CancelScope() as call.scope:
+                    result = await result
+                    call.value, error = result, None
+            else:
+                call.value, error = result, None
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            error = exc
+        self._answer(call, error)
+        error = None  # the traceback holds this frame
+
+    def _answer(self, call: _Call, error: BaseException | None) -> None:
+        """Set a call's outcome and wake its caller (on the portal thread, once per call)."""
+        self.calls.discard(call)
+        call.error = error
+        call.func = call.task = call.scope = None  # type: ignore[assignment]
+        call.lock.release()
+
+    async def _cancel_calls(self) -> None:
+        """Refuse new calls, cancel those in flight and wait until each has answered."""
+        self._accepting = False
+        tasks = []
+        for call in list(self.calls):
+            if call.scope is not None:
+                call.scope.cancel()
+            elif call.task is not None:
+                call.task.cancel()  # not started yet: it answers as cancelled
+            if call.task is not None:
+                tasks.append(call.task)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _refuse_waiting(self) -> None:
+        """Answer the calls that reached the loop after its last turn (the thread is ending)."""
+        while True:
+            try:
+                call = self.calls.pop()
+            except KeyError:
+                return
+            call.error = RuntimeError("This portal is not running")
+            call.lock.release()
 
     def start_pump(
         self,
