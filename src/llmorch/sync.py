@@ -27,10 +27,11 @@ import contextlib
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -213,7 +214,7 @@ class _Generation:
     def _begin(self, call: _Call) -> None:
         """Start a call's task (on the portal thread, in a copy of the caller's context)."""
         if self._accepting:
-            call.task = self.loop.create_task(self._run_call(call))
+            call.task = _start_task(self.loop, self._run_call(call))
         else:
             self._answer(call, RuntimeError("This portal is not running"))
 
@@ -298,6 +299,23 @@ class _Generation:
                 raise OrchestratorError("the orchestrator is closed") from None
             raise
         return task
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start a task whose first step runs now, not on the loop's next turn."""
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:  # pragma: no cover - Python < 3.12 has no eager tasks
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start a task (its first step runs on the loop's next turn)."""
+        return loop.create_task(coro)
 
 
 def _registry_lock() -> threading.Lock:
