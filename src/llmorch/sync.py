@@ -248,11 +248,11 @@ class _Generation:
         self._accepting = False
         tasks = []
         for call in list(self.calls):
-            if call.scope is not None:
-                call.scope.cancel()
-            elif call.task is not None:
-                call.task.cancel()  # not started yet: it answers as cancelled
             if call.task is not None:
+                if call.scope is not None:
+                    call.scope.cancel()
+                else:  # pragma: no cover - not started yet (no eager tasks before Python 3.12)
+                    call.task.cancel()
                 tasks.append(call.task)
         if tasks:
             await asyncio.wait(tasks)
