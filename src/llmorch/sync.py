@@ -73,8 +73,8 @@ class _Failure:
 class _Call:
     """One call from another thread: what to run, its outcome, and the lock its caller waits on.
 
-    The lock is taken when the call is made and released, exactly once, on the portal thread
-    when the outcome (``value`` or ``error``) is set.
+    The lock is taken when the call is made and released once, on the portal thread, when the
+    outcome (``value`` or ``error``) is set.
     """
 
     __slots__ = ("error", "func", "lock", "scope", "task", "value")
@@ -148,7 +148,7 @@ class _Generation:
                     if pump.finished is not None:
                         await pump.finished.wait()
                 await self._cancel_calls()  # calls still in flight from other threads
-                await portal.stop(cancel_remaining=True)  # calls still in flight from other threads
+                await portal.stop(cancel_remaining=True)  # pumps started in the meantime
         finally:
             with anyio.CancelScope(shield=True):
                 await self.core.aclose()
@@ -240,7 +240,6 @@ class _Generation:
         """Set a call's outcome and wake its caller (on the portal thread, once per call)."""
         self.calls.discard(call)
         call.error = error
-        call.func = call.task = call.scope = None  # type: ignore[assignment]
         call.lock.release()
 
     async def _cancel_calls(self) -> None:
