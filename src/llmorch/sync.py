@@ -12,6 +12,10 @@ Lifetime rules (SPEC §2.1, §2.2, §2.8):
   and its first call starts a fresh generation.
 - A sync stream left early (``break``, an exception, garbage collection) cancels its pump task,
   which records the call and releases the connection.
+- A call from another thread is one hop each way: a callback on the loop starts its task, and
+  the caller waits on a lock the task releases with the outcome. Calls still in flight when the
+  generation stops are cancelled, and calls that reach a stopped loop are refused, so no caller
+  is left waiting.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import inspect
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,6 +70,25 @@ class _Failure:
         self.error = error
 
 
+class _Call:
+    """One call from another thread: what to run, its outcome, and the lock its caller waits on.
+
+    The lock is taken when the call is made and released once, on the portal thread, when the
+    outcome (``value`` or ``error``) is set.
+    """
+
+    __slots__ = ("error", "func", "lock", "scope", "task", "value")
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        self.func = func
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.scope: anyio.CancelScope | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
 class _Generation:
     """One process's portal thread, its asyncio loop and the async core it drives.
 
@@ -77,7 +102,10 @@ class _Generation:
         self.core = AsyncLLMOrchestrator(config, session_id=session_id)
         self.core._finalizer.detach()  # this generation closes (or, after a fork, abandons) it
         self.pumps: set[_Pump] = set()
+        #: Calls made and not yet answered (added by callers, removed on the portal thread).
+        self.calls: set[_Call] = set()
         self.stopping = False
+        self._accepting = False
         self.portal: BlockingPortal
         self.loop: asyncio.AbstractEventLoop
         self._stop_event: anyio.Event
@@ -86,7 +114,7 @@ class _Generation:
         self.thread.start()
         self._ready.result()
         try:
-            self.portal.call(self.core.start)
+            self.call(self.core.start)
         except BaseException:
             self.stop()
             raise
@@ -100,12 +128,14 @@ class _Generation:
         finally:
             with _registry_lock():
                 _LIVE.discard(self)
+            self._refuse_waiting()
 
     async def _serve(self) -> None:
         try:
             async with BlockingPortal() as portal:
                 self.portal, self.loop = portal, asyncio.get_running_loop()
                 self._stop_event = anyio.Event()
+                self._accepting = True
                 with _registry_lock():
                     _LIVE.add(self)
                 self._ready.set_result(None)
@@ -117,7 +147,8 @@ class _Generation:
                 for pump in pumps:
                     if pump.finished is not None:
                         await pump.finished.wait()
-                await portal.stop(cancel_remaining=True)  # calls still in flight from other threads
+                await self._cancel_calls()  # calls still in flight from other threads
+                await portal.stop(cancel_remaining=True)  # pumps started in the meantime
         finally:
             with anyio.CancelScope(shield=True):
                 await self.core.aclose()
@@ -152,13 +183,88 @@ class _Generation:
 
         Raises:
             OrchestratorError: The orchestrator was closed before or during the call.
+            RuntimeError: Called on the portal thread itself.
+            concurrent.futures.CancelledError: The call was cancelled on the portal.
         """
+        error: BaseException | None
+        if threading.get_ident() == self.thread.ident:
+            error = RuntimeError("This method cannot be called from the event loop thread")
+        else:
+            call = _Call(func)
+            self.calls.add(call)
+            try:
+                self.loop.call_soon_threadsafe(self._begin, call)
+            except RuntimeError:  # the loop has closed
+                self.calls.discard(call)
+                error = RuntimeError("This portal is not running")
+            else:
+                call.lock.acquire()
+                error, call.error = call.error, None
+                if error is None:
+                    return call.value
         try:
-            return self.portal.call(func)
-        except (RuntimeError, concurrent.futures.CancelledError):
-            if self.stopping:
+            if self.stopping and isinstance(
+                error, (RuntimeError, concurrent.futures.CancelledError)
+            ):
                 raise OrchestratorError("the orchestrator is closed") from None
-            raise
+            raise error
+        finally:
+            del error  # the traceback would hold this frame, and this frame the error
+
+    def _begin(self, call: _Call) -> None:
+        """Start a call's task (on the portal thread, in a copy of the caller's context)."""
+        if self._accepting:
+            call.task = _start_task(self.loop, self._run_call(call))
+        else:
+            self._answer(call, RuntimeError("This portal is not running"))
+
+    async def _run_call(self, call: _Call) -> None:
+        """A call's task: run it and answer; cancelled (at stop or before it began), it says so."""
+        error: BaseException | None = concurrent.futures.CancelledError()
+        try:
+            result = call.func()
+            if inspect.isawaitable(result):
+                with anyio.CancelScope() as call.scope:
+                    result = await result
+                    call.value, error = result, None
+            else:
+                call.value, error = result, None
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            error = exc
+        self._answer(call, error)
+        error = None  # the traceback holds this frame
+
+    def _answer(self, call: _Call, error: BaseException | None) -> None:
+        """Set a call's outcome and wake its caller (on the portal thread, once per call)."""
+        self.calls.discard(call)
+        call.error = error
+        call.lock.release()
+
+    async def _cancel_calls(self) -> None:
+        """Refuse new calls, cancel those in flight and wait until each has answered."""
+        self._accepting = False
+        tasks = []
+        for call in list(self.calls):
+            if call.task is not None:
+                if call.scope is not None:
+                    call.scope.cancel()
+                else:  # pragma: no cover - not started yet (no eager tasks before Python 3.12)
+                    call.task.cancel()
+                tasks.append(call.task)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _refuse_waiting(self) -> None:
+        """Answer the calls that reached the loop after its last turn (the thread is ending)."""
+        while True:
+            try:
+                call = self.calls.pop()
+            except KeyError:
+                return
+            call.error = RuntimeError("This portal is not running")
+            call.lock.release()
 
     def start_pump(
         self,
@@ -192,6 +298,23 @@ class _Generation:
                 raise OrchestratorError("the orchestrator is closed") from None
             raise
         return task
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start a task whose first step runs now, not on the loop's next turn."""
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:  # pragma: no cover - Python < 3.12 has no eager tasks
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start a task (its first step runs on the loop's next turn)."""
+        return loop.create_task(coro)
 
 
 def _registry_lock() -> threading.Lock:
