@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,3 +201,30 @@ def test_a_whole_event_past_the_bound_in_one_chunk_is_an_error(head: bytes) -> N
         SSEDecoder().feed(head + b"data: " + b"B" * (MAX_LINE_BYTES + 1) + b"\n\n")
     [event] = SSEDecoder().feed(head + b"data: " + b"B" * MAX_LINE_BYTES + b"\n\n")
     assert MAX_LINE_BYTES == len(event.data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+            max_leaves=8,
+        ).map(json.dumps),
+    ),
+    st.sampled_from(["", " ", "\n", " x", "{}", "]"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_event_json_is_json_loads(text: str, after: str, before: str) -> None:
+    """event_json decodes exactly what json.loads decodes and refuses what it refuses."""
+    from llmorch._sse import event_json
+
+    data = before + text + after
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            event_json(data)
+        return
+    assert json.dumps(expected) == json.dumps(event_json(data))

@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from json.scanner import make_scanner
+from typing import Any, cast
 
-__all__ = ["MAX_LINE_BYTES", "SSEDecoder", "SSEError", "ServerSentEvent"]
+__all__ = ["MAX_LINE_BYTES", "SSEDecoder", "SSEError", "ServerSentEvent", "event_json"]
 
 _EOL = re.compile(rb"\r\n|\r|\n")
+_scan = make_scanner(cast("Any", json.JSONDecoder()))  # what json.loads runs, minus its wrappers
 _BARE_LIMIT = 1 << 20  # a bare JSON value longer than this is dispatched as it is
 MAX_LINE_BYTES = 16 << 20
 """The longest line (and the largest event) a stream may carry; longer ones are an error."""
@@ -43,6 +46,27 @@ class ServerSentEvent:
     event: str | None = None
     id: str | None = None
     retry: int | None = None
+
+
+def event_json(data: str) -> Any:
+    """``json.loads(data)``, without its wrappers for the usual event data: one bare JSON value.
+
+    Args:
+        data: An event's ``data``.
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        ValueError: ``data`` is not JSON (as :func:`json.loads` raises it).
+    """
+    try:
+        value, end = _scan(data, 0)
+    except StopIteration:  # no value at the start: leading whitespace, or not JSON
+        return json.loads(data)
+    if end != len(data):  # trailing whitespace, or more than one value
+        return json.loads(data)
+    return value
 
 
 def _first_eol(chunk: bytes) -> int:
