@@ -193,6 +193,15 @@ class EventStream:
         self._buffer = buffer
         return buffer.pop()
 
+    def take(self) -> StreamEvent | None:
+        """The next event if the last read left one, without awaiting (``None`` if not).
+
+        Returns:
+            The event, or ``None``: await the iterator for the next one.
+        """
+        buffer = self._buffer
+        return buffer.pop() if buffer else None
+
     async def aclose(self) -> None:
         """Drop what is buffered and close the generator (releasing the connection)."""
         self._buffer = []
