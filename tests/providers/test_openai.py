@@ -341,6 +341,12 @@ async def test_custom_base_url_and_no_key_for_local_servers() -> None:
         ({"choices": [{"index": 0, "delta": {"content": ""}}]}, []),
         ({"choices": "Hi"}, []),
         ({"choices": [{"index": 0, "delta": {"refusal": "No."}}]}, [("text", "No.")]),
+        ({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "function": {"name": "f", "arguments": "{"}}]}}]},
+         [("tool_start", ""), ("tool_delta", "{")]),
+        ({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": {"a": 1}}}]}}]},
+         [("tool_start", ""), ("tool_delta", '{"a": 1}')]),
     ],
 )  # fmt: skip
 def test_chunks_off_the_usual_shape_parse_in_full(
