@@ -536,11 +536,6 @@ class ChunkParser:
                     text = delta.get("content")
                     if text:
                         return [StreamEvent("text", text)]
-                    calls = delta.get("tool_calls")
-                    if calls:  # or one tool call fragment
-                        out: list[StreamEvent] = []
-                        self._tool_calls(calls, out)
-                        return out
         return self._chunk(chunk, choices, usage)
 
     def _chunk(self, chunk: dict[str, Any], choices: Any, usage: Any) -> list[StreamEvent]:
@@ -586,11 +581,7 @@ class ChunkParser:
         thought = delta.get("reasoning_content") or delta.get("reasoning")
         if thought and isinstance(thought, str):
             out.append(StreamEvent("reasoning", text=thought))
-        self._tool_calls(delta.get("tool_calls") or (), out)
-
-    def _tool_calls(self, calls: Any, out: list[StreamEvent]) -> None:
-        """A delta's ``tool_calls``: a start for each new index, a delta per fragment."""
-        for position, call in enumerate(calls):
+        for position, call in enumerate(delta.get("tool_calls") or ()):
             if not isinstance(call, dict):
                 continue
             index = call.get("index", position)
