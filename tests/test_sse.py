@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmorch._sse import ServerSentEvent, SSEDecoder
 from tests.conftest import fixture_bytes
@@ -133,3 +137,94 @@ def test_a_cr_at_the_end_of_a_chunk_is_one_line_end_with_a_following_lf(cut: int
     data = b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"
     assert [e.data for e in decode(data)] == [e.data for e in decode(data[:cut], data[cut:])]
     assert ["a", "b", "c"] == [e.data for e in decode(data)]
+
+
+def reference(text: str) -> list[ServerSentEvent]:
+    """The SSE rules line by line (LF only), without any fast path: what the decoder must equal."""
+    events: list[ServerSentEvent] = []
+    data: list[str] = []
+    event: str | None = None
+    last_id: str | None = None
+    retry: int | None = None
+    for line in text.split("\n")[:-1]:
+        if not line:
+            if data or event is not None:
+                events.append(ServerSentEvent("\n".join(data), event, last_id, retry))
+            data, event, retry = [], None, None
+            continue
+        if line.startswith(":"):
+            continue
+        name, sep, value = line.partition(":")
+        value = value[1:] if sep and value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and value.isdigit():
+            retry = int(value)
+    return events
+
+
+SSE_LINES = st.sampled_from(
+    ["", "", "data: x", "data: {\"a\": 1}", "data:y", "data", "data: ", "event: e", "event:f",
+     "event: ", "id: 7", "id", "retry: 5", "retry: x", ": c", "other: z", "data: é✓"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SSE_LINES, max_size=30), st.lists(st.integers(0, 600), max_size=4))
+def test_whole_events_and_split_lines_decode_as_the_rules_say(
+    lines: list[str], cuts: list[int]
+) -> None:
+    """Any mix of fields, blank-line runs and split points decodes exactly as line-by-line
+    SSE (the whole-event fast paths change nothing)."""
+    text = "".join(line + "\n" for line in lines)
+    data = text.encode()
+    parts = []
+    start = 0
+    for cut in sorted(c for c in cuts if c <= len(data)) + [len(data)]:
+        parts.append(data[start:cut])
+        start = cut
+    expected = reference(text + "\n")
+    assert expected == decode(*parts)
+    assert expected == decode(data)
+
+
+@pytest.mark.parametrize("head", [b"", b"event: e\n"])
+def test_a_whole_event_past_the_bound_in_one_chunk_is_an_error(head: bytes) -> None:
+    """An event that arrives whole in one read is bounded like one read line by line."""
+    from llmorch._sse import MAX_LINE_BYTES, SSEError
+
+    with pytest.raises(SSEError, match="larger than"):
+        SSEDecoder().feed(head + b"data: " + b"B" * (MAX_LINE_BYTES + 1) + b"\n\n")
+    [event] = SSEDecoder().feed(head + b"data: " + b"B" * MAX_LINE_BYTES + b"\n\n")
+    assert MAX_LINE_BYTES == len(event.data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+            max_leaves=8,
+        ).map(json.dumps),
+    ),
+    st.sampled_from(["", " ", "\n", " x", "{}", "]"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_event_json_is_json_loads(text: str, after: str, before: str) -> None:
+    """event_json decodes exactly what json.loads decodes and refuses what it refuses."""
+    from llmorch._sse import event_json
+
+    data = before + text + after
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            event_json(data)
+        return
+    assert json.dumps(expected) == json.dumps(event_json(data))

@@ -14,20 +14,24 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from json.scanner import make_scanner
+from typing import Any, cast
 
-__all__ = ["MAX_LINE_BYTES", "SSEDecoder", "SSEError", "ServerSentEvent"]
+__all__ = ["MAX_LINE_BYTES", "SSEDecoder", "SSEError", "ServerSentEvent", "event_json"]
 
 _EOL = re.compile(rb"\r\n|\r|\n")
+_scan = make_scanner(cast("Any", json.JSONDecoder()))  # what json.loads runs, minus its wrappers
 _BARE_LIMIT = 1 << 20  # a bare JSON value longer than this is dispatched as it is
 MAX_LINE_BYTES = 16 << 20
 """The longest line (and the largest event) a stream may carry; longer ones are an error."""
+_MAX_DATA_LINE = MAX_LINE_BYTES + len("data: ")
 
 
 class SSEError(ValueError):
     """The stream is not SSE a client can hold: a line or an event over :data:`MAX_LINE_BYTES`."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ServerSentEvent:
     r"""One dispatched event.
 
@@ -42,6 +46,27 @@ class ServerSentEvent:
     event: str | None = None
     id: str | None = None
     retry: int | None = None
+
+
+def event_json(data: str) -> Any:
+    """``json.loads(data)``, without its wrappers for the usual event data: one bare JSON value.
+
+    Args:
+        data: An event's ``data``.
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        ValueError: ``data`` is not JSON (as :func:`json.loads` raises it).
+    """
+    try:
+        value, end = _scan(data, 0)
+    except StopIteration:  # no value at the start: leading whitespace, or not JSON
+        return json.loads(data)
+    if end != len(data):  # trailing whitespace, or more than one value
+        return json.loads(data)
+    return value
 
 
 def _first_eol(chunk: bytes) -> int:
@@ -122,13 +147,10 @@ class SSEDecoder:
                     cut += 1
             chunk = chunk[cut + 1 :]
         if b"\r" not in chunk:  # the common case: LF line ends only
-            lines = chunk.split(b"\n")
-            tail = lines.pop()
-            parse = self._line
-            for raw in lines:
-                event = parse(raw)
-                if event is not None:
-                    events.append(event)
+            cut = chunk.rfind(b"\n") + 1
+            if cut:  # decoded once: a whole line never ends inside a UTF-8 character
+                self._lines(chunk[:cut].decode("utf-8", errors="replace"), events)
+            tail = chunk[cut:]
         else:
             start = 0
             for match in _EOL.finditer(chunk):
@@ -140,6 +162,50 @@ class SSEDecoder:
             self._keep(tail)
         return events
 
+    def _lines(self, text: str, events: list[ServerSentEvent]) -> None:
+        """Decode whole lines (``text`` ends with a line end), a blank-line-ended block at a time.
+
+        The common blocks (one ``data:`` line, or an ``event:`` line and a ``data:`` line,
+        arriving while no event is half-read) become events with no per-line work.
+        """
+        if self._bare_json:
+            self._each(text[:-1].split("\n"), events)
+            return
+        blocks = text.split("\n\n")  # each but the last ends with a blank line
+        rest = blocks.pop()
+        clean = not self._data and self._event is None and self._retry is None
+        for block in blocks:
+            if clean:
+                if block.startswith("data: ") and "\n" not in block:
+                    if len(block) > _MAX_DATA_LINE:
+                        raise SSEError(f"an SSE event is larger than {MAX_LINE_BYTES} bytes")
+                    events.append(ServerSentEvent(block[6:], None, self._last_id, None))
+                    continue
+                eol = block.find("\n")
+                if (
+                    block.startswith("event: ")
+                    and block.startswith("data: ", eol + 1)
+                    and block.find("\n", eol + 1) < 0
+                    and len(block) - eol - 1 <= _MAX_DATA_LINE
+                ):
+                    data = block[eol + 7 :]
+                    events.append(ServerSentEvent(data, block[7:eol], self._last_id, None))
+                    continue
+            self._each(block.split("\n"), events)
+            event = self._dispatch()  # every dispatch leaves the state clean
+            if event is not None:
+                events.append(event)
+            clean = True
+        if rest:
+            self._each(rest[:-1].split("\n"), events)
+
+    def _each(self, lines: list[str], events: list[ServerSentEvent]) -> None:
+        line = self._line
+        for each in lines:
+            event = line(each)
+            if event is not None:
+                events.append(event)
+
     def _keep(self, piece: bytes) -> None:
         self._pending.append(piece)
         self._pending_size += len(piece)
@@ -147,7 +213,7 @@ class SSEDecoder:
             raise SSEError(f"an SSE line is longer than {MAX_LINE_BYTES} bytes")
 
     def _emit(self, raw: bytes, events: list[ServerSentEvent]) -> None:
-        event = self._line(raw)
+        event = self._line(raw.decode("utf-8", errors="replace"))
         if event is not None:
             events.append(event)
 
@@ -167,12 +233,11 @@ class SSEDecoder:
         self._emit(b"", events)
         return events
 
-    def _line(self, raw: bytes) -> ServerSentEvent | None:
-        if self._bare_json and (self._bare or raw[:1] in (b"{", b"[")):
-            return self._bare_line(raw)
-        if not raw:
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if self._bare_json and (self._bare or line[:1] in ("{", "[")):
+            return self._bare_line(line)
+        if not line:
             return self._dispatch()
-        line = raw.decode("utf-8", errors="replace")
         if line.startswith(":"):
             return None
         name, sep, value = line.partition(":")
@@ -193,10 +258,10 @@ class SSEDecoder:
                 self._retry = int(value)
         return None
 
-    def _bare_line(self, raw: bytes) -> ServerSentEvent | None:
-        self._bare.append(raw.decode("utf-8", errors="replace"))
+    def _bare_line(self, line: str) -> ServerSentEvent | None:
+        self._bare.append(line)
         text = "\n".join(self._bare)
-        if raw and len(text) < _BARE_LIMIT:
+        if line and len(text) < _BARE_LIMIT:
             try:
                 json.loads(text)
             except ValueError:

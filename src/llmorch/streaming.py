@@ -331,6 +331,7 @@ class ResponseStream:
         self._afinish = afinish
         self._validate = validate
         self._opened: OpenedStream | None = None
+        self._take: Callable[[], StreamEvent | None] | None = None
         self._response: LLMResponse | None = None
         self._ending = False  # the call is being recorded
         self._closed = False
@@ -381,7 +382,9 @@ class ResponseStream:
         if self._opened is None:
             if self._closed:
                 raise RuntimeError("the stream is closed")
-            self._opened = await self._opener()
+            self._opened = opened = await self._opener()
+            # an adapter stream that buffers a read's events hands them over without an await
+            self._take = getattr(opened.events, "take", None)
         return self._opened
 
     async def __aenter__(self) -> ResponseStream:
@@ -404,7 +407,7 @@ class ResponseStream:
             self._claim("text")
         if self._closed:
             raise StopAsyncIteration
-        opened = await self._open()
+        opened = self._opened or await self._open()
         pending = opened.pending
         while pending:
             first = pending.pop(0)
@@ -413,9 +416,11 @@ class ResponseStream:
         if opened.exhausted:
             await self._exhausted(opened)
         add = opened.accumulator.add
+        take = self._take
         try:
             while True:
-                text = add(await opened.events.__anext__())
+                event = take() if take is not None else None
+                text = add(event if event is not None else await opened.events.__anext__())
                 if text:
                     return text
         except StopAsyncIteration:
@@ -458,15 +463,17 @@ class ResponseStream:
     async def _next_event(self) -> Event:
         if self._closed:
             raise StopAsyncIteration
-        opened = await self._open()
+        opened = self._opened or await self._open()
         if opened.pending:
             return opened.pending.pop(0)
         if opened.exhausted:
             await self._exhausted(opened)
         translate = opened.accumulator.translate
+        take = self._take
         try:
             while True:
-                out = translate(await opened.events.__anext__())
+                event = take() if take is not None else None
+                out = translate(event if event is not None else await opened.events.__anext__())
                 if out:
                     if len(out) > 1:
                         opened.pending += out[1:]
@@ -568,5 +575,5 @@ class _Events:
     def __aiter__(self) -> _Events:
         return self
 
-    async def __anext__(self) -> Event:
-        return await self._stream._next_event()
+    def __anext__(self) -> Awaitable[Event]:
+        return self._stream._next_event()  # the coroutine itself: no second frame per event

@@ -326,3 +326,33 @@ async def test_custom_base_url_and_no_key_for_local_servers() -> None:
     assert "hi" == response.content
     assert "authorization" not in route.calls[0].request.headers
     assert "1" == route.calls[0].request.headers["x-extra"]
+
+
+@pytest.mark.parametrize(
+    ("chunk", "expected"),
+    [
+        ({"choices": [{"index": 0, "delta": {"content": "Hi"}}]}, [("text", "Hi")]),
+        ({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}}]},
+         [("text", "Hi")]),
+        ({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
+         [("text", "Hi"), ("usage", ""), ("finish", "")]),
+        ({"choices": [{"index": 1, "delta": {"content": "other choice"}}]}, []),
+        ({"choices": [{"index": 0, "delta": {"content": ""}}]}, []),
+        ({"choices": "Hi"}, []),
+        ({"choices": [{"index": 0, "delta": {"refusal": "No."}}]}, [("text", "No.")]),
+        ({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "function": {"name": "f", "arguments": "{"}}]}}]},
+         [("tool_start", ""), ("tool_delta", "{")]),
+        ({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": {"a": 1}}}]}}]},
+         [("tool_start", ""), ("tool_delta", '{"a": 1}')]),
+    ],
+)  # fmt: skip
+def test_chunks_off_the_usual_shape_parse_in_full(
+    adapter: OpenAIProvider, chunk: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    """Only a lone text fragment takes the short path; every other shape is read whole."""
+    parse = ChunkParser(adapter, "gpt-4o", None)
+    got = parse(ServerSentEvent(json.dumps(chunk))) + parse.end()
+    assert expected == [(e.kind, e.text) for e in got]

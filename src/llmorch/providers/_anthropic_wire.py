@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from llmorch._schema import close_objects, transform
-from llmorch._sse import ServerSentEvent
+from llmorch._sse import ServerSentEvent, event_json
 from llmorch.capabilities import capabilities
 from llmorch.exceptions import (
     AuthenticationError,
@@ -486,7 +486,10 @@ class MessageStreamParser:
         kind = sse.event
         if kind == "ping" or not sse.data:
             return []
-        data = self.adapter.decode_event(sse.data, self.model, self.request_id)
+        try:
+            data = event_json(sse.data)
+        except ValueError:
+            data = self.adapter.decode_event(sse.data, self.model, self.request_id)  # raises
         if not isinstance(data, dict):
             return []
         kind = kind or data.get("type")
@@ -496,7 +499,7 @@ class MessageStreamParser:
             if dtype == "text_delta":
                 text = delta.get("text")
                 self.texted = self.texted or bool(text)
-                return [StreamEvent("text", text=text)] if text else []
+                return [StreamEvent("text", text)] if text else []
             return self._delta(data.get("index", 0), dtype, delta)
         if kind == "content_block_start":
             return self._start(data.get("index", 0), data.get("content_block") or {})
@@ -558,7 +561,7 @@ class MessageStreamParser:
         if kind == "input_json_delta":
             fragment = delta.get("partial_json")
             if fragment and index in self.tools:
-                return [StreamEvent("tool_delta", index=index, text=fragment)]
+                return [StreamEvent("tool_delta", fragment, index=index)]
             return []
         if kind == "thinking_delta":
             text = delta.get("thinking")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
 from llmorch._http import Head, fetch, open_stream, parse_retry_after
@@ -27,6 +27,7 @@ from llmorch.request import NO_OPTIONS, CallOptions
 from llmorch.types import StreamEvent
 
 __all__ = [
+    "EventStream",
     "HTTPProvider",
     "StreamParser",
     "class_for_status",
@@ -148,6 +149,63 @@ def end_of_stream(
         model=model,
         request_id=request_id,
     )
+
+
+def _parse_all(
+    parse: StreamParser, events: list[ServerSentEvent]
+) -> tuple[list[StreamEvent], Exception | None]:
+    """Parse a read's events; on a failure, the events before it and the failure."""
+    batch: list[StreamEvent] = []
+    try:
+        for sse in events:
+            batch += parse(sse)
+    except Exception as exc:  # raised once what came before it has been delivered
+        return batch, exc
+    return batch, None
+
+
+class EventStream:
+    """An adapter's event iterator fed a network read at a time.
+
+    The parsing generator steps once per read that completed events and hands over all of
+    them; iterating takes them one by one from that batch, so an event costs no generator
+    switch. It is an ``AsyncIterator[StreamEvent]`` with ``aclose()``, like a generator.
+
+    Args:
+        batches: Lists of events, none of them empty.
+    """
+
+    __slots__ = ("_batches", "_buffer")
+
+    def __init__(self, batches: AsyncGenerator[list[StreamEvent], None]) -> None:
+        self._batches = batches
+        self._buffer: list[StreamEvent] = []  # the batch's rest, reversed: pop() is the next
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        buffer = self._buffer
+        if buffer:
+            return buffer.pop()
+        buffer = await self._batches.__anext__()
+        buffer.reverse()
+        self._buffer = buffer
+        return buffer.pop()
+
+    def take(self) -> StreamEvent | None:
+        """The next event if the last read left one, without awaiting (``None`` if not).
+
+        Returns:
+            The event, or ``None``: await the iterator for the next one.
+        """
+        buffer = self._buffer
+        return buffer.pop() if buffer else None
+
+    async def aclose(self) -> None:
+        """Drop what is buffered and close the generator (releasing the connection)."""
+        self._buffer = []
+        await self._batches.aclose()
 
 
 class HTTPProvider(BaseLLMProvider):
@@ -375,7 +433,7 @@ class HTTPProvider(BaseLLMProvider):
         """
         return SSEDecoder()
 
-    async def stream_sse(
+    def stream_sse(
         self,
         path: str,
         body: Mapping[str, Any],
@@ -399,13 +457,25 @@ class HTTPProvider(BaseLLMProvider):
             parser: Builds the per-stream event parser, given the request id.
             options: The call's options (timeout, extra body and headers).
 
-        Yields:
-            ``start`` (with the request id), then what the parser produces.
+        Returns:
+            ``start`` (with the request id), then what the parser produces (nothing is sent
+            before the first step).
 
         Raises:
             ProviderError: Mapped from the status, the transport, or an in-stream error; a
                 cut stream or a non-answer (see :func:`end_of_stream`).
         """
+        return EventStream(self._sse_batches(path, body, model, parser, options))
+
+    async def _sse_batches(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        model: str,
+        parser: Callable[[str | None], StreamParser],
+        options: CallOptions | None,
+    ) -> AsyncGenerator[list[StreamEvent], None]:
+        """:meth:`stream_sse`'s events, one list per network read that completed any."""
         options = options or NO_OPTIONS
         stream = await open_stream(
             self.http,
@@ -432,7 +502,7 @@ class HTTPProvider(BaseLLMProvider):
                     request_id=request_id,
                     body=(await stream.read(500)).decode("utf-8", errors="replace"),
                 )
-            yield StreamEvent("start", request_id=request_id)
+            yield [StreamEvent("start", request_id=request_id)]
             parse = parser(request_id)
             decoder = self.sse_decoder()
             try:
@@ -440,16 +510,19 @@ class HTTPProvider(BaseLLMProvider):
                     events = decoder.feed(chunk)
                     if events:
                         stream.event()  # the next read gets a fresh deadline
-                    for sse in events:
-                        for event in parse(sse):
-                            yield event
-                for sse in decoder.flush():
-                    for event in parse(sse):
-                        yield event
+                        batch, error = _parse_all(parse, events)
+                        if batch:
+                            yield batch
+                        if error is not None:
+                            raise error
+                batch, error = _parse_all(parse, decoder.flush())
                 end = getattr(parse, "end", None)  # a parser may hold events to the body's end
-                if end is not None:
-                    for event in end():
-                        yield event
+                if end is not None and error is None:
+                    batch += end()
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
             except SSEError as exc:
                 raise ProviderUnavailableError(
                     f"malformed stream: {exc}",

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llmorch._sse import ServerSentEvent
+from llmorch._sse import ServerSentEvent, event_json
 from llmorch.capabilities import capabilities
 from llmorch.exceptions import (
     AuthenticationError,
@@ -518,7 +518,7 @@ class ChunkParser:
             self.done = self.complete = True
             return self._flush()
         try:
-            chunk = json.loads(data)
+            chunk = event_json(data)
         except ValueError:
             chunk = self.adapter.decode_event(data, self.model, self.request_id)  # raises
         if not isinstance(chunk, dict):
@@ -526,14 +526,28 @@ class ChunkParser:
         if chunk.get("error"):
             raise self.adapter.make_error(None, chunk, self.model, request_id=self.request_id)
         self.started = True
+        choices = chunk.get("choices")
+        usage = chunk.get("usage")
+        if not usage and isinstance(choices, list) and len(choices) == 1:  # the usual chunk
+            choice = choices[0]
+            if isinstance(choice, dict) and not choice.get("finish_reason"):
+                delta = choice.get("delta")
+                if isinstance(delta, dict) and len(delta) == 1 and choice.get("index", 0) == 0:
+                    text = delta.get("content")
+                    if text:
+                        return [StreamEvent("text", text)]
+        return self._chunk(chunk, choices, usage)
+
+    def _chunk(self, chunk: dict[str, Any], choices: Any, usage: Any) -> list[StreamEvent]:
+        """Any chunk: every delta of choice 0, its finish, the usage."""
         out: list[StreamEvent] = []
-        for choice in chunk.get("choices") or ():
+        for choice in choices or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if text:
-                out.append(StreamEvent("text", text=text))
+                out.append(StreamEvent("text", text))
                 if len(delta) > 1:  # more than a text fragment
                     self._rest(delta, out)
             elif delta:
@@ -549,7 +563,6 @@ class ChunkParser:
                 self._finish = StreamEvent(
                     "finish", finish_reason=finish, model_answered=chunk.get("model")
                 )
-        usage = chunk.get("usage")
         if usage:
             out.append(
                 StreamEvent(
@@ -587,7 +600,7 @@ class ChunkParser:
                     )
                 )
             if arguments:
-                out.append(StreamEvent("tool_delta", index=index, text=arguments))
+                out.append(StreamEvent("tool_delta", arguments, index=index))
 
     def end(self) -> list[StreamEvent]:
         """The events held back when the body ends (a finish no usage chunk or ``[DONE]`` followed).
