@@ -441,3 +441,40 @@ async def test_a_budget_refusal_is_the_calls_error(
     [attempt] = otel.children(call)
     assert attrs(attempt)["error.type"] == "BudgetExceededError"
     assert "http.response.status_code" not in attrs(attempt)
+
+
+async def test_with_no_sdk_configured_a_call_makes_no_span_at_all(
+    emu: ProviderEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenTelemetry imported but only the API's placeholders: nothing is built per call (it
+    would all be no-op); once a real global provider appears, calls are traced again."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import llmorch.telemetry as telemetry
+
+    monkeypatch.setattr(telemetry, "_live", False)
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    built: list[object] = []
+    real_tools = telemetry._tools
+    monkeypatch.setattr(telemetry, "_tools", lambda: built.append(1) or real_tools())
+    model = first_model(emu, "openai")
+    config = OrchestratorConfig.from_dict(one_provider(emu, "openai", model, tmp_path / "l.jsonl"))
+    async with AsyncLLMOrchestrator(config) as orch:
+        await orch.send_request(ASK)
+        assert [c async for c in orch.send_streaming_request(ASK)]
+        assert [] == built
+        assert not telemetry._recording()
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+        monkeypatch.setattr(telemetry, "_instruments", None)  # made for the new provider
+        monkeypatch.setattr(telemetry, "_tools", real_tools)
+        await orch.send_request(ASK)
+        provider.shutdown()
+    assert telemetry._recording()
+    assert [f"chat {model}"] == [s.name for s in exporter.get_finished_spans() if s.parent is None]

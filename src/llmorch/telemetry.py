@@ -81,6 +81,7 @@ _TOKEN_ATTRIBUTES = (
 
 _providers: tuple[TracerProvider | None, MeterProvider | None] = (None, None)
 _instruments: _Instruments | None = None
+_live = False  # a global provider other than the API's placeholders was seen (set once, kept)
 _filtered: set[str] = set()  # the loggers TraceContextFilter was added to
 _loggers_seen = 0  # how many loggers existed when they were last looked at
 _current: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
@@ -145,6 +146,30 @@ class _Instruments:
             unit="USD",
             description="Cost of GenAI calls, as recorded in llmorch's ledger.",
         )
+
+
+def _recording() -> bool:
+    """Whether anything would record llmorch's spans or metrics.
+
+    Not while both global providers are still the API's placeholders (no SDK configured, and
+    no provider passed to :func:`configure`): then every span and measurement would be the
+    API's no-op, so a call skips making them. A global provider, once set, stays for the
+    process, so the answer is kept once it is yes.
+    """
+    global _live
+    if _live or _providers != (None, None):
+        return True
+    from opentelemetry import metrics, trace
+
+    tracer = trace.get_tracer_provider()
+    meter = metrics.get_meter_provider()
+    idle_tracer = isinstance(tracer, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+    # The API's placeholder meter provider is private; an unknown class counts as recording.
+    idle_meter = isinstance(meter, metrics.NoOpMeterProvider) or (
+        type(meter).__name__ == "_ProxyMeterProvider"
+    )
+    _live = not (idle_tracer and idle_meter)
+    return _live
 
 
 def _tools() -> _Instruments:
@@ -312,6 +337,9 @@ class Telemetry:
             The call's trace.
         """
         if not self.enabled or _TRACE not in sys.modules:
+            return OFF
+        if not _recording():
+            _filter_llmorch_loggers()  # log records still carry the application's span ids
             return OFF
         known = self._known.get(provider)
         if known is None:
