@@ -21,6 +21,18 @@ SPEC_NAMES = {
 }  # fmt: skip
 
 
+def _fresh_interpreter(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter that sees only this checkout's package."""
+    src = str(Path(llmorch.__file__).parent.parent)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": src, "PATH": ""},
+    )
+
+
 def test_all_is_sorted_complete_and_covers_the_spec() -> None:
     """__all__ is sorted, every name in it exists, and every SPEC §2 name is exported."""
     assert sorted(llmorch.__all__) == llmorch.__all__
@@ -65,14 +77,7 @@ def test_import_is_light_and_loads_no_provider_module() -> None:
         print(json.dumps(sorted(sys.modules)))
         """
     )
-    src = str(Path(llmorch.__file__).parent.parent)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": src, "PATH": ""},
-    )
+    out = _fresh_interpreter(code)
     modules = set(json.loads(out.stdout))
     assert "llmorch" in modules
     forbidden = {"botocore", "google.auth", "boto3", "openai", "anthropic", "aiohttp"}
@@ -98,14 +103,7 @@ def test_a_configured_provider_imports_only_its_own_module() -> None:
         print(json.dumps(sorted(sys.modules)))
         """
     )
-    src = str(Path(llmorch.__file__).parent.parent)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": src, "PATH": ""},
-    )
+    out = _fresh_interpreter(code)
     modules = set(json.loads(out.stdout))
     assert "llmorch.providers.anthropic" in modules
     assert "llmorch.providers.openai" not in modules
@@ -131,14 +129,7 @@ def test_lazy_names_resolve_on_access_and_unknown_names_raise() -> None:
         print(json.dumps([before, listed, same, missing]))
         """
     )
-    src = str(Path(llmorch.__file__).parent.parent)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": src, "PATH": ""},
-    )
+    out = _fresh_interpreter(code)
     before, listed, same, missing = json.loads(out.stdout)
     assert [[], True, True] == [before, listed, same]
     assert "module 'llmorch' has no attribute 'NoSuchName'" == missing

@@ -229,16 +229,8 @@ class _AiohttpBody(httpx.AsyncByteStream):
         self._response = response
         self._request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
-        while True:
-            try:
-                chunk = await content.readany()
-            except Exception as exc:
-                raise _transport_error(exc, self._request) from exc
-            if not chunk:
-                return
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _chunks(self._response, self._request)
 
     async def aclose(self) -> None:
         # A body not read to its end closes the connection instead of pooling it.
@@ -304,15 +296,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         Raises:
             httpx.TransportError: Any failure, mapped (the original is the cause).
         """
-        import aiohttp
         import yarl
 
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
-        content = await request.aread()
-        body: bytes | io.BytesIO | None = content or None
-        if len(content) > _LARGE_BODY:  # aiohttp writes a large bytes body in one blocking go
-            body = io.BytesIO(content)
+        body = _payload(await request.aread())
         url = request.url
         if url.userinfo:  # httpx already made it an Authorization header, as its own pool does
             url = url.copy_with(username=None, password=None)
@@ -323,10 +311,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeouts.get("connect"),
-                    sock_read=timeouts.get("read"),
-                    connect=timeouts.get("pool"),
+                timeout=_client_timeout(
+                    timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool")
                 ),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
@@ -414,13 +400,12 @@ class _Direct:
         defaults: The client's default headers.
     """
 
-    __slots__ = ("_defaults", "_timeouts", "_transport", "_urls")
+    __slots__ = ("_defaults", "_transport", "_urls")
 
     def __init__(self, transport: AiohttpTransport, defaults: dict[str, str]) -> None:
         self._transport = transport
         self._defaults = {name.lower(): value for name, value in defaults.items()}
         self._urls: dict[str, Any] = {}
-        self._timeouts: dict[tuple[float | None, ...], Any] = {}
 
     def takes(self, url: str) -> bool:
         """Whether this URL goes the direct route (not one with credentials in it).
@@ -446,21 +431,6 @@ class _Direct:
             known = self._urls[url] = yarl.URL(str(parsed), encoded=True)
         return known
 
-    def _timeout(self, per_request: httpx.Timeout) -> Any:
-        key = (per_request.connect, per_request.read, per_request.pool)
-        known = self._timeouts.get(key)
-        if known is None:
-            import aiohttp
-
-            if len(self._timeouts) >= 64:
-                self._timeouts.clear()
-            known = self._timeouts[key] = aiohttp.ClientTimeout(
-                sock_connect=per_request.connect,
-                sock_read=per_request.read,
-                connect=per_request.pool,
-            )
-        return known
-
     async def send(
         self,
         method: str,
@@ -469,7 +439,7 @@ class _Direct:
         content: bytes | None,
         per_request: httpx.Timeout,
     ) -> aiohttp.ClientResponse:
-        """Send one request; the answer's body is still unread.
+        """Send one request; its body is still unread (:func:`_whole`, :func:`_opened` read it).
 
         Raises:
             httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
@@ -479,75 +449,83 @@ class _Direct:
         merged = self._defaults.copy()
         for name, value in headers.items():
             merged[name.lower()] = value
-        body: bytes | io.BytesIO | None = content or None
-        if content is not None and len(content) > _LARGE_BODY:
-            body = io.BytesIO(content)
         try:
             return await session.request(
                 method,
                 self._url(url),
                 headers=merged,
-                data=body,
+                data=_payload(content),
                 allow_redirects=False,
-                timeout=self._timeout(per_request),
+                timeout=_client_timeout(per_request.connect, per_request.read, per_request.pool),
                 auto_decompress=True,
             )
         except Exception as exc:
             raise _transport_error(exc, None) from exc
 
-    async def fetch(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        content: bytes | None,
-        per_request: httpx.Timeout,
-    ) -> _Answer:
-        """Send one request and read its whole answer.
 
-        Raises:
-            httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
-        """
-        response = await self.send(method, url, headers, content, per_request)
-        try:
-            body = await response.read()
-        except Exception as exc:
-            raise _transport_error(exc, None) from exc
-        finally:
-            response.release()
-        return _Answer(response.status, response.headers, body)
-
-    async def open(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        content: bytes | None,
-        per_request: httpx.Timeout,
-    ) -> tuple[_Head, AsyncGenerator[bytes, None], Callable[[], Awaitable[None]]]:
-        """Send one request and hand over its head, its body's chunks and its release.
-
-        Raises:
-            httpx.TransportError: Any failure, mapped as :class:`AiohttpTransport` maps it.
-        """
-        response = await self.send(method, url, headers, content, per_request)
-
-        async def release() -> None:
-            response.release()  # a body not read to its end closes the connection
-
-        return _Head(response.status, response.headers), _chunks(response), release
+async def _whole(response: aiohttp.ClientResponse) -> _Answer:
+    """Read a direct-route answer to its end (and give its connection back)."""
+    try:
+        body = await response.read()
+    except Exception as exc:
+        raise _transport_error(exc, None) from exc
+    finally:
+        response.release()
+    return _Answer(response.status, response.headers, body)
 
 
-async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+def _opened(
+    response: aiohttp.ClientResponse,
+) -> tuple[_Head, AsyncGenerator[bytes, None], Callable[[], Awaitable[None]]]:
+    """A direct-route answer to stream: its head, its body's chunks and its release."""
+
+    async def release() -> None:
+        response.release()  # a body not read to its end closes the connection
+
+    return _Head(response.status, response.headers), _chunks(response, None), release
+
+
+async def _chunks(
+    response: aiohttp.ClientResponse, request: httpx.Request | None
+) -> AsyncGenerator[bytes, None]:
+    """A response body as aiohttp hands it over, every failure mapped."""
     content = response.content
     while True:
         try:
             chunk = await content.readany()
         except Exception as exc:
-            raise _transport_error(exc, None) from exc
+            raise _transport_error(exc, request) from exc
         if not chunk:
             return
         yield chunk
+
+
+def _payload(content: bytes | None) -> bytes | io.BytesIO | None:
+    """A request body as aiohttp takes it: a large one as a file object.
+
+    aiohttp writes a large bytes body in one blocking go.
+    """
+    if not content:
+        return None
+    return io.BytesIO(content) if len(content) > _LARGE_BODY else content
+
+
+_TIMEOUTS: dict[tuple[float | None, float | None, float | None], Any] = {}
+
+
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+    """The aiohttp timeout for httpx's connect, read and pool limits (kept: they repeat)."""
+    key = (connect, read, pool)
+    known = _TIMEOUTS.get(key)
+    if known is None:
+        import aiohttp
+
+        if len(_TIMEOUTS) >= 64:
+            _TIMEOUTS.clear()
+        known = _TIMEOUTS[key] = aiohttp.ClientTimeout(
+            sock_connect=connect, sock_read=read, connect=pool
+        )
+    return known
 
 
 def _direct(client: httpx.AsyncClient, url: str) -> _Direct | None:
@@ -627,7 +605,8 @@ async def fetch(
             with anyio.move_on_after(seconds) as scope:
                 response: Response
                 if direct is not None:
-                    response = await direct.fetch(method, url, headers, content, per_request)
+                    sent = await direct.send(method, url, headers, content, per_request)
+                    response = await _whole(sent)
                 else:
                     response = await client.request(
                         method,
@@ -811,9 +790,8 @@ async def open_stream(
             with anyio.move_on_after(seconds) as scope:
                 head: Head
                 if direct is not None:
-                    head, chunks, release = await direct.open(
-                        method, url, headers, content, per_request
-                    )
+                    sent = await direct.send(method, url, headers, content, per_request)
+                    head, chunks, release = _opened(sent)
                 else:
                     request = client.build_request(
                         method, url, headers=headers, content=content, timeout=per_request
